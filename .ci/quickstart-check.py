@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Drive the quickstart example like a new user would, then check what it reported.
+
+usage: quickstart-check.py QUICKSTART_BINARY ENVELOPE_DIR
+
+Starts the binary on a free 127.0.0.1 port with no DSN (so the embedded file sink is used), hits
+every route, stops it with SIGTERM (graceful shutdown + flush), and asserts on the envelope files.
+Exits non-zero with a reason on any failure. Relay validation of the files is run by .ci/run.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def call(base, method, path, headers=None):
+    req = urllib.request.Request(base + path, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def parse_envelope(raw):
+    lines = raw.split(b"\n")
+    header = json.loads(lines[0])
+    items, pos = [], len(lines[0]) + 1
+    while pos < len(raw):
+        nl = raw.find(b"\n", pos)
+        if nl < 0:
+            break
+        ih = json.loads(raw[pos:nl])
+        pos = nl + 1
+        n = ih["length"]
+        items.append((ih, json.loads(raw[pos:pos + n])))
+        pos += n + 1
+    return header, items
+
+
+def fail(msg):
+    print(f"quickstart-check: FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    binary, envdir = sys.argv[1], sys.argv[2]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("LIGHTTRACE_DSN", "SENTRY_DSN")}
+    env.update(PORT=str(port), LIGHTTRACE_ENVELOPE_DIR=envdir)
+    env.pop("RUST_BACKTRACE", None)
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                if call(base, "GET", "/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                fail("the quickstart did not come up")
+            time.sleep(0.1)
+        expected = [
+            ("GET", "/health", {}, 200),
+            ("POST", "/send-email?email=ann@example.com", {}, 200),
+            ("POST", "/send-email", {}, 422),
+            ("GET", "/users/7", {"X-User-ID": "42"}, 200),
+            ("GET", "/panic", {"X-User-ID": "42"}, 500),
+            ("GET", "/health", {}, 200),  # still serving after the panic
+            ("GET", "/fail", {"Authorization": "Bearer top-secret-token"}, 500),
+            ("GET", "/no-such-route", {}, 404),
+        ]
+        for method, path, headers, status in expected:
+            got = call(base, method, path, headers)[0]
+            if got != status:
+                fail(f"{method} {path}: expected {status}, got {got}")
+        time.sleep(0.5)  # the background notification fails after ~20 ms
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            fail("the quickstart did not shut down within 20 s")
+    output = out.decode(errors="replace")
+    print(output)
+    if proc.returncode != 0:
+        fail(f"exit code {proc.returncode}")
+
+    files = sorted(f for f in os.listdir(envdir) if f.endswith(".envelope"))
+    events, txs = [], []
+    for f in files:
+        raw = open(os.path.join(envdir, f), "rb").read()
+        if b"top-secret-token" in raw:
+            fail(f"{f} contains the Authorization secret")
+        header, items = parse_envelope(raw)
+        for ih, payload in items:
+            (events if ih["type"] == "event" else txs).append(payload)
+    print(f"{len(files)} envelope files: {len(events)} events, {len(txs)} transactions")
+
+    def exc(e):
+        return e.get("exception", {}).get("values", [{}])[-1]
+
+    panics = [e for e in events if exc(e).get("type") == "panic"]
+    fails = [e for e in events if exc(e).get("type") == "PaymentError"]
+    notes = [e for e in events if exc(e).get("type") == "NotificationError"]
+    if len(panics) != 1 or panics[0].get("level") != "fatal":
+        fail(f"expected one fatal panic event, got {panics}")
+    if panics[0].get("user", {}).get("id") != "42":
+        fail("the panic event lacks the user set by the middleware")
+    if not any(c.get("message") == "GET /panic" for c in panics[0]["breadcrumbs"]["values"]):
+        fail("the panic event lacks the middleware's breadcrumb")
+    if len(fails) != 1 or [x["type"] for x in fails[0]["exception"]["values"]] != ["Error", "PaymentError"]:
+        fail(f"expected the /fail error chain, got {fails}")
+    if len(notes) != 1:
+        fail(f"expected the background notification failure, got {notes}")
+    names = sorted(t["transaction"] for t in txs)
+    for name in ["GET /health", "POST /send-email", "GET /users/{user_id}", "GET /panic", "GET /fail", "GET <unmatched>"]:
+        if name not in names:
+            fail(f"no transaction named {name!r} in {names}")
+    users = [t for t in txs if t["transaction"] == "GET /users/{user_id}"][0]
+    if len(users["spans"]) != 2:
+        fail(f"GET /users/{{user_id}} should have 2 child spans, has {len(users['spans'])}")
+    if "[lighttrace]" not in output:
+        fail("no summary lines printed to stdout")
+    print("quickstart-check: OK")
+
+
+if __name__ == "__main__":
+    main()

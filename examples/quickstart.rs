@@ -1,0 +1,224 @@
+//! The seed guide's app, in Rust: error and latency tracking for an axum service.
+//!
+//! ```text
+//! cargo run --example quickstart            # serves 127.0.0.1:3000 (PORT overrides)
+//! curl -H 'X-User-ID: 42' localhost:3000/users/7
+//! curl localhost:3000/panic ; curl localhost:3000/fail
+//! curl -X POST 'localhost:3000/send-email?email=ann@example.com'
+//! ```
+//!
+//! With `LIGHTTRACE_DSN` or `SENTRY_DSN` set it reports there. Otherwise every envelope is
+//! written as a file into `./lighttrace-envelopes/` (`LIGHTTRACE_ENVELOPE_DIR` overrides) and a
+//! one-line summary of each is printed.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lighttrace::{Breadcrumb, FileSink, HandlerError, Level, Options, TrackingLayer, User};
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut options = Options::from_env()? // LIGHTTRACE_DSN / SENTRY_DSN, SENTRY_RELEASE, ...
+        .environment("production")
+        .release(concat!("quickstart@", env!("CARGO_PKG_VERSION")))
+        .traces_sample_rate(1.0);
+    let destination = match options.get_dsn() {
+        Some(dsn) => format!(
+            "{}://{}/ (project {})",
+            dsn.scheme(),
+            dsn.host(),
+            dsn.project_id()
+        ),
+        None => {
+            // The embedded default: envelope files plus a summary line per event on stdout.
+            let dir = std::env::var("LIGHTTRACE_ENVELOPE_DIR")
+                .unwrap_or_else(|_| "lighttrace-envelopes".to_owned());
+            let sink = FileSink::new(&dir)?.with_summary();
+            options = options.sink(sink);
+            format!("files in {dir}/")
+        }
+    };
+    let layer = TrackingLayer::with_options(options);
+    let client = layer.client().clone();
+    // Captures outside any request (the background task below) use the process-wide client.
+    client.install_global();
+
+    let app = Router::new()
+        .route("/health", get(health))
+        .route("/send-email", post(send_email))
+        .route("/users/{user_id}", get(get_user))
+        .route("/panic", get(panic_route))
+        .route("/fail", get(fail))
+        .layer(middleware::from_fn(set_user_context))
+        .layer(layer);
+
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("quickstart listening on http://{}", listener.local_addr()?);
+    println!("reporting to {destination}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // Deliver what is still queued; never waits longer than the timeout.
+    let delivered = client.flush(Duration::from_secs(5)).await;
+    println!("shut down (everything delivered: {delivered})");
+    Ok(())
+}
+
+/// Sets the user from `X-User-ID` and records the request as a breadcrumb, as the guide's
+/// middleware does.
+async fn set_user_context(request: Request, next: Next) -> Response {
+    if let Some(user_id) = request
+        .headers()
+        .get("x-user-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        lighttrace::set_user(Some(User {
+            id: Some(user_id.to_owned()),
+            ..Default::default()
+        }));
+    }
+    lighttrace::add_breadcrumb(Breadcrumb {
+        category: Some("request".into()),
+        message: Some(format!("{} {}", request.method(), request.uri().path())),
+        level: Level::Info,
+        ..Default::default()
+    });
+    next.run(request).await
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(serde::Deserialize)]
+struct EmailParams {
+    #[serde(default)]
+    email: String,
+}
+
+async fn send_email(Query(params): Query<EmailParams>) -> Result<Json<Value>, HandlerError> {
+    if params.email.is_empty() {
+        // A client mistake, not a server failure: 422 and no error event.
+        return Err(HandlerError::new(std::io::Error::other("email required"))
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY));
+    }
+    // Runs after the response: a failure here is captured explicitly, as the guide shows.
+    tokio::spawn(async move {
+        if let Err(err) = send_notification(&params.email).await {
+            lighttrace::capture_error(&err);
+        }
+    });
+    Ok(Json(json!({"status": "email queued"})))
+}
+
+#[derive(Debug)]
+struct NotificationError(String);
+
+impl std::fmt::Display for NotificationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "notification to {} failed: SMTP server unreachable",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for NotificationError {}
+
+async fn send_notification(email: &str) -> Result<(), NotificationError> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    Err(NotificationError(email.to_owned()))
+}
+
+async fn get_user(Path(user_id): Path<u64>) -> Json<Value> {
+    // Two child operations, each its own span in the transaction's waterfall.
+    let user = {
+        let mut span = lighttrace::start_span("db.query", "SELECT * FROM users WHERE id = $1");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        span.set_data("user_id", user_id);
+        json!({"id": user_id, "name": "Ann"})
+    };
+    let posts = {
+        let mut span = lighttrace::start_span("db.query", "SELECT * FROM posts WHERE user_id = $1");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        span.set_data("rows", 2);
+        json!([{"id": 1}, {"id": 2}])
+    };
+    lighttrace::add_breadcrumb(Breadcrumb {
+        category: Some("payment".into()),
+        message: Some("Payment processing started".into()),
+        data: [
+            ("amount".to_owned(), json!(29.99)),
+            ("currency".to_owned(), json!("USD")),
+        ]
+        .into_iter()
+        .collect(),
+        ..Default::default()
+    });
+    Json(json!({"user": user, "posts": posts}))
+}
+
+async fn panic_route() -> &'static str {
+    let orders: Vec<u32> = Vec::new();
+    // An out-of-bounds index: a bug, caught as a 500 and a fatal event.
+    let first = orders[0];
+    if first > 0 {
+        return "never";
+    }
+    "unreachable"
+}
+
+#[derive(Debug)]
+struct PaymentError {
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("charging the card failed")
+    }
+}
+
+impl std::error::Error for PaymentError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+async fn fail() -> Result<&'static str, HandlerError> {
+    let source = std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "payment gateway timed out after 3s",
+    );
+    Err(PaymentError { source })?
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

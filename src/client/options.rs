@@ -1,0 +1,360 @@
+//! `Options`: everything a [`Client`](crate::Client) can be configured with.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
+use sentry_types::Dsn;
+
+use crate::sink::Sink;
+
+/// A hook that may change or drop an error event before it is sent.
+pub(crate) type BeforeSend = Arc<dyn Fn(Event<'static>) -> Option<Event<'static>> + Send + Sync>;
+/// A hook that may change or drop a transaction before it is sent.
+pub(crate) type BeforeSendTransaction =
+    Arc<dyn Fn(Transaction<'static>) -> Option<Transaction<'static>> + Send + Sync>;
+/// A hook that may change or drop a breadcrumb when it is recorded.
+pub(crate) type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
+
+/// Why configuration failed. Messages name the problem and never contain a DSN's keys.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A DSN string did not parse.
+    InvalidDsn {
+        /// Where the DSN came from: `"code"` or the environment variable's name.
+        origin: &'static str,
+        /// The parser's reason.
+        source: sentry_types::ParseDsnError,
+    },
+    /// The file sink's directory could not be created.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidDsn { origin, source } => write!(
+                f,
+                "invalid DSN ({origin}): {source}; expected https://<public_key>@<host>/<project_id>"
+            ),
+            ConfigError::Io(e) => write!(f, "lighttrace sink I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::InvalidDsn { source, .. } => Some(source),
+            ConfigError::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for ConfigError {
+    fn from(e: std::io::Error) -> Self {
+        ConfigError::Io(e)
+    }
+}
+
+/// Parses a DSN, with an error that names the problem but never echoes the string (it holds a
+/// key).
+///
+/// ```
+/// let dsn = lighttrace::parse_dsn("https://public@errors.example.com/42").unwrap();
+/// assert_eq!(dsn.project_id().to_string(), "42");
+///
+/// let err = lighttrace::parse_dsn("not a dsn").unwrap_err();
+/// assert!(err.to_string().starts_with("invalid DSN"));
+/// ```
+pub fn parse_dsn(dsn: &str) -> Result<Dsn, ConfigError> {
+    dsn.trim()
+        .parse()
+        .map_err(|source| ConfigError::InvalidDsn {
+            origin: "code",
+            source,
+        })
+}
+
+/// Configuration for a [`Client`](crate::Client). Start from [`Options::new`] (nothing from the
+/// environment) or [`Options::from_env`], then chain setters.
+///
+/// ```
+/// use lighttrace::{MemorySink, Options};
+///
+/// let options = Options::new()
+///     .environment("production")
+///     .release("api@1.2.3")
+///     .traces_sample_rate(0.2)
+///     .sink(MemorySink::new());
+/// assert_eq!(options.get_release(), Some("api@1.2.3"));
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Options {
+    pub(crate) dsn: Option<Dsn>,
+    pub(crate) environment: Option<String>,
+    pub(crate) release: Option<String>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) sample_rate: f32,
+    pub(crate) traces_sample_rate: f32,
+    pub(crate) max_breadcrumbs: usize,
+    pub(crate) send_default_pii: bool,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) before_send: Option<BeforeSend>,
+    pub(crate) before_send_transaction: Option<BeforeSendTransaction>,
+    pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            dsn: None,
+            environment: None,
+            release: None,
+            server_name: None,
+            sample_rate: 1.0,
+            traces_sample_rate: 1.0,
+            max_breadcrumbs: 100,
+            send_default_pii: false,
+            tags: BTreeMap::new(),
+            before_send: None,
+            before_send_transaction: None,
+            before_breadcrumb: None,
+            sink: None,
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("dsn", &self.dsn.as_ref().map(crate::client::RedactedDsn))
+            .field("environment", &self.environment)
+            .field("release", &self.release)
+            .field("sample_rate", &self.sample_rate)
+            .field("traces_sample_rate", &self.traces_sample_rate)
+            .field("max_breadcrumbs", &self.max_breadcrumbs)
+            .field("send_default_pii", &self.send_default_pii)
+            .field("before_send", &self.before_send.is_some())
+            .field("sink", &self.sink.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads an environment variable, treating an empty value as unset.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Options {
+    /// Defaults: no DSN (nothing is sent), errors always sent, every request traced,
+    /// 100 breadcrumbs, no default PII. Reads nothing from the environment.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Defaults plus the environment: the DSN from `LIGHTTRACE_DSN`, else `SENTRY_DSN`; the release
+    /// from `SENTRY_RELEASE`; the environment from `SENTRY_ENVIRONMENT`. Setters called afterwards
+    /// win over the environment.
+    ///
+    /// An invalid DSN in the environment is an error that names the variable.
+    ///
+    /// ```
+    /// # std::env::remove_var("LIGHTTRACE_DSN"); std::env::remove_var("SENTRY_DSN");
+    /// let options = lighttrace::Options::from_env().unwrap();
+    /// assert!(options.get_dsn().is_none()); // nothing set: the client sends nothing
+    /// ```
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut options = Self::new().env_release_and_environment();
+        for var in ["LIGHTTRACE_DSN", "SENTRY_DSN"] {
+            if let Some(value) = env_var(var) {
+                let dsn = value
+                    .trim()
+                    .parse()
+                    .map_err(|source| ConfigError::InvalidDsn {
+                        origin: var,
+                        source,
+                    })?;
+                options.dsn = Some(dsn);
+                break;
+            }
+        }
+        Ok(options)
+    }
+
+    /// Fills release and environment from `SENTRY_RELEASE` and `SENTRY_ENVIRONMENT` where unset.
+    pub(crate) fn env_release_and_environment(mut self) -> Self {
+        if self.release.is_none() {
+            self.release = env_var("SENTRY_RELEASE");
+        }
+        if self.environment.is_none() {
+            self.environment = env_var("SENTRY_ENVIRONMENT");
+        }
+        self
+    }
+
+    /// Where to report. Without a DSN and without a [`sink`](Self::sink) nothing is sent.
+    pub fn dsn(mut self, dsn: Dsn) -> Self {
+        self.dsn = Some(dsn);
+        self
+    }
+
+    /// The environment, e.g. `production`.
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// The release, e.g. `api@1.2.3`: lets the server tell which deploy introduced an error.
+    pub fn release(mut self, release: impl Into<String>) -> Self {
+        self.release = Some(release.into());
+        self
+    }
+
+    /// The server (host) name sent with every event.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// The share of error events sent, from 0.0 to 1.0 (default 1.0). Out-of-range values are
+    /// clamped.
+    pub fn sample_rate(mut self, rate: f32) -> Self {
+        self.sample_rate = clamp_rate(rate);
+        self
+    }
+
+    /// The share of requests recorded as transactions, from 0.0 to 1.0 (default 1.0). Out-of-range
+    /// values are clamped.
+    pub fn traces_sample_rate(mut self, rate: f32) -> Self {
+        self.traces_sample_rate = clamp_rate(rate);
+        self
+    }
+
+    /// How many breadcrumbs a scope keeps; older ones are dropped first (default 100).
+    pub fn max_breadcrumbs(mut self, max: usize) -> Self {
+        self.max_breadcrumbs = max;
+        self
+    }
+
+    /// Whether personal data collected automatically (cookies, client IP addresses) may be sent.
+    /// Off by default. Data set explicitly, such as [`set_user`](crate::set_user), is always sent.
+    pub fn send_default_pii(mut self, send: bool) -> Self {
+        self.send_default_pii = send;
+        self
+    }
+
+    /// A tag put on every event and transaction (a scope's own tags win).
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Called with every error event after scrubbing; return `None` to drop it.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().before_send(|mut event| {
+    ///     event.tags.insert("team".into(), "payments".into());
+    ///     Some(event)
+    /// });
+    /// ```
+    pub fn before_send<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(Event<'static>) -> Option<Event<'static>> + Send + Sync + 'static,
+    {
+        self.before_send = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with every transaction after scrubbing; return `None` to drop it.
+    ///
+    /// ```
+    /// // Keep health checks out of the performance data.
+    /// let options = lighttrace::Options::new().before_send_transaction(|tx| {
+    ///     (tx.name.as_deref() != Some("GET /health")).then_some(tx)
+    /// });
+    /// ```
+    pub fn before_send_transaction<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(Transaction<'static>) -> Option<Transaction<'static>> + Send + Sync + 'static,
+    {
+        self.before_send_transaction = Some(Arc::new(hook));
+        self
+    }
+
+    /// Called with every breadcrumb as it is recorded; return `None` to drop it.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new()
+    ///     .before_breadcrumb(|crumb| (crumb.category.as_deref() != Some("noise")).then_some(crumb));
+    /// ```
+    pub fn before_breadcrumb<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync + 'static,
+    {
+        self.before_breadcrumb = Some(Arc::new(hook));
+        self
+    }
+
+    /// Where envelopes go. Overrides the HTTP transport that a DSN would otherwise create; the
+    /// DSN's public key is still used in envelope headers.
+    pub fn sink(mut self, sink: impl Sink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// The configured DSN, if any.
+    pub fn get_dsn(&self) -> Option<&Dsn> {
+        self.dsn.as_ref()
+    }
+
+    /// The configured release, if any.
+    pub fn get_release(&self) -> Option<&str> {
+        self.release.as_deref()
+    }
+
+    /// The configured environment, if any.
+    pub fn get_environment(&self) -> Option<&str> {
+        self.environment.as_deref()
+    }
+}
+
+fn clamp_rate(rate: f32) -> f32 {
+    if rate.is_nan() {
+        0.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_dsn_error_names_problem_without_the_key() {
+        let err = parse_dsn("https://supersecretkey@/1").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("invalid DSN (code)"), "{msg}");
+        assert!(!msg.contains("supersecretkey"));
+    }
+
+    #[test]
+    fn rates_are_clamped() {
+        let o = Options::new().sample_rate(7.0).traces_sample_rate(f32::NAN);
+        assert_eq!(o.sample_rate, 1.0);
+        assert_eq!(o.traces_sample_rate, 0.0);
+    }
+
+    #[test]
+    fn debug_redacts_the_dsn_key() {
+        let o = Options::new().dsn(parse_dsn("https://abcdef0123456789@example.com/3").unwrap());
+        let dbg = format!("{o:?}");
+        assert!(!dbg.contains("abcdef0123456789"), "{dbg}");
+        assert!(dbg.contains("example.com"));
+    }
+}

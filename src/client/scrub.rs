@@ -1,0 +1,318 @@
+//! Client-side scrubbing, applied to every event and transaction before any user hook sees it.
+//!
+//! The rules follow Relay's server-side defaults, so nothing that Sentry would strip on arrival
+//! ever leaves the process in the first place.
+
+use std::collections::BTreeMap;
+
+use sentry_types::protocol::v7::{Breadcrumb, Request, Url, Value};
+
+/// What a scrubbed value is replaced with (the same marker Relay uses).
+pub(crate) const FILTERED: &str = "[Filtered]";
+
+/// Substrings that make a header name sensitive (compared in lower case).
+const SENSITIVE_HEADER_PARTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "key",
+    "jwt",
+    "bearer",
+    "sso",
+    "saml",
+    "csrf",
+    "xsrf",
+    "credentials",
+    "session",
+    "cookie",
+];
+
+/// Substrings that make a query, body or data key sensitive (compared in lower case).
+const SENSITIVE_KEY_PARTS: &[&str] = &[
+    "password",
+    "secret",
+    "passwd",
+    "api_key",
+    "api-key",
+    "apikey",
+    "auth",
+    "credentials",
+    "mysql_pwd",
+    "privatekey",
+    "private_key",
+    "private-key",
+    "token",
+    "key",
+    "session",
+    "csrf",
+    "xsrf",
+    "jwt",
+];
+
+/// Whole key names that are sensitive although they contain none of the parts above.
+const SENSITIVE_KEYS_EXACT: &[&str] = &["otp", "two_factor", "two-factor", "pwd", "pass"];
+
+/// Headers that carry the client's address: personal data unless `send_default_pii` is on.
+const IP_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+    "true-client-ip",
+    "cf-connecting-ip",
+];
+
+pub(crate) fn is_sensitive_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SENSITIVE_HEADER_PARTS.iter().any(|p| lower.contains(p))
+}
+
+pub(crate) fn is_sensitive_key(key: &str) -> bool {
+    let lower = key.to_ascii_lowercase();
+    SENSITIVE_KEYS_EXACT.contains(&lower.as_str())
+        || SENSITIVE_KEY_PARTS.iter().any(|p| lower.contains(p))
+}
+
+/// `Bearer <token>` anywhere in a value.
+fn has_bearer(value: &str) -> bool {
+    value.to_ascii_lowercase().contains("bearer ")
+}
+
+/// Scrubs the `request` interface in place.
+pub(crate) fn scrub_request(request: &mut Request, send_default_pii: bool) {
+    let headers = std::mem::take(&mut request.headers);
+    let mut kept = BTreeMap::new();
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if !send_default_pii && (lower == "cookie" || IP_HEADERS.contains(&lower.as_str())) {
+            continue;
+        }
+        if is_sensitive_header(&lower) || has_bearer(&value) {
+            kept.insert(name, FILTERED.to_owned());
+        } else {
+            kept.insert(name, value);
+        }
+    }
+    request.headers = kept;
+    if !send_default_pii {
+        request.cookies = None;
+    } else if request.cookies.is_some() {
+        request.cookies = Some(FILTERED.to_owned());
+    }
+    if let Some(url) = request.url.as_mut() {
+        scrub_url(url, &mut request.query_string);
+    }
+    if let Some(qs) = request.query_string.as_mut() {
+        *qs = scrub_query(qs);
+    }
+    if let Some(data) = request.data.as_mut() {
+        if has_bearer(data) {
+            *data = FILTERED.to_owned();
+        }
+    }
+    request.env.retain(|k, _| !is_sensitive_key(k));
+}
+
+/// Drops userinfo, and moves a query string embedded in the URL into `query_string`.
+fn scrub_url(url: &mut Url, query_string: &mut Option<String>) {
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(q) = url.query() {
+        if query_string.is_none() {
+            *query_string = Some(q.to_owned());
+        }
+        url.set_query(None);
+    }
+    url.set_fragment(None);
+}
+
+/// `a=1&token=xyz` → `a=1&token=[Filtered]`.
+pub(crate) fn scrub_query(qs: &str) -> String {
+    let mut out = String::with_capacity(qs.len());
+    for (i, pair) in qs.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decoded = percent_decode(key);
+        if is_sensitive_key(&decoded) || has_bearer(&percent_decode(value)) {
+            out.push_str(key);
+            out.push('=');
+            out.push_str(FILTERED);
+        } else {
+            out.push_str(pair);
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Scrubs sensitive keys (at any depth) and bearer tokens in free-form data.
+pub(crate) fn scrub_map(map: &mut BTreeMap<String, Value>) {
+    for (key, value) in map.iter_mut() {
+        if is_sensitive_key(key) {
+            *value = Value::String(FILTERED.to_owned());
+        } else {
+            scrub_value(value);
+        }
+    }
+}
+
+fn scrub_value(value: &mut Value) {
+    match value {
+        Value::String(s) if has_bearer(s) => *s = FILTERED.to_owned(),
+        Value::Array(items) => items.iter_mut().for_each(scrub_value),
+        Value::Object(obj) => {
+            for (key, v) in obj.iter_mut() {
+                if is_sensitive_key(key) {
+                    *v = Value::String(FILTERED.to_owned());
+                } else {
+                    scrub_value(v);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Breadcrumb data is free-form: scrub it like any other data.
+pub(crate) fn scrub_breadcrumb(crumb: &mut Breadcrumb) {
+    scrub_map(&mut crumb.data);
+    if let Some(message) = crumb.message.as_mut() {
+        if has_bearer(message) {
+            *message = FILTERED.to_owned();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)], url: &str, qs: Option<&str>) -> Request {
+        Request {
+            url: Some(url.parse().unwrap()),
+            query_string: qs.map(str::to_owned),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sensitive_headers_are_filtered_and_others_kept() {
+        let mut r = request(
+            &[
+                ("Authorization", "Basic dXNlcjpwYXNz"),
+                ("Proxy-Authorization", "Basic Zm9v"),
+                ("X-Api-Key", "k-123"),
+                ("X-Session-Token", "s-123"),
+                ("X-Client-Secret", "c-123"),
+                ("X-Password", "p-123"),
+                ("Set-Cookie", "sid=1"),
+                ("X-Custom", "Bearer abc.def"),
+                ("Accept", "application/json"),
+                ("X-User-Id", "42"),
+            ],
+            "http://example.com/x",
+            None,
+        );
+        scrub_request(&mut r, false);
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "X-Api-Key",
+            "X-Session-Token",
+            "X-Client-Secret",
+            "X-Password",
+            "Set-Cookie",
+            "X-Custom",
+        ] {
+            assert_eq!(r.headers[name], FILTERED, "{name}");
+        }
+        assert_eq!(r.headers["Accept"], "application/json");
+        assert_eq!(r.headers["X-User-Id"], "42");
+    }
+
+    #[test]
+    fn cookies_and_ip_headers_are_dropped_without_pii() {
+        let headers = [("Cookie", "sid=abc"), ("X-Forwarded-For", "203.0.113.9")];
+        let mut r = request(&headers, "http://example.com/", None);
+        scrub_request(&mut r, false);
+        assert!(!r.headers.contains_key("Cookie"));
+        assert!(!r.headers.contains_key("X-Forwarded-For"));
+
+        let mut r = request(&headers, "http://example.com/", None);
+        scrub_request(&mut r, true);
+        assert_eq!(r.headers["Cookie"], FILTERED);
+        assert_eq!(r.headers["X-Forwarded-For"], "203.0.113.9");
+    }
+
+    #[test]
+    fn query_parameters_and_userinfo() {
+        let mut r = request(
+            &[],
+            "https://bob:hunter2@example.com/login?api_key=zzz&page=2",
+            None,
+        );
+        scrub_request(&mut r, false);
+        assert_eq!(
+            r.url.as_ref().unwrap().as_str(),
+            "https://example.com/login"
+        );
+        assert_eq!(r.query_string.as_deref(), Some("api_key=[Filtered]&page=2"));
+        assert_eq!(
+            scrub_query("token=a&Password=b&pass%77ord=c&q=rust&auth_code=d&otp=1"),
+            "token=[Filtered]&Password=[Filtered]&pass%77ord=[Filtered]&q=rust&auth_code=[Filtered]&otp=[Filtered]"
+        );
+        assert_eq!(scrub_query("x=Bearer%20abc"), "x=[Filtered]");
+    }
+
+    #[test]
+    fn nested_data_is_scrubbed() {
+        let mut map = BTreeMap::new();
+        map.insert(
+            "payload".to_owned(),
+            serde_json::json!({"user": {"password": "p", "name": "ann"}, "list": [{"token": "t"}]}),
+        );
+        map.insert("amount".to_owned(), serde_json::json!(29.99));
+        scrub_map(&mut map);
+        assert_eq!(map["payload"]["user"]["password"], FILTERED);
+        assert_eq!(map["payload"]["user"]["name"], "ann");
+        assert_eq!(map["payload"]["list"][0]["token"], FILTERED);
+        assert_eq!(map["amount"], 29.99);
+    }
+}

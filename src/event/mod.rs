@@ -1,0 +1,270 @@
+//! Building protocol values (`Event`, `Transaction`, the `Request` interface, contexts) from
+//! the cheap facts the request path captured.
+//!
+//! Nothing here runs unless something is about to be sent.
+
+mod exception;
+mod ids;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Uri};
+use sentry_types::protocol::v7::{
+    Breadcrumb, Context, Level, Request, ResponseContext, SpanStatus, TraceContext, Url,
+};
+
+pub(crate) use exception::{error_chain, panic_exception, PanicDetails};
+pub(crate) use ids::{new_event_id, new_span_id, new_trace_id};
+
+/// The route a request matched, kept without allocating on the request path.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    /// axum's `MatchedPath` (an `Arc<str>` inside, so cloning it is cheap).
+    #[cfg(feature = "axum")]
+    Axum(axum::extract::MatchedPath),
+    /// A name given by the user's closure.
+    Named(String),
+}
+
+/// The name every request that matched no route shares, so 404 scans cannot explode the number of
+/// transaction names.
+pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// What the request path keeps about a request: cheap clones only.
+#[derive(Debug)]
+pub(crate) struct RequestSnapshot {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+    pub(crate) route: Option<Route>,
+    pub(crate) started: SystemTime,
+}
+
+impl RequestSnapshot {
+    /// `GET /users/{user_id}`, or the shared unmatched name.
+    pub(crate) fn transaction_name(&self) -> String {
+        match &self.route {
+            Some(Route::Named(name)) => name.clone(),
+            #[cfg(feature = "axum")]
+            Some(Route::Axum(path)) => format!("{} {}", self.method, path.as_str()),
+            None => format!("{} {}", self.method, UNMATCHED_ROUTE),
+        }
+    }
+
+    /// The `request` interface, unscrubbed: the client scrubs it before anything else sees it.
+    pub(crate) fn to_request_interface(&self) -> Request {
+        let mut headers = BTreeMap::new();
+        for name in self.headers.keys() {
+            let mut joined = String::new();
+            for (i, value) in self.headers.get_all(name).iter().enumerate() {
+                if i > 0 {
+                    joined.push_str(", ");
+                }
+                if value.is_sensitive() {
+                    // Marked sensitive by the application (tower-http's SetSensitiveHeaders).
+                    joined.push_str(crate::client::FILTERED);
+                } else {
+                    joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                }
+            }
+            headers.insert(canonical_header_name(name.as_str()), joined);
+        }
+        Request {
+            url: self.url(),
+            method: Some(self.method.as_str().to_owned()),
+            query_string: self.uri.query().map(str::to_owned),
+            headers,
+            ..Default::default()
+        }
+    }
+
+    /// The absolute URL without its query string (the query goes into `query_string`).
+    fn url(&self) -> Option<Url> {
+        let scheme = self.uri.scheme_str().unwrap_or("http");
+        let host = self
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| {
+                self.headers
+                    .get(http::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+            })
+            .unwrap_or("localhost");
+        let mut url = Url::parse(&format!("{scheme}://{host}")).ok()?;
+        url.set_path(self.uri.path());
+        // The client strips userinfo too; doing it here means it never even reaches a hook.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Some(url)
+    }
+
+    /// The automatic breadcrumb for the request itself, made only when an event is built.
+    pub(crate) fn breadcrumb(&self) -> Breadcrumb {
+        let mut data = BTreeMap::new();
+        data.insert("method".into(), self.method.as_str().into());
+        data.insert("url".into(), self.uri.path().into());
+        Breadcrumb {
+            timestamp: self.started,
+            ty: "http".into(),
+            category: Some("request".into()),
+            level: Level::Info,
+            message: Some(format!("{} {}", self.method, self.uri.path())),
+            data,
+        }
+    }
+}
+
+/// `content-type` → `Content-Type`, as Sentry shows headers.
+fn canonical_header_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+/// The span status Sentry expects for an HTTP status code.
+pub(crate) fn span_status_for(status: u16) -> SpanStatus {
+    match status {
+        100..=399 => SpanStatus::Ok,
+        401 => SpanStatus::Unauthenticated,
+        403 => SpanStatus::PermissionDenied,
+        404 => SpanStatus::NotFound,
+        409 => SpanStatus::AlreadyExists,
+        429 => SpanStatus::ResourceExhausted,
+        499 => SpanStatus::Cancelled,
+        400..=498 => SpanStatus::InvalidArgument,
+        501 => SpanStatus::Unimplemented,
+        503 => SpanStatus::Unavailable,
+        504 => SpanStatus::DeadlineExceeded,
+        500..=599 => SpanStatus::InternalError,
+        _ => SpanStatus::UnknownError,
+    }
+}
+
+/// Trace identity of the current request (or of a capture outside any request).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TraceIds {
+    pub(crate) trace_id: sentry_types::protocol::v7::TraceId,
+    pub(crate) span_id: sentry_types::protocol::v7::SpanId,
+    pub(crate) parent_span_id: Option<sentry_types::protocol::v7::SpanId>,
+    pub(crate) sampled: bool,
+}
+
+impl TraceIds {
+    pub(crate) fn new_root(sampled: bool) -> Self {
+        TraceIds {
+            trace_id: new_trace_id(),
+            span_id: new_span_id(),
+            parent_span_id: None,
+            sampled,
+        }
+    }
+
+    pub(crate) fn trace_context(&self, op: &str, status: Option<SpanStatus>) -> Context {
+        Context::Trace(Box::new(TraceContext {
+            span_id: self.span_id,
+            trace_id: self.trace_id,
+            parent_span_id: self.parent_span_id,
+            op: Some(op.to_owned()),
+            status,
+            origin: Some("auto.http.lighttrace".to_owned()),
+            ..Default::default()
+        }))
+    }
+}
+
+/// The `response` context, so `before_send` can filter on the status code.
+pub(crate) fn response_context(status: u16) -> Context {
+    Context::Response(Box::new(ResponseContext {
+        status_code: Some(u64::from(status)),
+        ..Default::default()
+    }))
+}
+
+/// Static SDK identity, shared by every event.
+pub(crate) fn sdk_info() -> Cow<'static, sentry_types::protocol::v7::ClientSdkInfo> {
+    use std::sync::OnceLock;
+    static SDK: OnceLock<sentry_types::protocol::v7::ClientSdkInfo> = OnceLock::new();
+    Cow::Borrowed(
+        SDK.get_or_init(|| sentry_types::protocol::v7::ClientSdkInfo {
+            name: crate::SDK_NAME.to_owned(),
+            version: crate::SDK_VERSION.to_owned(),
+            integrations: vec!["tower".to_owned()],
+            packages: vec![sentry_types::protocol::v7::ClientSdkPackage {
+                name: format!("cargo:{}", crate::SDK_NAME),
+                version: crate::SDK_VERSION.to_owned(),
+            }],
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(uri: &str, host: Option<&str>) -> RequestSnapshot {
+        let mut headers = HeaderMap::new();
+        if let Some(h) = host {
+            headers.insert(http::header::HOST, h.parse().unwrap());
+        }
+        RequestSnapshot {
+            method: Method::GET,
+            uri: uri.parse().unwrap(),
+            headers,
+            route: None,
+            started: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn url_is_rebuilt_from_host_without_query() {
+        let s = snapshot("/users/7?page=2", Some("api.example.com:8080"));
+        let req = s.to_request_interface();
+        assert_eq!(
+            req.url.unwrap().as_str(),
+            "http://api.example.com:8080/users/7"
+        );
+        assert_eq!(req.query_string.as_deref(), Some("page=2"));
+        assert_eq!(req.method.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn absolute_uri_loses_userinfo() {
+        let s = snapshot("https://bob:hunter2@example.com/x", None);
+        let url = s.to_request_interface().url.unwrap();
+        assert_eq!(url.as_str(), "https://example.com/x");
+    }
+
+    #[test]
+    fn unmatched_requests_share_one_name() {
+        let a = snapshot("/wp-admin.php", None);
+        let b = snapshot("/.env", None);
+        assert_eq!(a.transaction_name(), b.transaction_name());
+        assert_eq!(a.transaction_name(), "GET <unmatched>");
+    }
+
+    #[test]
+    fn header_names_are_canonicalised() {
+        assert_eq!(canonical_header_name("x-user-id"), "X-User-Id");
+        assert_eq!(canonical_header_name("content-type"), "Content-Type");
+    }
+
+    #[test]
+    fn statuses_map_to_span_statuses() {
+        assert_eq!(span_status_for(200), SpanStatus::Ok);
+        assert_eq!(span_status_for(404), SpanStatus::NotFound);
+        assert_eq!(span_status_for(422), SpanStatus::InvalidArgument);
+        assert_eq!(span_status_for(500), SpanStatus::InternalError);
+        assert_eq!(span_status_for(503), SpanStatus::Unavailable);
+    }
+}

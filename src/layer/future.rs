@@ -1,0 +1,178 @@
+//! The response future: polls the inner future inside the request's scope, catches panics, and
+//! reports the outcome when the response is ready.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{Response, StatusCode};
+use pin_project_lite::pin_project;
+use sentry_types::protocol::v7::Level;
+
+use super::classify::ClassifyResponse;
+use super::error::ReportedError;
+use super::panic;
+use crate::event::{self, PanicDetails};
+use crate::scope::{exception_event, RequestScope};
+
+pin_project! {
+    #[project = KindProj]
+    pub(crate) enum Kind<F> {
+        Future { #[pin] future: F },
+        Panicked { details: Option<PanicDetails> },
+    }
+}
+
+impl<F> Kind<F> {
+    pub(crate) fn from_call(result: Result<F, PanicDetails>) -> Self {
+        match result {
+            Ok(future) => Kind::Future { future },
+            Err(details) => Kind::Panicked {
+                details: Some(details),
+            },
+        }
+    }
+}
+
+/// Per-request tracking state, taken when the request completes.
+pub(crate) struct Tracking {
+    pub(crate) scope: Arc<RequestScope>,
+    pub(crate) classifier: Arc<dyn ClassifyResponse>,
+    pub(crate) started: SystemTime,
+}
+
+pin_project! {
+    /// The future [`TrackingService`](super::TrackingService) returns.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+        tracking: Option<Tracking>,
+    }
+
+    impl<F> PinnedDrop for ResponseFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped before completing: the client went away (or a timeout fired).
+            if let Some(tracking) = this.project().tracking.take() {
+                tracking.finish_transaction(499);
+            }
+        }
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(kind: Kind<F>, tracking: Option<Tracking>) -> Self {
+        ResponseFuture { kind, tracking }
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = match this.kind.project() {
+            KindProj::Future { future } => {
+                let polled = match this.tracking.as_ref() {
+                    Some(t) => panic::catch(|| t.scope.enter(|| future.poll(cx))),
+                    None => panic::catch(|| future.poll(cx)),
+                };
+                match polled {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(result)) => Ok(result),
+                    Err(details) => Err(details),
+                }
+            }
+            KindProj::Panicked { details } => Err(details.take().unwrap_or(PanicDetails {
+                message: "panic".to_owned(),
+                location: None,
+                backtrace: None,
+            })),
+        };
+        let tracking = this.tracking.take();
+        Poll::Ready(match outcome {
+            Ok(Ok(mut response)) => {
+                if let Some(t) = tracking {
+                    t.on_response(&mut response);
+                }
+                Ok(response)
+            }
+            Ok(Err(err)) => {
+                if let Some(t) = tracking {
+                    t.finish_transaction(500);
+                }
+                Err(err)
+            }
+            Err(details) => {
+                if let Some(t) = tracking {
+                    t.on_panic(details);
+                }
+                let mut response = Response::new(B::default());
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                Ok(response)
+            }
+        })
+    }
+}
+
+impl Tracking {
+    fn on_response<B>(self, response: &mut Response<B>) {
+        let status = response.status();
+        let reported = response.extensions_mut().remove::<ReportedError>();
+        if self.classifier.is_failure(status) {
+            let event = match reported {
+                Some(r) => exception_event(
+                    event::error_chain(&*r.error, Some(r.type_name), "lighttrace.handler", true),
+                    Level::Error,
+                ),
+                None => self.status_event(status),
+            };
+            self.scope.send_event(event, Some(status.as_u16()));
+        }
+        self.finish_transaction(status.as_u16());
+    }
+
+    /// A failed response without an error: a stable title so identical failures group together.
+    fn status_event(&self, status: StatusCode) -> sentry_types::protocol::v7::Event<'static> {
+        let name = self.scope.transaction_name().unwrap_or_default();
+        let code = status.as_u16().to_string();
+        sentry_types::protocol::v7::Event {
+            event_id: event::new_event_id(),
+            level: Level::Error,
+            message: Some(format!("HTTP {code} on {name}")),
+            fingerprint: vec!["lighttrace-http-status".into(), code.into(), name.into()].into(),
+            ..Default::default()
+        }
+    }
+
+    fn on_panic(self, details: PanicDetails) {
+        let scope = self.scope.clone();
+        // Symbolicating the stack trace can take milliseconds: keep it off the request task.
+        let report = move || {
+            let exception = event::panic_exception(&details);
+            scope.send_event(exception_event(vec![exception], Level::Fatal), Some(500));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(report)),
+            Err(_) => report(),
+        }
+        self.finish_transaction(500);
+    }
+
+    fn finish_transaction(self, status: u16) {
+        if self.scope.trace.sampled {
+            self.scope.send_transaction(status, self.started);
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! Per-request state, and the free functions that reach it from handlers and middleware.
+//!
+//! Each request's [`RequestScope`] is owned by that request's response future, which sets it as a
+//! `tokio` task-local around every poll of the inner service. Free functions such as
+//! [`add_breadcrumb`] therefore reach the scope of the request they run in and no other: there
+//! is no thread-local hub to bind, and concurrent requests cannot see each other's state.
+
+mod span;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::error::Error as StdError;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use sentry_types::protocol::v7::{
+    Breadcrumb, Event, Exception, Level, Span, Transaction, User, Value,
+};
+use sentry_types::Uuid;
+
+use crate::client::{Client, TraceHeader};
+use crate::event::{self, RequestSnapshot, TraceIds};
+
+pub use span::{start_span, SpanGuard};
+
+/// Spans recorded per transaction at most; later ones are dropped.
+const MAX_SPANS: usize = 1000;
+
+tokio::task_local! {
+    static CURRENT: Arc<RequestScope>;
+}
+
+/// The state of one request: its trace ids, the request snapshot, and what handlers added (user,
+/// tags, extra data, breadcrumbs, spans).
+pub(crate) struct RequestScope {
+    pub(crate) client: Client,
+    pub(crate) request: Option<RequestSnapshot>,
+    pub(crate) trace: TraceIds,
+    state: Mutex<ScopeState>,
+}
+
+/// What handlers can change. Also used, process-wide, for captures outside any request.
+pub(crate) struct ScopeState {
+    user: Option<User>,
+    tags: BTreeMap<String, String>,
+    extra: BTreeMap<String, Value>,
+    breadcrumbs: VecDeque<Breadcrumb>,
+    /// Finished child spans.
+    spans: Vec<Span>,
+    /// Open child spans, innermost last: the parent of a new span.
+    open_spans: Vec<sentry_types::protocol::v7::SpanId>,
+    spans_dropped: u32,
+}
+
+impl ScopeState {
+    const fn new() -> Self {
+        ScopeState {
+            user: None,
+            tags: BTreeMap::new(),
+            extra: BTreeMap::new(),
+            breadcrumbs: VecDeque::new(),
+            spans: Vec::new(),
+            open_spans: Vec::new(),
+            spans_dropped: 0,
+        }
+    }
+}
+
+/// Scope for captures outside any request, used with the global client.
+static PROCESS_SCOPE: Mutex<ScopeState> = Mutex::new(ScopeState::new());
+
+fn lock(m: &Mutex<ScopeState>) -> MutexGuard<'_, ScopeState> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl RequestScope {
+    pub(crate) fn new(client: Client, request: Option<RequestSnapshot>, trace: TraceIds) -> Self {
+        RequestScope {
+            client,
+            request,
+            trace,
+            state: Mutex::new(ScopeState::new()),
+        }
+    }
+
+    /// Runs `f` with this scope as the current one.
+    pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), f)
+    }
+
+    fn state(&self) -> MutexGuard<'_, ScopeState> {
+        lock(&self.state)
+    }
+
+    pub(crate) fn transaction_name(&self) -> Option<String> {
+        self.request.as_ref().map(RequestSnapshot::transaction_name)
+    }
+
+    /// Fills an event with everything the scope knows, and sends it.
+    pub(crate) fn send_event(
+        &self,
+        mut event: Event<'static>,
+        status: Option<u16>,
+    ) -> Option<Uuid> {
+        let name = self.transaction_name();
+        if event.transaction.is_none() {
+            event.transaction = name.clone();
+        }
+        let mut breadcrumbs = Vec::new();
+        if let Some(request) = &self.request {
+            event.request = Some(request.to_request_interface());
+            breadcrumbs.push(request.breadcrumb());
+        }
+        {
+            let state = self.state();
+            apply_state(&state, &mut event, breadcrumbs);
+        }
+        event.contexts.insert(
+            "trace".into(),
+            self.trace.trace_context("http.server", None),
+        );
+        if let Some(status) = status {
+            event
+                .contexts
+                .insert("response".into(), event::response_context(status));
+        }
+        self.client.send_event(
+            event,
+            TraceHeader {
+                trace_id: self.trace.trace_id,
+                transaction: name.as_deref(),
+                sampled: self.trace.sampled,
+            },
+        )
+    }
+
+    /// Builds and sends the request's transaction. Only called for sampled requests.
+    pub(crate) fn send_transaction(&self, status: u16, started: SystemTime) {
+        let Some(request) = &self.request else {
+            return;
+        };
+        let name = request.transaction_name();
+        let span_status = event::span_status_for(status);
+        let (user, tags, extra, spans) = {
+            let mut state = self.state();
+            let spans = std::mem::take(&mut state.spans);
+            (
+                state.user.clone(),
+                state.tags.clone(),
+                state.extra.clone(),
+                spans,
+            )
+        };
+        let mut contexts = BTreeMap::new();
+        contexts.insert(
+            "trace".into(),
+            self.trace.trace_context("http.server", Some(span_status)),
+        );
+        contexts.insert("response".into(), event::response_context(status));
+        let tx = Transaction {
+            event_id: event::new_event_id(),
+            name: Some(name.clone()),
+            user,
+            tags,
+            extra,
+            timestamp: Some(SystemTime::now()),
+            start_timestamp: started,
+            spans,
+            contexts,
+            request: Some(request.to_request_interface()),
+            ..Default::default()
+        };
+        self.client.send_transaction(
+            tx,
+            TraceHeader {
+                trace_id: self.trace.trace_id,
+                transaction: Some(&name),
+                sampled: true,
+            },
+        );
+    }
+}
+
+/// Copies user, tags, extra data and breadcrumbs into an event (fields already set win).
+fn apply_state(state: &ScopeState, event: &mut Event<'static>, mut breadcrumbs: Vec<Breadcrumb>) {
+    if event.user.is_none() {
+        event.user = state.user.clone();
+    }
+    for (k, v) in &state.tags {
+        event.tags.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    for (k, v) in &state.extra {
+        event.extra.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    breadcrumbs.extend(state.breadcrumbs.iter().cloned());
+    breadcrumbs.append(&mut event.breadcrumbs.values);
+    event.breadcrumbs = breadcrumbs.into();
+}
+
+/// Runs `f` on the current request's scope, or returns `None` outside any request.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<RequestScope>) -> R) -> Option<R> {
+    CURRENT.try_with(|scope| f(scope)).ok()
+}
+
+/// Changes the current request's state, or the process-wide state when a global client exists.
+fn with_state(f: impl FnOnce(&mut ScopeState, &Client)) {
+    if let Ok(scope) = CURRENT.try_with(Arc::clone) {
+        f(&mut scope.state(), &scope.client);
+    } else if let Some(client) = Client::global() {
+        f(&mut lock(&PROCESS_SCOPE), &client);
+    }
+}
+
+/// Sends an event through the current request's scope, or through the global client.
+fn send(event: Event<'static>) -> Option<Uuid> {
+    match CURRENT.try_with(Arc::clone) {
+        Ok(scope) => scope.send_event(event, None),
+        Err(_) => {
+            let client = Client::global()?;
+            let mut event = event;
+            apply_state(&lock(&PROCESS_SCOPE), &mut event, Vec::new());
+            let trace = TraceIds::new_root(false);
+            event
+                .contexts
+                .insert("trace".into(), trace.trace_context("default", None));
+            client.send_event(
+                event,
+                TraceHeader {
+                    trace_id: trace.trace_id,
+                    transaction: None,
+                    sampled: false,
+                },
+            )
+        }
+    }
+}
+
+/// Records a breadcrumb on the current request (or, outside requests, on the process-wide scope
+/// of the global client). The oldest breadcrumbs go once `max_breadcrumbs` is reached.
+///
+/// ```
+/// use lighttrace::{add_breadcrumb, Breadcrumb, Level};
+///
+/// async fn checkout() {
+///     add_breadcrumb(Breadcrumb {
+///         category: Some("payment".into()),
+///         message: Some("Payment processing started".into()),
+///         level: Level::Info,
+///         data: [("amount".to_owned(), 29.99.into()), ("currency".to_owned(), "USD".into())]
+///             .into_iter()
+///             .collect(),
+///         ..Default::default()
+///     });
+/// }
+/// ```
+pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
+    with_state(|state, client| {
+        let max = client.options_ref().max_breadcrumbs;
+        if max == 0 {
+            return;
+        }
+        let Some(crumb) = client.process_breadcrumb(breadcrumb) else {
+            return;
+        };
+        while state.breadcrumbs.len() >= max {
+            state.breadcrumbs.pop_front();
+        }
+        state.breadcrumbs.push_back(crumb);
+    });
+}
+
+/// Sets (or, with `None`, clears) the user of the current request. It is sent as given:
+/// explicitly set data is never scrubbed away.
+///
+/// ```
+/// lighttrace::set_user(Some(lighttrace::User { id: Some("42".into()), ..Default::default() }));
+/// ```
+pub fn set_user(user: Option<User>) {
+    with_state(|state, _| state.user = user);
+}
+
+/// Sets a tag on the current request's events and transaction.
+///
+/// ```
+/// lighttrace::set_tag("tenant", "acme");
+/// ```
+pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
+    let (key, value) = (key.into(), value.into());
+    with_state(|state, _| {
+        state.tags.insert(key, value);
+    });
+}
+
+/// Attaches arbitrary data to the current request's events (scrubbed like everything else).
+///
+/// ```
+/// lighttrace::set_extra("cart_items", 3.into());
+/// ```
+pub fn set_extra(key: impl Into<String>, value: Value) {
+    let key = key.into();
+    with_state(|state, _| {
+        state.extra.insert(key, value);
+    });
+}
+
+/// Reports an error, with its `source()` chain, in the context of the current request. Returns
+/// the event id when it was sent.
+///
+/// ```
+/// # async fn load() -> Result<(), std::io::Error> { Ok(()) }
+/// async fn handler() -> &'static str {
+///     if let Err(err) = load().await {
+///         lighttrace::capture_error(&err); // report it, then degrade gracefully
+///     }
+///     "ok"
+/// }
+/// ```
+pub fn capture_error<E>(error: &E) -> Option<Uuid>
+where
+    E: CapturableError + ?Sized,
+{
+    let exceptions = event::error_chain(error.as_error(), error.type_name(), "generic", true);
+    send(exception_event(exceptions, Level::Error))
+}
+
+/// Anything [`capture_error`] takes: every `Error + 'static` type, and `dyn Error` itself (so
+/// `&*boxed_error` works too).
+pub trait CapturableError {
+    /// The error as a trait object, to walk its `source()` chain.
+    fn as_error(&self) -> &(dyn StdError + 'static);
+    /// The concrete type's name, when known statically.
+    fn type_name(&self) -> Option<&'static str>;
+}
+
+impl<E: StdError + 'static> CapturableError for E {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+    fn type_name(&self) -> Option<&'static str> {
+        Some(std::any::type_name::<E>())
+    }
+}
+
+impl CapturableError for dyn StdError + 'static {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+    fn type_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+impl CapturableError for dyn StdError + Send + Sync + 'static {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        self
+    }
+    fn type_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+pub(crate) fn exception_event(exceptions: Vec<Exception>, level: Level) -> Event<'static> {
+    Event {
+        event_id: event::new_event_id(),
+        level,
+        exception: exceptions.into(),
+        ..Default::default()
+    }
+}
+
+/// Reports a message in the context of the current request. Returns the event id when it was
+/// sent.
+///
+/// ```
+/// lighttrace::capture_message("cache miss storm", lighttrace::Level::Warning);
+/// ```
+pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Uuid> {
+    send(Event {
+        event_id: event::new_event_id(),
+        message: Some(message.into()),
+        level,
+        ..Default::default()
+    })
+}
+
+/// The trace id of the current request, e.g. to log it or return it to a client.
+///
+/// ```
+/// assert!(lighttrace::current_trace_id().is_none()); // outside any request
+/// ```
+pub fn current_trace_id() -> Option<String> {
+    with_current(|scope| scope.trace.trace_id.to_string())
+}

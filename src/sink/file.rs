@@ -1,0 +1,163 @@
+//! `FileSink`: one file per envelope, in Sentry's envelope format.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sentry_types::protocol::v7::Envelope;
+use tokio::sync::Notify;
+
+use super::{FlushFuture, Sink};
+
+/// How many envelopes may wait for the writer thread before new ones are dropped.
+const QUEUE: usize = 1024;
+
+/// Writes each envelope as one `.envelope` file into a directory, from a background thread.
+///
+/// The files are exactly what an HTTP sink would POST (before compression), so they can be
+/// replayed to a server with `curl --data-binary @file`, or checked with Sentry's tools.
+///
+/// ```
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// use lighttrace::{FileSink, Options, Client, Level};
+///
+/// let dir = std::env::temp_dir().join(format!("lighttrace-doc-{}", std::process::id()));
+/// let sink = FileSink::new(&dir)?;
+/// let client = Client::new(Options::new().sink(sink.clone()));
+/// client.capture_message("hello", Level::Info);
+/// assert!(client.flush(std::time::Duration::from_secs(5)).await);
+/// assert_eq!(std::fs::read_dir(&dir)?.count(), 1);
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct FileSink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    tx: SyncSender<Envelope>,
+    state: Arc<State>,
+}
+
+#[derive(Default)]
+struct State {
+    enqueued: AtomicU64,
+    done: AtomicU64,
+    dropped: AtomicU64,
+    failed: AtomicU64,
+    summary: AtomicBool,
+    progressed: Notify,
+}
+
+impl std::fmt::Debug for FileSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileSink")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileSink {
+    /// Creates `dir` if needed and starts the writer thread.
+    pub fn new(dir: impl AsRef<Path>) -> std::io::Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let (tx, rx) = sync_channel::<Envelope>(QUEUE);
+        let state = Arc::new(State::default());
+        let worker_state = state.clone();
+        let worker_dir = dir.clone();
+        std::thread::Builder::new()
+            .name("lighttrace-file-sink".into())
+            .spawn(move || {
+                // Ends when every FileSink handle is gone.
+                for envelope in rx {
+                    if write_envelope(&worker_dir, &envelope).is_err() {
+                        worker_state.failed.fetch_add(1, Ordering::Relaxed);
+                    } else if worker_state.summary.load(Ordering::Relaxed) {
+                        println!("{}", super::summary(&envelope));
+                    }
+                    worker_state.done.fetch_add(1, Ordering::Release);
+                    worker_state.progressed.notify_waiters();
+                }
+            })?;
+        Ok(FileSink {
+            inner: Arc::new(Inner { dir, tx, state }),
+        })
+    }
+
+    /// Also prints a one-line summary of each envelope to stdout (from the writer thread).
+    #[must_use]
+    pub fn with_summary(self) -> Self {
+        self.inner.state.summary.store(true, Ordering::Relaxed);
+        self
+    }
+
+    /// The directory envelopes are written to.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Envelopes dropped because the writer fell behind, plus those that failed to write.
+    pub fn dropped(&self) -> u64 {
+        self.inner.state.dropped.load(Ordering::Relaxed)
+            + self.inner.state.failed.load(Ordering::Relaxed)
+    }
+}
+
+fn write_envelope(dir: &Path, envelope: &Envelope) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(1024);
+    envelope.to_writer(&mut buf)?;
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let id = envelope
+        .uuid()
+        .map(|u| u.simple().to_string())
+        .unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
+    let name = format!("{millis}-{id}.envelope");
+    // Write then rename, so a reader never sees half a file.
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(&buf)?;
+    drop(file);
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+impl Sink for FileSink {
+    fn send(&self, envelope: Envelope) {
+        let state = &self.inner.state;
+        match self.inner.tx.try_send(envelope) {
+            Ok(()) => {
+                state.enqueued.fetch_add(1, Ordering::Release);
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                state.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
+        let state = self.inner.state.clone();
+        Box::pin(async move {
+            let target = state.enqueued.load(Ordering::Acquire);
+            let wait = async {
+                loop {
+                    let notified = state.progressed.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    if state.done.load(Ordering::Acquire) >= target {
+                        return;
+                    }
+                    notified.await;
+                }
+            };
+            tokio::time::timeout(timeout, wait).await.is_ok()
+        })
+    }
+}

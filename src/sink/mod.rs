@@ -1,0 +1,128 @@
+//! Where envelopes go: the [`Sink`] trait and the built-in sinks.
+//!
+//! A sink's [`send`](Sink::send) is called on the request task, so it must return at once:
+//! queue the envelope and do any I/O elsewhere.
+
+mod file;
+#[cfg(feature = "http-sink")]
+mod http;
+mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+use sentry_types::protocol::v7::Envelope;
+
+pub use file::FileSink;
+#[cfg(feature = "http-sink")]
+pub use http::{HttpSink, HttpSinkOptions};
+pub use memory::MemorySink;
+
+/// The future [`Sink::flush`] returns: resolves to whether everything queued was delivered.
+pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+/// A destination for envelopes.
+///
+/// Implement it to send envelopes anywhere: a queue, a log pipeline, a test double.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use lighttrace::{sink::Sink, protocol::Envelope, Options, TrackingLayer};
+///
+/// /// Counts envelopes; a real sink would hand them to a channel or a background task.
+/// #[derive(Clone, Default)]
+/// struct Counting(Arc<Mutex<usize>>);
+///
+/// impl Sink for Counting {
+///     fn send(&self, _envelope: Envelope) {
+///         *self.0.lock().unwrap() += 1;
+///     }
+/// }
+///
+/// let counter = Counting::default();
+/// let layer = TrackingLayer::with_options(Options::new().sink(counter.clone()));
+/// ```
+pub trait Sink: Send + Sync + 'static {
+    /// Takes an envelope. Must not block: queue it, or drop it and
+    /// [`record_discard`](Self::record_discard) when full.
+    fn send(&self, envelope: Envelope);
+
+    /// Delivers what is queued, giving up after `timeout`. Resolves to whether everything was
+    /// delivered. The default has nothing queued and resolves to `true` at once.
+    fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
+        let _ = timeout;
+        Box::pin(std::future::ready(true))
+    }
+
+    /// Told about data the client dropped before it reached the sink (sampling, `before_send`), so
+    /// sinks that send client reports can count it. The default ignores it.
+    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        let _ = (reason, category, quantity);
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for Arc<S> {
+    fn send(&self, envelope: Envelope) {
+        (**self).send(envelope)
+    }
+
+    fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
+        (**self).flush(timeout)
+    }
+
+    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        (**self).record_discard(reason, category, quantity)
+    }
+}
+
+/// A one-line, human-readable summary of an envelope, for consoles and logs.
+pub(crate) fn summary(envelope: &Envelope) -> String {
+    use sentry_types::protocol::v7::EnvelopeItem;
+    for item in envelope.items() {
+        match item {
+            EnvelopeItem::Event(event) => {
+                let id = event.event_id.simple().to_string();
+                let what = event
+                    .exception
+                    .values
+                    .last()
+                    .map(|e| format!("{}: {}", e.ty, e.value.as_deref().unwrap_or("")))
+                    .or_else(|| event.message.clone())
+                    .unwrap_or_default();
+                return format!(
+                    "[lighttrace] {:<7} {} {} | {}",
+                    event.level.to_string(),
+                    &id[..8],
+                    event.transaction.as_deref().unwrap_or("-"),
+                    what.lines().next().unwrap_or("")
+                );
+            }
+            EnvelopeItem::Transaction(tx) => {
+                let ms = tx
+                    .timestamp
+                    .and_then(|end| end.duration_since(tx.start_timestamp).ok())
+                    .map(|d| d.as_secs_f64() * 1000.0)
+                    .unwrap_or(0.0);
+                let status = match tx.contexts.get("trace") {
+                    Some(sentry_types::protocol::v7::Context::Trace(t)) => t
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".to_owned()),
+                    _ => "-".to_owned(),
+                };
+                return format!(
+                    "[lighttrace] tx      {} {:.1} ms {} ({} spans)",
+                    tx.name.as_deref().unwrap_or("-"),
+                    ms,
+                    status,
+                    tx.spans.len()
+                );
+            }
+            _ => {}
+        }
+    }
+    "[lighttrace] envelope".to_owned()
+}

@@ -1,0 +1,167 @@
+//! Plain tower services with other body types, the file sink, and a hand-written sink.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use lighttrace::protocol::{Envelope, EnvelopeItem};
+use lighttrace::{FileSink, HandlerError, MemorySink, Options, Sink, TrackingLayer};
+use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn works_on_a_plain_tower_service_with_any_body() {
+    let sink = MemorySink::new();
+    let svc = ServiceBuilder::new()
+        .layer(TrackingLayer::with_options(
+            Options::new().sink(sink.clone()),
+        ))
+        .service(service_fn(|req: Request<Full<Bytes>>| async move {
+            let body = req.into_body().collect().await.unwrap().to_bytes();
+            if body.as_ref() == b"fail" {
+                let err = HandlerError::new(std::io::Error::other("backend refused"));
+                return Ok::<_, Infallible>(err.into_response::<Full<Bytes>>());
+            }
+            lighttrace::add_breadcrumb(lighttrace::Breadcrumb {
+                message: Some("echo".into()),
+                ..Default::default()
+            });
+            Ok(Response::new(Full::new(body)))
+        }));
+
+    let res = svc
+        .clone()
+        .oneshot(
+            Request::post("/echo")
+                .body(Full::new(Bytes::from_static(b"hi")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hi");
+
+    let res = svc
+        .oneshot(
+            Request::post("/echo")
+                .body(Full::new(Bytes::from_static(b"fail")))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+
+    assert!(sink.wait_for_events(1, WAIT).await);
+    let event = &sink.events()[0];
+    assert_eq!(
+        event.exception.values.last().unwrap().value.as_deref(),
+        Some("backend refused")
+    );
+    // Without axum's MatchedPath, everything shares the unmatched name.
+    assert_eq!(event.transaction.as_deref(), Some("POST <unmatched>"));
+    assert!(sink.wait_for_transactions(2, WAIT).await);
+}
+
+#[tokio::test]
+async fn the_file_sink_writes_valid_envelope_files() {
+    let dir = std::env::temp_dir().join(format!("lighttrace-test-{}", fastrand_suffix()));
+    let sink = FileSink::new(&dir).unwrap();
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .dsn(
+                lighttrace::parse_dsn("https://0123456789abcdef0123456789abcdef@example.com/1")
+                    .unwrap(),
+            )
+            .sink(sink.clone()),
+    );
+    let client = layer.client().clone();
+    let app = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async { StatusCode::BAD_GATEWAY }),
+        )
+        .layer(layer);
+    let res = app
+        .oneshot(
+            Request::get("/boom")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 502);
+    assert!(client.flush(WAIT).await);
+
+    let mut kinds = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(path.extension().unwrap(), "envelope");
+        let envelope = Envelope::from_path(&path).unwrap();
+        for item in envelope.items() {
+            kinds.push(match item {
+                EnvelopeItem::Event(e) => {
+                    format!("event:{}", e.message.clone().unwrap_or_default())
+                }
+                EnvelopeItem::Transaction(t) => {
+                    format!("transaction:{}", t.name.clone().unwrap_or_default())
+                }
+                _ => "other".to_owned(),
+            });
+        }
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["event:HTTP 502 on GET /boom", "transaction:GET /boom"]
+    );
+    assert_eq!(sink.dropped(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn fastrand_suffix() -> String {
+    format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// A user's own sink: just the one required method.
+#[derive(Clone, Default)]
+struct Collect(Arc<Mutex<Vec<String>>>);
+
+impl Sink for Collect {
+    fn send(&self, envelope: Envelope) {
+        let mut names = self.0.lock().unwrap();
+        for item in envelope.items() {
+            if let EnvelopeItem::Transaction(t) = item {
+                names.push(t.name.clone().unwrap_or_default());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hand_written_sink_plugs_in() {
+    let sink = Collect::default();
+    let app = axum::Router::new()
+        .route("/items/{id}", axum::routing::get(|| async { "ok" }))
+        .layer(TrackingLayer::with_options(
+            Options::new().sink(sink.clone()),
+        ));
+    app.oneshot(
+        Request::get("/items/1")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*sink.0.lock().unwrap(), ["GET /items/{id}"]);
+}

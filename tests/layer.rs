@@ -11,6 +11,8 @@ use lighttrace::protocol::{Context, EnvelopeItem, Event, SpanStatus, Value};
 use lighttrace::{Breadcrumb, HandlerError, Level, MemorySink, Options, TrackingLayer, User};
 use tower::ServiceExt;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(5);
 const DSN: &str = "https://0123456789abcdef0123456789abcdef@errors.example.com/42";
 
@@ -55,7 +57,7 @@ fn options(sink: &MemorySink) -> Options {
         .dsn(lighttrace::parse_dsn(DSN).unwrap())
         .environment("test")
         .release("api@1.2.3")
-        .sink(sink.clone())
+        .sink(common::Keep(sink.clone()))
 }
 
 fn app(layer: TrackingLayer) -> Router {

@@ -4,6 +4,7 @@ mod options;
 mod scrub;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -73,6 +74,9 @@ pub struct Client {
 struct ClientInner {
     options: Options,
     sink: Option<Arc<dyn Sink>>,
+    /// Requests not sampled for tracing since the sink was last told (a relaxed atomic add is
+    /// all an unsampled request pays for this).
+    unsampled: AtomicU64,
 }
 
 impl fmt::Debug for Client {
@@ -93,7 +97,11 @@ impl Client {
     pub fn new(options: Options) -> Client {
         let sink = options.sink.clone().or_else(|| default_sink(&options));
         Client {
-            inner: Arc::new(ClientInner { options, sink }),
+            inner: Arc::new(ClientInner {
+                options,
+                sink,
+                unsampled: AtomicU64::new(0),
+            }),
         }
     }
 
@@ -125,8 +133,9 @@ impl Client {
         GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Delivers what is queued, waiting at most `timeout`. Returns whether everything was
-    /// delivered. Call it before the process exits.
+    /// Delivers what is queued, waiting at most `timeout`: `true` when everything queued was
+    /// dealt with (delivered, or dropped and counted in a client report) in time. Call it before
+    /// the process exits; it never waits past `timeout`.
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
@@ -136,7 +145,10 @@ impl Client {
     /// ```
     pub async fn flush(&self, timeout: Duration) -> bool {
         match &self.inner.sink {
-            Some(sink) => sink.flush(timeout).await,
+            Some(sink) => {
+                self.report_unsampled(sink);
+                sink.flush(timeout).await
+            }
             None => true,
         }
     }
@@ -173,7 +185,28 @@ impl Client {
 
     /// Whether a new root trace should be sampled.
     pub(crate) fn sample_trace(&self) -> bool {
-        sample(self.inner.options.traces_sample_rate)
+        let sampled = sample(self.inner.options.traces_sample_rate);
+        if !sampled {
+            self.inner.unsampled.fetch_add(1, Ordering::Relaxed);
+        }
+        sampled
+    }
+
+    /// Tells the sink about data dropped before it was sent.
+    pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        if let Some(sink) = &self.inner.sink {
+            sink.record_discard(reason, category, quantity);
+        }
+    }
+
+    /// Tells the sink how many transactions sampling dropped, for its client reports.
+    fn report_unsampled(&self, sink: &Arc<dyn Sink>) {
+        if self.inner.unsampled.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let n = self.inner.unsampled.swap(0, Ordering::Relaxed);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        sink.record_discard(Reason::SampleRate, Category::Transaction, n);
     }
 
     pub(crate) fn options_ref(&self) -> &Options {
@@ -206,6 +239,7 @@ impl Client {
         let id = event.event_id;
         let mut envelope = Envelope::new().with_headers(self.envelope_headers(id, &trace));
         envelope.add_item(event);
+        self.report_unsampled(sink);
         sink.send(envelope);
         Some(id)
     }
@@ -250,6 +284,7 @@ impl Client {
         let id = tx.event_id;
         let mut envelope = Envelope::new().with_headers(self.envelope_headers(id, &trace));
         envelope.add_item(tx);
+        self.report_unsampled(sink);
         sink.send(envelope);
     }
 

@@ -143,6 +143,12 @@ impl RequestScope {
         let (user, tags, extra, spans) = {
             let mut state = self.state();
             let spans = std::mem::take(&mut state.spans);
+            let dropped = std::mem::take(&mut state.spans_dropped);
+            if dropped > 0 {
+                use sentry_types::protocol::v7::client_report::{Category, Reason};
+                self.client
+                    .record_discard(Reason::BufferOverflow, Category::Span, dropped);
+            }
             (
                 state.user.clone(),
                 state.tags.clone(),

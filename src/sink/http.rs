@@ -130,6 +130,9 @@ enum Msg {
     Flush(oneshot::Sender<()>),
 }
 
+/// Drop counts by reason and category.
+type Outcomes = Vec<((Reason, Category), u64)>;
+
 /// State shared by the handles and the worker.
 struct Shared {
     dsn: Dsn,
@@ -137,7 +140,10 @@ struct Shared {
     auth: String,
     options: HttpSinkOptions,
     limits: Mutex<RateLimits>,
+    /// Drops not yet reported to the server.
     outcomes: Mutex<HashMap<(Reason, Category), u64>>,
+    /// Every drop since the sink was created.
+    dropped_total: Mutex<HashMap<(Reason, Category), u64>>,
     delivered: AtomicU64,
 }
 
@@ -185,6 +191,7 @@ impl HttpSink {
             options,
             limits: Mutex::new(RateLimits::default()),
             outcomes: Mutex::new(HashMap::new()),
+            dropped_total: Mutex::new(HashMap::new()),
             delivered: AtomicU64::new(0),
         });
         let worker = inner.clone();
@@ -218,6 +225,17 @@ impl HttpSink {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         outcomes.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
+    }
+
+    /// Everything dropped since the sink was created, by reason and category (whether or not it
+    /// was reported yet).
+    pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
+        let totals = self
+            .inner
+            .dropped_total
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        totals.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
     }
 }
 
@@ -256,6 +274,14 @@ impl Shared {
         if quantity == 0 {
             return;
         }
+        {
+            let mut totals = self.dropped_total.lock().unwrap_or_else(|e| e.into_inner());
+            *totals.entry((reason, category)).or_insert(0) += quantity;
+        }
+        self.pend(reason, category, quantity);
+    }
+
+    fn pend(&self, reason: Reason, category: Category, quantity: u64) {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
         *outcomes.entry((reason, category)).or_insert(0) += quantity;
     }
@@ -294,16 +320,40 @@ impl Shared {
         kept
     }
 
-    fn take_report(&self) -> Option<ClientReport> {
+    /// Whether the server asked for nothing at all to be sent right now.
+    fn all_limited(&self) -> bool {
+        let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.all.is_some_and(|t| t > Instant::now())
+    }
+
+    /// A standalone client report, unless everything is rate limited (the counts then wait).
+    fn standalone_report(&self) -> Option<(Envelope, Outcomes)> {
+        if self.all_limited() {
+            return None;
+        }
+        self.take_report()
+            .map(|(report, counts)| (report_envelope(report), counts))
+    }
+
+    /// Takes the pending drop counts as a client report, keeping the counts so they can be put
+    /// back if the envelope carrying the report does not arrive.
+    fn take_report(&self) -> Option<(ClientReport, Outcomes)> {
         let mut outcomes = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
         if outcomes.is_empty() {
             return None;
         }
-        let items: Vec<ReportItem> = outcomes
-            .drain()
-            .map(|((reason, category), n)| ReportItem::new(category, reason, n))
+        let counts: Outcomes = outcomes.drain().collect();
+        let items: Vec<ReportItem> = counts
+            .iter()
+            .map(|((reason, category), n)| ReportItem::new(*category, *reason, *n))
             .collect();
-        Some(ClientReport::new(items))
+        Some((ClientReport::new(items), counts))
+    }
+
+    fn restore(&self, counts: Outcomes) {
+        for ((reason, category), n) in counts {
+            self.pend(reason, category, n);
+        }
     }
 }
 
@@ -359,20 +409,22 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
                 Some(Msg::Envelope(envelope)) => {
                     // Limits may have started while it waited in the queue.
                     let Some(mut envelope) = shared.drop_rate_limited(*envelope) else { continue };
-                    if let Some(report) = shared.take_report() {
-                        envelope.add_item(report);
-                    }
                     let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    // Pending drop counts ride along (taken only now that it is about to go).
+                    let counts = shared.take_report().map(|(report, counts)| {
+                        envelope.add_item(report);
+                        counts
+                    });
                     let (shared, client) = (shared.clone(), client.clone());
                     tasks.spawn(async move {
-                        deliver(&shared, &client, envelope).await;
+                        deliver(&shared, &client, envelope, counts).await;
                         drop(permit);
                     });
                 }
                 Some(Msg::Flush(done)) => {
                     while tasks.join_next().await.is_some() {}
-                    if let Some(report) = shared.take_report() {
-                        deliver(&shared, &client, report_envelope(report)).await;
+                    if let Some((envelope, counts)) = shared.standalone_report() {
+                        deliver(&shared, &client, envelope, Some(counts)).await;
                     }
                     let _ = done.send(());
                 }
@@ -380,9 +432,11 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
             },
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = reports.tick() => {
-                if let Some(report) = shared.take_report() {
+                if let Some((envelope, counts)) = shared.standalone_report() {
                     let (shared, client) = (shared.clone(), client.clone());
-                    tasks.spawn(async move { deliver(&shared, &client, report_envelope(report)).await });
+                    tasks.spawn(async move {
+                        deliver(&shared, &client, envelope, Some(counts)).await
+                    });
                 }
             }
         }
@@ -408,10 +462,24 @@ enum Attempt {
     Retry(Reason),
 }
 
-async fn deliver(shared: &Shared, client: &reqwest::Client, envelope: Envelope) {
+/// Sends one envelope, retrying as allowed, and counts its items if it does not arrive.
+/// `report` holds the drop counts of a client report it carries, put back on failure so they
+/// ride along on a later envelope instead of being lost.
+async fn deliver(
+    shared: &Shared,
+    client: &reqwest::Client,
+    envelope: Envelope,
+    report: Option<Outcomes>,
+) {
+    let failed = |reason: Reason| {
+        shared.count_envelope(&envelope, reason);
+        if let Some(counts) = report.clone() {
+            shared.restore(counts);
+        }
+    };
     let mut raw = Vec::with_capacity(2048);
     if envelope.to_writer(&mut raw).is_err() {
-        shared.count_envelope(&envelope, Reason::InternalSdkError);
+        failed(Reason::InternalSdkError);
         return;
     }
     let mut gz = flate2::write::GzEncoder::new(
@@ -421,7 +489,7 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, envelope: Envelope) 
     let body = match gz.write_all(&raw).and_then(|()| gz.finish()) {
         Ok(body) => bytes_of(body),
         Err(_) => {
-            shared.count_envelope(&envelope, Reason::InternalSdkError);
+            failed(Reason::InternalSdkError);
             return;
         }
     };
@@ -435,16 +503,18 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, envelope: Envelope) 
                 return;
             }
             Attempt::RateLimited => {
-                shared.count_envelope(&envelope, Reason::RatelimitBackoff);
+                failed(Reason::RatelimitBackoff);
                 return;
             }
             Attempt::Rejected => {
+                // Counted, but the report it carried is not resent: the server refuses this
+                // envelope for good, and resending could repeat forever.
                 shared.count_envelope(&envelope, Reason::SendError);
                 return;
             }
             Attempt::Retry(reason) => {
                 if attempt >= shared.options.max_retries {
-                    shared.count_envelope(&envelope, reason);
+                    failed(reason);
                     return;
                 }
                 attempt += 1;

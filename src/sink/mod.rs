@@ -50,8 +50,9 @@ pub trait Sink: Send + Sync + 'static {
     /// [`record_discard`](Self::record_discard) when full.
     fn send(&self, envelope: Envelope);
 
-    /// Delivers what is queued, giving up after `timeout`. Resolves to whether everything was
-    /// delivered. The default has nothing queued and resolves to `true` at once.
+    /// Delivers what is queued, giving up after `timeout`. Resolves to `true` when everything
+    /// queued before the call was dealt with (delivered, or dropped and counted) in time, `false`
+    /// when the timeout hit first. The default has nothing queued and resolves to `true` at once.
     fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
         let _ = timeout;
         Box::pin(std::future::ready(true))

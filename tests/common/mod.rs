@@ -1,0 +1,330 @@
+//! Test helpers shared by the integration tests: a local Sentry-protocol collector on 127.0.0.1
+//! that can misbehave on demand, and a way to keep envelopes for validation by Relay in CI.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use lighttrace::protocol::{Envelope, EnvelopeItem};
+
+/// When `LIGHTTRACE_TEST_ENVELOPE_DIR` is set (CI sets it), every envelope a test produced is
+/// written there so `.ci/run` can feed it to Relay's normaliser.
+pub fn keep_envelopes(name: &str, envelopes: &[Vec<u8>]) {
+    let Ok(dir) = std::env::var("LIGHTTRACE_TEST_ENVELOPE_DIR") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, raw) in envelopes.iter().enumerate() {
+        std::fs::write(dir.join(format!("{name}-{i}.envelope")), raw).unwrap();
+    }
+}
+
+/// How the collector answers the next requests.
+#[derive(Clone, Debug)]
+pub enum Mode {
+    /// 200, optionally with an `X-Sentry-Rate-Limits` header.
+    Accept(Option<&'static str>),
+    /// 429 with optional `Retry-After` and `X-Sentry-Rate-Limits` headers.
+    TooMany {
+        retry_after: Option<&'static str>,
+        sentry: Option<&'static str>,
+    },
+    /// 500.
+    ServerError,
+    /// Never answers.
+    Hang,
+    /// Answers with this 4xx status.
+    Reject(u16),
+}
+
+/// One request the collector accepted.
+#[derive(Debug)]
+pub struct Received {
+    pub headers: HeaderMap,
+    /// The decompressed body.
+    pub raw: Vec<u8>,
+    pub envelope: Envelope,
+}
+
+#[derive(Debug)]
+struct Inner {
+    mode: Mode,
+    attempts: u32,
+    attempt_types: Vec<Vec<&'static str>>,
+    received: Vec<Received>,
+    invalid: Vec<String>,
+}
+
+/// A local collector speaking the envelope endpoint.
+#[derive(Clone, Debug)]
+pub struct Collector {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+pub const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+impl Collector {
+    pub async fn start(mode: Mode) -> Collector {
+        let inner = Arc::new(Mutex::new(Inner {
+            mode,
+            attempts: 0,
+            attempt_types: Vec::new(),
+            received: Vec::new(),
+            invalid: Vec::new(),
+        }));
+        let app = Router::new()
+            .route("/api/{project}/envelope/", post(ingest))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Collector { addr, inner }
+    }
+
+    pub fn dsn(&self) -> lighttrace::Dsn {
+        lighttrace::parse_dsn(&format!("http://{KEY}@{}/1", self.addr)).unwrap()
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.inner.lock().unwrap().mode = mode;
+    }
+
+    /// Requests that reached the collector, answered or not.
+    pub fn attempts(&self) -> u32 {
+        self.inner.lock().unwrap().attempts
+    }
+
+    /// Requests that reached the collector carrying an item of type `ty`, answered or not.
+    pub fn attempts_with(&self, ty: &str) -> usize {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .attempt_types
+            .iter()
+            .filter(|t| t.contains(&ty))
+            .count()
+    }
+
+    pub fn with_received<R>(&self, f: impl FnOnce(&[Received]) -> R) -> R {
+        let inner = self.inner.lock().unwrap();
+        assert!(
+            inner.invalid.is_empty(),
+            "invalid envelopes: {:?}",
+            inner.invalid
+        );
+        f(&inner.received)
+    }
+
+    /// Item types of every accepted envelope, in order.
+    pub fn item_types(&self) -> Vec<Vec<&'static str>> {
+        self.with_received(|r| {
+            r.iter()
+                .map(|rec| rec.envelope.items().map(item_type).collect())
+                .collect()
+        })
+    }
+
+    pub fn count_items(&self, ty: &str) -> usize {
+        self.item_types()
+            .iter()
+            .flatten()
+            .filter(|t| **t == ty)
+            .count()
+    }
+
+    /// Sum of client-report quantities for a reason and category over every accepted envelope.
+    pub fn reported(&self, reason: &str, category: &str) -> u64 {
+        self.with_received(|r| {
+            let mut total = 0;
+            for rec in r {
+                for item in rec.envelope.items() {
+                    if let EnvelopeItem::ClientReport(report) = item {
+                        let value = serde_json::to_value(report).unwrap();
+                        for d in value["discarded_events"].as_array().unwrap() {
+                            if d["reason"] == reason && d["category"] == category {
+                                total += d["quantity"].as_u64().unwrap();
+                            }
+                        }
+                    }
+                }
+            }
+            total
+        })
+    }
+
+    pub fn keep(&self, name: &str) {
+        let raws: Vec<Vec<u8>> = self.with_received(|r| r.iter().map(|x| x.raw.clone()).collect());
+        keep_envelopes(name, &raws);
+    }
+
+    /// Waits until at least `n` envelopes were accepted.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.inner.lock().unwrap().received.len() >= n {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+}
+
+pub fn item_type(item: &EnvelopeItem) -> &'static str {
+    match item {
+        EnvelopeItem::Event(_) => "event",
+        EnvelopeItem::Transaction(_) => "transaction",
+        EnvelopeItem::ClientReport(_) => "client_report",
+        EnvelopeItem::SessionAggregates(_) => "sessions",
+        _ => "other",
+    }
+}
+
+async fn ingest(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let raw = if headers.get("content-encoding").map(|v| v.as_bytes()) == Some(b"gzip") {
+        let mut out = Vec::new();
+        match flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut out) {
+            Ok(_) => out,
+            Err(e) => {
+                inner.lock().unwrap().invalid.push(format!("gzip: {e}"));
+                return StatusCode::BAD_REQUEST.into_response();
+            }
+        }
+    } else {
+        body.to_vec()
+    };
+    let parsed = Envelope::from_slice(&raw);
+    let mode = {
+        let mut i = inner.lock().unwrap();
+        i.attempts += 1;
+        let types = parsed
+            .as_ref()
+            .map(|e| e.items().map(item_type).collect())
+            .unwrap_or_default();
+        i.attempt_types.push(types);
+        i.mode.clone()
+    };
+    match mode {
+        Mode::Reject(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Mode::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::OK.into_response()
+        }
+        Mode::ServerError => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Mode::TooMany {
+            retry_after,
+            sentry,
+        } => {
+            let mut res = StatusCode::TOO_MANY_REQUESTS.into_response();
+            if let Some(v) = retry_after {
+                res.headers_mut().insert("retry-after", v.parse().unwrap());
+            }
+            if let Some(v) = sentry {
+                res.headers_mut()
+                    .insert("x-sentry-rate-limits", v.parse().unwrap());
+            }
+            res
+        }
+        Mode::Accept(limits) => {
+            match parsed {
+                Ok(envelope) => inner.lock().unwrap().received.push(Received {
+                    headers,
+                    raw,
+                    envelope,
+                }),
+                Err(e) => {
+                    inner.lock().unwrap().invalid.push(format!("envelope: {e}"));
+                    return StatusCode::BAD_REQUEST.into_response();
+                }
+            }
+            let mut res = (StatusCode::OK, r#"{"id":"ok"}"#).into_response();
+            if let Some(v) = limits {
+                res.headers_mut()
+                    .insert("x-sentry-rate-limits", v.parse().unwrap());
+            }
+            res
+        }
+    }
+}
+
+/// A TCP server that accepts and immediately resets or closes every connection.
+pub async fn resetting_server() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            // Closing with unread request bytes makes the kernel answer with a reset.
+            drop(stream);
+        }
+    });
+    addr
+}
+
+/// A TCP server that answers every request with bytes that are not HTTP.
+pub async fn garbage_server() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream
+                    .write_all(b"\x00\x01garbage\xff\r\n\r\nmore garbage")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A sink that forwards to a `MemorySink` and, when `LIGHTTRACE_TEST_ENVELOPE_DIR` is set, also
+/// writes each envelope there for Relay validation.
+#[derive(Clone)]
+pub struct Keep(pub lighttrace::MemorySink);
+
+impl lighttrace::Sink for Keep {
+    fn send(&self, envelope: Envelope) {
+        if let Ok(dir) = std::env::var("LIGHTTRACE_TEST_ENVELOPE_DIR") {
+            let mut raw = Vec::new();
+            envelope.to_writer(&mut raw).unwrap();
+            let id = envelope
+                .uuid()
+                .map(|u| u.simple().to_string())
+                .unwrap_or_else(|| format!("{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("test-{id}.envelope")),
+                raw,
+            )
+            .unwrap();
+        }
+        self.0.send(envelope);
+    }
+
+    fn record_discard(
+        &self,
+        reason: lighttrace::protocol::client_report::Reason,
+        category: lighttrace::protocol::client_report::Category,
+        quantity: u32,
+    ) {
+        self.0.record_discard(reason, category, quantity);
+    }
+}

@@ -129,6 +129,8 @@ def main():
         fail(f"expected the /fail error chain, got {fails}")
     if len(notes) != 1:
         fail(f"expected the background notification failure, got {notes}")
+    if notes[0].get("tags", {}).get("task") != "notify_user" or notes[0].get("transaction") != "POST /send-email":
+        fail(f"the background failure lacks its task name or request: {notes[0]}")
     names = sorted(t["transaction"] for t in txs)
     for name in ["GET /health", "POST /send-email", "GET /users/{user_id}", "GET /panic", "GET /fail", "GET <unmatched>"]:
         if name not in names:

@@ -19,7 +19,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lighttrace::{Breadcrumb, FileSink, HandlerError, Level, Options, TrackingLayer, User};
+use lighttrace::{
+    Breadcrumb, FileSink, FutureExt, HandlerError, Level, Options, TrackingLayer, User,
+};
 use serde_json::{json, Value};
 
 #[tokio::main]
@@ -46,8 +48,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let layer = TrackingLayer::with_options(options);
     let client = layer.client().clone();
-    // Captures outside any request (the background task below) use the process-wide client.
+    // Captures outside any request use the process-wide client, and panics on any other thread
+    // or task are reported too.
     client.install_global();
+    lighttrace::capture_panics();
 
     let app = Router::new()
         .route("/health", get(health))
@@ -112,12 +116,12 @@ async fn send_email(Query(params): Query<EmailParams>) -> Result<Json<Value>, Ha
         return Err(HandlerError::new(std::io::Error::other("email required"))
             .with_status(StatusCode::UNPROCESSABLE_ENTITY));
     }
-    // Runs after the response: a failure here is captured explicitly, as the guide shows.
-    tokio::spawn(async move {
-        if let Err(err) = send_notification(&params.email).await {
-            lighttrace::capture_error(&err);
-        }
-    });
+    // Runs after the response, with this request's user and breadcrumbs; its `Err` is
+    // reported (tagged `task: notify_user`) instead of vanishing with the task.
+    lighttrace::spawn_named(
+        "notify_user",
+        async move { send_notification(&params.email).await }.report_errors(),
+    );
     Ok(Json(json!({"status": "email queued"})))
 }
 

@@ -41,15 +41,19 @@ mod event;
 mod layer;
 mod scope;
 pub mod sink;
+mod util;
 
-pub use client::{parse_dsn, Client, ConfigError, Options};
+pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext};
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestInfo, ResponseFuture, ServerErrors,
     TrackingLayer, TrackingService,
 };
+#[cfg(feature = "reqwest")]
+pub use scope::TracedRequest;
 pub use scope::{
-    add_breadcrumb, capture_error, capture_message, current_trace_id, set_extra, set_tag, set_user,
-    start_span, CapturableError, SpanGuard,
+    add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
+    inject_trace_headers, set_extra, set_tag, set_user, spawn, spawn_named, start_span,
+    CapturableError, FutureExt, InScope, InSpan, ReportErrors, SpanGuard,
 };
 pub use sink::{FileSink, MemorySink, Sink};
 #[cfg(feature = "http-sink")]

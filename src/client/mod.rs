@@ -49,6 +49,54 @@ pub(crate) struct TraceHeader<'a> {
     pub(crate) trace_id: TraceId,
     pub(crate) transaction: Option<&'a str>,
     pub(crate) sampled: bool,
+    /// The rate the sampling decision was made with (default: `traces_sample_rate`).
+    pub(crate) sample_rate: Option<f32>,
+    /// The context an upstream service froze (from incoming `baggage`): forwarded as it is.
+    pub(crate) frozen: Option<&'a DynamicSamplingContext>,
+}
+
+impl TraceHeader<'_> {
+    /// A fresh trace, for captures outside any request.
+    pub(crate) fn unsampled(trace_id: TraceId) -> TraceHeader<'static> {
+        TraceHeader {
+            trace_id,
+            transaction: None,
+            sampled: false,
+            sample_rate: None,
+            frozen: None,
+        }
+    }
+}
+
+/// What a [`traces_sampler`](Options::traces_sampler) sees of a request.
+#[derive(Debug)]
+pub struct SamplingContext<'a> {
+    pub(crate) method: &'a http::Method,
+    pub(crate) route: Option<&'a str>,
+    pub(crate) headers: &'a http::HeaderMap,
+    pub(crate) parent_sampled: Option<bool>,
+}
+
+impl<'a> SamplingContext<'a> {
+    /// The request method.
+    pub fn method(&self) -> &'a http::Method {
+        self.method
+    }
+
+    /// The matched route template, e.g. `/users/{user_id}`, if any.
+    pub fn route(&self) -> Option<&'a str> {
+        self.route
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &'a http::HeaderMap {
+        self.headers
+    }
+
+    /// The upstream service's sampling decision, from `sentry-trace` or `traceparent`.
+    pub fn parent_sampled(&self) -> Option<bool> {
+        self.parent_sampled
+    }
 }
 
 /// Sends events and transactions through scrubbing, hooks and sampling to a [`Sink`].
@@ -172,24 +220,29 @@ impl Client {
     /// Sends a fully built event through sampling, scrubbing and `before_send`. Returns its id
     /// when it was handed to the sink.
     pub fn capture_event(&self, event: Event<'static>) -> Option<Uuid> {
-        let trace_id = crate::event::new_trace_id();
-        self.send_event(
-            event,
-            TraceHeader {
-                trace_id,
-                transaction: None,
-                sampled: false,
-            },
-        )
+        self.send_event(event, TraceHeader::unsampled(crate::event::new_trace_id()))
     }
 
     /// Whether a new root trace should be sampled.
-    pub(crate) fn sample_trace(&self) -> bool {
-        let sampled = sample(self.inner.options.traces_sample_rate);
+    /// Decides whether a request is traced, and with which rate: the `traces_sampler` if set,
+    /// else the upstream decision if there is one, else `traces_sample_rate`.
+    pub(crate) fn sample_trace(&self, ctx: &SamplingContext<'_>) -> (bool, f32) {
+        let options = &self.inner.options;
+        let (sampled, rate) = match (&options.traces_sampler, ctx.parent_sampled) {
+            (Some(sampler), _) => {
+                let rate = options::clamp_rate(sampler(ctx));
+                (sample(rate), rate)
+            }
+            (None, Some(parent)) => (parent, options.traces_sample_rate),
+            (None, None) => (
+                sample(options.traces_sample_rate),
+                options.traces_sample_rate,
+            ),
+        };
         if !sampled {
             self.inner.unsampled.fetch_add(1, Ordering::Relaxed);
         }
-        sampled
+        (sampled, rate)
     }
 
     /// Tells the sink about data dropped before it was sent.
@@ -322,28 +375,37 @@ impl Client {
     }
 
     fn envelope_headers(&self, event_id: Uuid, trace: &TraceHeader<'_>) -> EnvelopeHeaders {
-        let options = &self.inner.options;
-        let mut headers = EnvelopeHeaders::new()
+        let headers = EnvelopeHeaders::new()
             .with_event_id(event_id)
             .with_sent_at(SystemTime::now());
-        if let Some(dsn) = &options.dsn {
-            let mut dsc = DynamicSamplingContext::new()
-                .with_trace_id(trace.trace_id)
-                .with_public_key(dsn.public_key().to_owned())
-                .with_sample_rate(options.traces_sample_rate)
-                .with_sampled(trace.sampled);
-            if let Some(release) = &options.release {
-                dsc = dsc.with_release(release.clone());
-            }
-            if let Some(environment) = &options.environment {
-                dsc = dsc.with_environment(environment.clone());
-            }
-            if let Some(name) = trace.transaction {
-                dsc = dsc.with_transaction(name.to_owned());
-            }
-            headers = headers.with_trace(dsc);
+        match trace.frozen {
+            Some(frozen) => headers.with_trace(frozen.clone()),
+            // Relay requires a public key in the trace header: without a DSN there is none.
+            None if self.inner.options.dsn.is_some() => headers.with_trace(self.own_dsc(trace)),
+            None => headers,
         }
-        headers
+    }
+
+    /// The dynamic sampling context this process starts for a trace.
+    pub(crate) fn own_dsc(&self, trace: &TraceHeader<'_>) -> DynamicSamplingContext {
+        let options = &self.inner.options;
+        let mut dsc = DynamicSamplingContext::new()
+            .with_trace_id(trace.trace_id)
+            .with_sample_rate(trace.sample_rate.unwrap_or(options.traces_sample_rate))
+            .with_sampled(trace.sampled);
+        if let Some(dsn) = &options.dsn {
+            dsc = dsc.with_public_key(dsn.public_key().to_owned());
+        }
+        if let Some(release) = &options.release {
+            dsc = dsc.with_release(release.clone());
+        }
+        if let Some(environment) = &options.environment {
+            dsc = dsc.with_environment(environment.clone());
+        }
+        if let Some(name) = trace.transaction {
+            dsc = dsc.with_transaction(name.to_owned());
+        }
+        dsc
     }
 }
 

@@ -14,6 +14,8 @@ pub(crate) type BeforeSend = Arc<dyn Fn(Event<'static>) -> Option<Event<'static>
 /// A hook that may change or drop a transaction before it is sent.
 pub(crate) type BeforeSendTransaction =
     Arc<dyn Fn(Transaction<'static>) -> Option<Transaction<'static>> + Send + Sync>;
+/// Decides the trace sample rate of a request.
+pub(crate) type TracesSampler = Arc<dyn Fn(&super::SamplingContext<'_>) -> f32 + Send + Sync>;
 /// A hook that may change or drop a breadcrumb when it is recorded.
 pub(crate) type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
 
@@ -107,6 +109,10 @@ pub struct Options {
     pub(crate) before_send_transaction: Option<BeforeSendTransaction>,
     pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
     pub(crate) sink: Option<Arc<dyn Sink>>,
+    pub(crate) traces_sampler: Option<TracesSampler>,
+    pub(crate) max_spans: usize,
+    pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
+    pub(crate) propagate_traceparent: bool,
 }
 
 impl Default for Options {
@@ -125,6 +131,10 @@ impl Default for Options {
             before_send_transaction: None,
             before_breadcrumb: None,
             sink: None,
+            traces_sampler: None,
+            max_spans: 1000,
+            trace_propagation_targets: None,
+            propagate_traceparent: false,
         }
     }
 }
@@ -307,6 +317,63 @@ impl Options {
         self
     }
 
+    /// Decides each request's trace sample rate (0.0 to 1.0) from its method, route, headers and
+    /// the upstream decision. Without it an upstream decision is honoured, else
+    /// `traces_sample_rate` applies.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().traces_sampler(|ctx| {
+    ///     match (ctx.parent_sampled(), ctx.route()) {
+    ///         (Some(parent), _) => if parent { 1.0 } else { 0.0 }, // follow the caller
+    ///         (None, Some("/health")) => 0.0,
+    ///         _ => 0.25,
+    ///     }
+    /// });
+    /// ```
+    pub fn traces_sampler<F>(mut self, sampler: F) -> Self
+    where
+        F: Fn(&super::SamplingContext<'_>) -> f32 + Send + Sync + 'static,
+    {
+        self.traces_sampler = Some(Arc::new(sampler));
+        self
+    }
+
+    /// Spans recorded per transaction at most (default 1000); later ones are dropped and counted.
+    pub fn max_spans(mut self, max: usize) -> Self {
+        self.max_spans = max;
+        self
+    }
+
+    /// Outgoing requests get trace headers only when their URL contains one of these (default:
+    /// every request). An empty list turns outgoing propagation off.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new()
+    ///     .trace_propagation_targets(["https://api.internal.example.com", "localhost"]);
+    /// ```
+    pub fn trace_propagation_targets<I, S>(mut self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trace_propagation_targets = Some(targets.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Also send W3C `traceparent` on outgoing requests (default off).
+    pub fn propagate_traceparent(mut self, on: bool) -> Self {
+        self.propagate_traceparent = on;
+        self
+    }
+
+    /// Whether an outgoing request to `url` gets trace headers.
+    pub(crate) fn propagates_to(&self, url: &str) -> bool {
+        match &self.trace_propagation_targets {
+            None => true,
+            Some(targets) => targets.iter().any(|t| url.contains(t.as_str())),
+        }
+    }
+
     /// The configured DSN, if any.
     pub fn get_dsn(&self) -> Option<&Dsn> {
         self.dsn.as_ref()
@@ -323,7 +390,7 @@ impl Options {
     }
 }
 
-fn clamp_rate(rate: f32) -> f32 {
+pub(crate) fn clamp_rate(rate: f32) -> f32 {
     if rate.is_nan() {
         0.0
     } else {

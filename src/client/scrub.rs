@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use sentry_types::protocol::v7::{Breadcrumb, Request, Url, Value};
 
+use crate::util::percent_decode;
+
 /// What a scrubbed value is replaced with (the same marker Relay uses).
 pub(crate) const FILTERED: &str = "[Filtered]";
 
@@ -136,8 +138,8 @@ pub(crate) fn scrub_query(qs: &str) -> String {
             out.push('&');
         }
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decoded = percent_decode(key);
-        if is_sensitive_key(&decoded) || has_bearer(&percent_decode(value)) {
+        let decoded = percent_decode(key, true);
+        if is_sensitive_key(&decoded) || has_bearer(&percent_decode(value, true)) {
             out.push_str(key);
             out.push('=');
             out.push_str(FILTERED);
@@ -146,36 +148,6 @@ pub(crate) fn scrub_query(qs: &str) -> String {
         }
     }
     out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Scrubs sensitive keys (at any depth) and bearer tokens in free-form data.

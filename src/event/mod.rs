@@ -5,6 +5,7 @@
 
 mod exception;
 mod ids;
+pub(crate) mod propagation;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ pub(crate) enum Route {
 pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
 
 /// What the request path keeps about a request: cheap clones only.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RequestSnapshot {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
@@ -50,6 +51,16 @@ impl RequestSnapshot {
             #[cfg(feature = "axum")]
             Some(Route::Axum(path)) => format!("{} {}", self.method, path.as_str()),
             None => format!("{} {}", self.method, UNMATCHED_ROUTE),
+        }
+    }
+
+    /// The matched route template (or the user's name for it), if any.
+    pub(crate) fn route(&self) -> Option<&str> {
+        match &self.route {
+            #[cfg(feature = "axum")]
+            Some(Route::Axum(path)) => Some(path.as_str()),
+            Some(Route::Named(name)) => Some(name),
+            None => None,
         }
     }
 
@@ -158,15 +169,33 @@ pub(crate) struct TraceIds {
     pub(crate) span_id: sentry_types::protocol::v7::SpanId,
     pub(crate) parent_span_id: Option<sentry_types::protocol::v7::SpanId>,
     pub(crate) sampled: bool,
+    /// The rate the sampling decision was made with.
+    pub(crate) sample_rate: f32,
 }
 
 impl TraceIds {
-    pub(crate) fn new_root(sampled: bool) -> Self {
+    pub(crate) fn new_root(sampled: bool, sample_rate: f32) -> Self {
         TraceIds {
             trace_id: new_trace_id(),
             span_id: new_span_id(),
             parent_span_id: None,
             sampled,
+            sample_rate,
+        }
+    }
+
+    /// Continues a trace an upstream service started.
+    pub(crate) fn continuing(
+        incoming: &propagation::IncomingTrace,
+        sampled: bool,
+        sample_rate: f32,
+    ) -> Self {
+        TraceIds {
+            trace_id: incoming.trace_id,
+            span_id: new_span_id(),
+            parent_span_id: Some(incoming.parent_span_id),
+            sampled,
+            sample_rate,
         }
     }
 

@@ -13,24 +13,23 @@ use sentry_types::protocol::v7::Level;
 
 use super::classify::ClassifyResponse;
 use super::error::ReportedError;
-use super::panic;
-use crate::event::{self, PanicDetails};
-use crate::scope::{exception_event, RequestScope};
+use crate::event;
+use crate::scope::{catch, exception_event, Caught, RequestScope};
 
 pin_project! {
     #[project = KindProj]
     pub(crate) enum Kind<F> {
         Future { #[pin] future: F },
-        Panicked { details: Option<PanicDetails> },
+        Panicked { caught: Option<Caught> },
     }
 }
 
 impl<F> Kind<F> {
-    pub(crate) fn from_call(result: Result<F, PanicDetails>) -> Self {
+    pub(crate) fn from_call(result: Result<F, Caught>) -> Self {
         match result {
             Ok(future) => Kind::Future { future },
-            Err(details) => Kind::Panicked {
-                details: Some(details),
+            Err(caught) => Kind::Panicked {
+                caught: Some(caught),
             },
         }
     }
@@ -85,8 +84,8 @@ where
         let outcome = match this.kind.project() {
             KindProj::Future { future } => {
                 let polled = match this.tracking.as_ref() {
-                    Some(t) => panic::catch(|| t.scope.enter(|| future.poll(cx))),
-                    None => panic::catch(|| future.poll(cx)),
+                    Some(t) => catch(|| t.scope.enter(|| future.poll(cx))),
+                    None => catch(|| future.poll(cx)),
                 };
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -94,11 +93,8 @@ where
                     Err(details) => Err(details),
                 }
             }
-            KindProj::Panicked { details } => Err(details.take().unwrap_or(PanicDetails {
-                message: "panic".to_owned(),
-                location: None,
-                backtrace: None,
-            })),
+            // Polled again after completing: the panic was reported the first time.
+            KindProj::Panicked { caught } => Err(caught.take().unwrap_or(Caught::AlreadyReported)),
         };
         let tracking = this.tracking.take();
         Poll::Ready(match outcome {
@@ -114,9 +110,9 @@ where
                 }
                 Err(err)
             }
-            Err(details) => {
+            Err(caught) => {
                 if let Some(t) = tracking {
-                    t.on_panic(details);
+                    t.on_panic(caught);
                 }
                 let mut response = Response::new(B::default());
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
@@ -156,16 +152,9 @@ impl Tracking {
         }
     }
 
-    fn on_panic(self, details: PanicDetails) {
-        let scope = self.scope.clone();
-        // Symbolicating the stack trace can take milliseconds: keep it off the request task.
-        let report = move || {
-            let exception = event::panic_exception(&details);
-            scope.send_event(exception_event(vec![exception], Level::Fatal), Some(500));
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(report)),
-            Err(_) => report(),
+    fn on_panic(self, caught: Caught) {
+        if let Caught::Fresh(details) = caught {
+            self.scope.report_panic(details, Some(500));
         }
         self.finish_transaction(500);
     }

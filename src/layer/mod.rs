@@ -7,7 +7,6 @@
 mod classify;
 mod error;
 mod future;
-mod panic;
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,7 +22,7 @@ pub use classify::{ClassifyResponse, ServerErrors};
 pub use error::{HandlerError, ReportedError};
 pub use future::ResponseFuture;
 
-use crate::client::{Client, ConfigError, Options};
+use crate::client::{Client, ConfigError, Options, SamplingContext};
 use crate::event::{RequestSnapshot, Route, TraceIds};
 use crate::scope::RequestScope;
 use future::{Kind, Tracking};
@@ -125,7 +124,7 @@ impl TrackingLayer {
     /// let admin = TrackingLayer::with_client(client);
     /// ```
     pub fn with_client(client: Client) -> Self {
-        panic::install_hook();
+        crate::scope::install_hook();
         TrackingLayer {
             shared: Arc::new(Shared {
                 client,
@@ -239,7 +238,7 @@ where
         let shared = &self.shared;
         if !shared.client.is_enabled() {
             // Nothing can be sent: only keep panics from taking the connection down.
-            let kind = Kind::from_call(panic::catch(|| self.inner.call(req)));
+            let kind = Kind::from_call(crate::scope::catch(|| self.inner.call(req)));
             return ResponseFuture::new(kind, None);
         }
         let started = SystemTime::now();
@@ -250,14 +249,25 @@ where
             headers: req.headers().clone(),
             started,
         };
-        let trace = TraceIds::new_root(shared.client.sample_trace());
+        let incoming = crate::scope::incoming_trace(req.headers());
+        let (sampled, rate) = shared.client.sample_trace(&SamplingContext {
+            method: req.method(),
+            route: snapshot.route(),
+            headers: req.headers(),
+            parent_sampled: incoming.as_ref().and_then(|(i, _)| i.sampled),
+        });
+        let (trace, frozen) = match incoming {
+            Some((incoming, frozen)) => (TraceIds::continuing(&incoming, sampled, rate), frozen),
+            None => (TraceIds::new_root(sampled, rate), None),
+        };
         let scope = Arc::new(RequestScope::new(
             shared.client.clone(),
             Some(snapshot),
             trace,
+            frozen,
         ));
         let inner = &mut self.inner;
-        let kind = Kind::from_call(panic::catch(|| scope.enter(|| inner.call(req))));
+        let kind = Kind::from_call(crate::scope::catch(|| scope.enter(|| inner.call(req))));
         ResponseFuture::new(
             kind,
             Some(Tracking {

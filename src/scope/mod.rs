@@ -5,7 +5,12 @@
 //! [`add_breadcrumb`] therefore reach the scope of the request they run in and no other: there
 //! is no thread-local hub to bind, and concurrent requests cannot see each other's state.
 
+#[cfg(feature = "reqwest")]
+mod outgoing;
+mod panic;
+mod propagate;
 mod span;
+mod task;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::error::Error as StdError;
@@ -13,17 +18,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::{
-    Breadcrumb, Event, Exception, Level, Span, Transaction, User, Value,
+    Breadcrumb, DynamicSamplingContext, Event, Exception, Level, Span, Transaction, User, Value,
 };
 use sentry_types::Uuid;
 
 use crate::client::{Client, TraceHeader};
-use crate::event::{self, RequestSnapshot, TraceIds};
+use crate::event::{self, PanicDetails, RequestSnapshot, TraceIds};
 
+#[cfg(feature = "reqwest")]
+pub use outgoing::TracedRequest;
+pub use panic::capture_panics;
+pub(crate) use panic::{catch, install_hook, Caught};
+pub(crate) use propagate::incoming_trace;
+pub use propagate::inject_trace_headers;
 pub use span::{start_span, SpanGuard};
-
-/// Spans recorded per transaction at most; later ones are dropped.
-const MAX_SPANS: usize = 1000;
+pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
 
 tokio::task_local! {
     static CURRENT: Arc<RequestScope>;
@@ -35,10 +44,13 @@ pub(crate) struct RequestScope {
     pub(crate) client: Client,
     pub(crate) request: Option<RequestSnapshot>,
     pub(crate) trace: TraceIds,
+    /// The sampling context an upstream service froze, forwarded unchanged.
+    pub(crate) frozen_dsc: Option<DynamicSamplingContext>,
     state: Mutex<ScopeState>,
 }
 
 /// What handlers can change. Also used, process-wide, for captures outside any request.
+#[derive(Clone)]
 pub(crate) struct ScopeState {
     user: Option<User>,
     tags: BTreeMap<String, String>,
@@ -73,12 +85,68 @@ fn lock(m: &Mutex<ScopeState>) -> MutexGuard<'_, ScopeState> {
 }
 
 impl RequestScope {
-    pub(crate) fn new(client: Client, request: Option<RequestSnapshot>, trace: TraceIds) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        request: Option<RequestSnapshot>,
+        trace: TraceIds,
+        frozen_dsc: Option<DynamicSamplingContext>,
+    ) -> Self {
         RequestScope {
             client,
             request,
             trace,
+            frozen_dsc,
             state: Mutex::new(ScopeState::new()),
+        }
+    }
+
+    /// A copy for spawned work: the same request and trace, and the user, tags and breadcrumbs
+    /// as they are now. Changes on either side do not reach the other, and the copy records no
+    /// spans (the request's transaction may be long gone when the work finishes).
+    pub(crate) fn fork(&self, task: Option<&str>) -> RequestScope {
+        let mut state = self.state().clone();
+        state.spans = Vec::new();
+        state.open_spans = Vec::new();
+        if let Some(task) = task {
+            state.tags.insert("task".into(), task.to_owned());
+        }
+        let mut trace = self.trace;
+        trace.sampled = false;
+        RequestScope {
+            client: self.client.clone(),
+            request: self.request.clone(),
+            trace,
+            frozen_dsc: self.frozen_dsc.clone(),
+            state: Mutex::new(state),
+        }
+    }
+
+    pub(crate) fn set_tag(&self, key: &str, value: &str) {
+        self.state().tags.insert(key.to_owned(), value.to_owned());
+    }
+
+    /// The envelope trace header for this scope's trace.
+    fn trace_header<'a>(&'a self, transaction: Option<&'a str>) -> TraceHeader<'a> {
+        TraceHeader {
+            trace_id: self.trace.trace_id,
+            transaction,
+            sampled: self.trace.sampled,
+            sample_rate: Some(self.trace.sample_rate),
+            frozen: self.frozen_dsc.as_ref(),
+        }
+    }
+
+    /// Reports a panic caught in this scope. Symbolicating the stack trace can take
+    /// milliseconds, so with a runtime around it happens on a blocking thread.
+    pub(crate) fn report_panic(self: &Arc<Self>, details: PanicDetails, status: Option<u16>) {
+        let scope = self.clone();
+        let report = move || {
+            let exception = event::panic_exception(&details);
+            scope.send_event(exception_event(vec![exception], Level::Fatal), status);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(report)),
+            Err(_) => report(),
         }
     }
 
@@ -123,14 +191,8 @@ impl RequestScope {
                 .contexts
                 .insert("response".into(), event::response_context(status));
         }
-        self.client.send_event(
-            event,
-            TraceHeader {
-                trace_id: self.trace.trace_id,
-                transaction: name.as_deref(),
-                sampled: self.trace.sampled,
-            },
-        )
+        self.client
+            .send_event(event, self.trace_header(name.as_deref()))
     }
 
     /// Builds and sends the request's transaction. Only called for sampled requests.
@@ -175,14 +237,8 @@ impl RequestScope {
             request: Some(request.to_request_interface()),
             ..Default::default()
         };
-        self.client.send_transaction(
-            tx,
-            TraceHeader {
-                trace_id: self.trace.trace_id,
-                transaction: Some(&name),
-                sampled: true,
-            },
-        );
+        self.client
+            .send_transaction(tx, self.trace_header(Some(&name)));
     }
 }
 
@@ -220,24 +276,18 @@ fn with_state(f: impl FnOnce(&mut ScopeState, &Client)) {
 fn send(event: Event<'static>) -> Option<Uuid> {
     match CURRENT.try_with(Arc::clone) {
         Ok(scope) => scope.send_event(event, None),
-        Err(_) => {
-            let client = Client::global()?;
-            let mut event = event;
-            apply_state(&lock(&PROCESS_SCOPE), &mut event, Vec::new());
-            let trace = TraceIds::new_root(false);
-            event
-                .contexts
-                .insert("trace".into(), trace.trace_context("default", None));
-            client.send_event(
-                event,
-                TraceHeader {
-                    trace_id: trace.trace_id,
-                    transaction: None,
-                    sampled: false,
-                },
-            )
-        }
+        Err(_) => send_outside(&Client::global()?, event),
     }
+}
+
+/// Sends an event captured outside any request, with the process-wide scope's state.
+pub(crate) fn send_outside(client: &Client, mut event: Event<'static>) -> Option<Uuid> {
+    apply_state(&lock(&PROCESS_SCOPE), &mut event, Vec::new());
+    let trace = TraceIds::new_root(false, 0.0);
+    event
+        .contexts
+        .insert("trace".into(), trace.trace_context("default", None));
+    client.send_event(event, TraceHeader::unsampled(trace.trace_id))
 }
 
 /// Records a breadcrumb on the current request (or, outside requests, on the process-wide scope

@@ -3,14 +3,103 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::{Span, SpanStatus, Value};
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+use sentry_types::protocol::v7::{Span, SpanId, SpanStatus, Value};
 
-use super::{with_current, RequestScope, MAX_SPANS};
+use super::{with_current, RequestScope};
 use crate::event::new_span_id;
+
+/// A span being recorded: where it goes when it ends, and the span itself.
+pub(crate) struct Running {
+    scope: Arc<RequestScope>,
+    span: Span,
+}
+
+impl Running {
+    /// Starts a span under the current one, if this request is being traced.
+    pub(crate) fn start(op: String, description: String) -> Option<Running> {
+        with_current(|scope| {
+            if !scope.trace.sampled {
+                return None;
+            }
+            let parent = scope
+                .state()
+                .open_spans
+                .last()
+                .copied()
+                .unwrap_or(scope.trace.span_id);
+            Some(Running {
+                scope: scope.clone(),
+                span: Span {
+                    span_id: new_span_id(),
+                    trace_id: scope.trace.trace_id,
+                    parent_span_id: Some(parent),
+                    op: Some(op),
+                    description: Some(description),
+                    start_timestamp: SystemTime::now(),
+                    ..Default::default()
+                },
+            })
+        })
+        .flatten()
+    }
+
+    pub(crate) fn id(&self) -> SpanId {
+        self.span.span_id
+    }
+
+    /// Makes this span the parent of spans started from now on.
+    pub(crate) fn enter(&self) {
+        self.scope.state().open_spans.push(self.span.span_id);
+    }
+
+    /// Undoes [`enter`](Self::enter).
+    pub(crate) fn exit(&self) {
+        let mut state = self.scope.state();
+        if let Some(pos) = state
+            .open_spans
+            .iter()
+            .rposition(|id| *id == self.span.span_id)
+        {
+            state.open_spans.remove(pos);
+        }
+    }
+
+    pub(crate) fn set_data(&mut self, key: String, value: Value) {
+        self.span.data.insert(key, value);
+    }
+
+    pub(crate) fn set_status(&mut self, status: SpanStatus) {
+        self.span.status = Some(status);
+    }
+
+    /// Ends the span and records it in its transaction (or counts it, past the cap).
+    pub(crate) fn finish(mut self, default_status: SpanStatus) {
+        self.exit();
+        self.span.timestamp = Some(SystemTime::now());
+        if self.span.status.is_none() {
+            self.span.status = Some(default_status);
+        }
+        let max = self.scope.client.options_ref().max_spans;
+        let mut state = self.scope.state();
+        if state.spans.len() < max {
+            state.spans.push(self.span);
+        } else {
+            drop(state);
+            self.scope
+                .client
+                .record_discard(Reason::BufferOverflow, Category::Span, 1);
+        }
+    }
+}
 
 /// Starts a child span of whatever span is current in this request. It ends when the guard is
 /// dropped or [`finish`](SpanGuard::finish)ed. Outside a sampled request it records nothing and
 /// costs next to nothing.
+///
+/// For work that runs concurrently with other work of the same request (`join!`, `select!`),
+/// prefer [`FutureExt::in_span`](crate::FutureExt::in_span), which is current only while its
+/// future is being polled.
 ///
 /// ```
 /// # async fn fetch_user(_: u64) -> String { String::new() }
@@ -22,56 +111,23 @@ use crate::event::new_span_id;
 /// }
 /// ```
 pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> SpanGuard {
-    let started = with_current(|scope| {
-        if !scope.trace.sampled {
-            return None;
-        }
-        let span_id = new_span_id();
-        let parent = {
-            let mut state = scope.state();
-            let parent = state
-                .open_spans
-                .last()
-                .copied()
-                .unwrap_or(scope.trace.span_id);
-            state.open_spans.push(span_id);
-            parent
-        };
-        let span = Span {
-            span_id,
-            trace_id: scope.trace.trace_id,
-            parent_span_id: Some(parent),
-            op: Some(op.into()),
-            description: Some(description.into()),
-            start_timestamp: SystemTime::now(),
-            ..Default::default()
-        };
-        Some((scope.clone(), span))
-    })
-    .flatten();
-    match started {
-        Some((scope, span)) => SpanGuard {
-            scope: Some(scope),
-            span: Some(span),
-        },
-        None => SpanGuard {
-            scope: None,
-            span: None,
-        },
+    let running = Running::start(op.into(), description.into());
+    if let Some(r) = &running {
+        r.enter();
     }
+    SpanGuard { running }
 }
 
 /// A running span; see [`start_span`].
 #[must_use = "the span ends when this guard is dropped"]
 pub struct SpanGuard {
-    scope: Option<Arc<RequestScope>>,
-    span: Option<Span>,
+    running: Option<Running>,
 }
 
 impl std::fmt::Debug for SpanGuard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpanGuard")
-            .field("recording", &self.span.is_some())
+            .field("span_id", &self.span_id())
             .finish()
     }
 }
@@ -79,50 +135,35 @@ impl std::fmt::Debug for SpanGuard {
 impl SpanGuard {
     /// Attaches data to the span (scrubbed like everything else).
     pub fn set_data(&mut self, key: impl Into<String>, value: impl Into<Value>) {
-        if let Some(span) = self.span.as_mut() {
-            span.data.insert(key.into(), value.into());
+        if let Some(r) = self.running.as_mut() {
+            r.set_data(key.into(), value.into());
         }
     }
 
     /// Sets the span's status (default `ok`).
     pub fn set_status(&mut self, status: SpanStatus) {
-        if let Some(span) = self.span.as_mut() {
-            span.status = Some(status);
+        if let Some(r) = self.running.as_mut() {
+            r.set_status(status);
         }
     }
 
-    /// Whether this span is being recorded (the request is sampled).
-    pub fn is_recording(&self) -> bool {
-        self.span.is_some()
+    /// The span's id while it is being recorded (the request is sampled).
+    pub fn span_id(&self) -> Option<SpanId> {
+        self.running.as_ref().map(Running::id)
     }
 
     /// Ends the span now.
     pub fn finish(mut self) {
-        self.end();
-    }
-
-    fn end(&mut self) {
-        let (Some(scope), Some(mut span)) = (self.scope.take(), self.span.take()) else {
-            return;
-        };
-        span.timestamp = Some(SystemTime::now());
-        if span.status.is_none() {
-            span.status = Some(SpanStatus::Ok);
-        }
-        let mut state = scope.state();
-        if let Some(pos) = state.open_spans.iter().rposition(|id| *id == span.span_id) {
-            state.open_spans.remove(pos);
-        }
-        if state.spans.len() < MAX_SPANS {
-            state.spans.push(span);
-        } else {
-            state.spans_dropped = state.spans_dropped.saturating_add(1);
+        if let Some(r) = self.running.take() {
+            r.finish(SpanStatus::Ok);
         }
     }
 }
 
 impl Drop for SpanGuard {
     fn drop(&mut self) {
-        self.end();
+        if let Some(r) = self.running.take() {
+            r.finish(SpanStatus::Ok);
+        }
     }
 }

@@ -1,0 +1,119 @@
+//! Trace propagation: continuing an incoming trace, and putting ours on outgoing requests.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use sentry_types::protocol::v7::{DynamicSamplingContext, SpanId};
+
+use super::{with_current, RequestScope};
+use crate::event::propagation::{self, IncomingTrace};
+
+/// The trace an incoming request continues (`sentry-trace`, else `traceparent`), and the sampling
+/// context an upstream service froze in `baggage`. Malformed headers are ignored.
+pub(crate) fn incoming_trace(
+    headers: &HeaderMap,
+) -> Option<(IncomingTrace, Option<DynamicSamplingContext>)> {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let incoming = text("sentry-trace")
+        .and_then(propagation::parse_sentry_trace)
+        .or_else(|| text("traceparent").and_then(propagation::parse_traceparent))?;
+    let entries: Vec<(String, String)> = headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(propagation::sentry_baggage)
+        .collect();
+    let frozen = frozen_dsc(&entries, &incoming);
+    Some((incoming, frozen))
+}
+
+/// The upstream sampling context, when it is complete enough for Relay (trace id and public
+/// key) and belongs to the same trace.
+fn frozen_dsc(
+    entries: &[(String, String)],
+    incoming: &IncomingTrace,
+) -> Option<DynamicSamplingContext> {
+    if entries.is_empty() {
+        return None;
+    }
+    let object: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let trace_id = object.get("trace_id")?.as_str()?;
+    object.get("public_key")?;
+    if trace_id != incoming.trace_id.to_string() {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::Object(object)).ok()
+}
+
+/// Puts the current request's trace on an outgoing request's headers: `sentry-trace`, the
+/// `sentry-` entries of `baggage` (appended to entries already there, replacing stale `sentry-`
+/// ones), and `traceparent` when [enabled](crate::Options::propagate_traceparent).
+///
+/// Returns whether headers were added: not outside a request, nor for a URL outside the
+/// [`trace_propagation_targets`](crate::Options::trace_propagation_targets).
+///
+/// ```
+/// async fn handler() {
+///     let mut headers = http::HeaderMap::new();
+///     lighttrace::inject_trace_headers("http://inventory.internal/items", &mut headers);
+///     // ... send the request with `headers` using any HTTP client ...
+/// }
+/// ```
+pub fn inject_trace_headers(url: &str, headers: &mut HeaderMap) -> bool {
+    with_current(|scope| inject(scope, url, headers, None)).unwrap_or(false)
+}
+
+/// Like [`inject_trace_headers`], naming the span the downstream service continues from.
+pub(crate) fn inject(
+    scope: &RequestScope,
+    url: &str,
+    headers: &mut HeaderMap,
+    parent: Option<SpanId>,
+) -> bool {
+    let options = scope.client.options_ref();
+    if !options.propagates_to(url) {
+        return false;
+    }
+    let trace = &scope.trace;
+    let span_id = parent
+        .or_else(|| scope.state().open_spans.last().copied())
+        .unwrap_or(trace.span_id);
+    let sentry_trace = propagation::sentry_trace_value(trace.trace_id, span_id, trace.sampled);
+    if let Ok(v) = HeaderValue::from_str(&sentry_trace) {
+        headers.insert(HeaderName::from_static("sentry-trace"), v);
+    }
+    if options.propagate_traceparent {
+        let tp = propagation::traceparent_value(trace.trace_id, span_id, trace.sampled);
+        if let Ok(v) = HeaderValue::from_str(&tp) {
+            headers.insert(HeaderName::from_static("traceparent"), v);
+        }
+    }
+    let name = scope.transaction_name();
+    let dsc = match &scope.frozen_dsc {
+        Some(frozen) => frozen.clone(),
+        None => scope.client.own_dsc(&scope.trace_header(name.as_deref())),
+    };
+    let ours: Vec<(String, String)> = match serde_json::to_value(&dsc) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                serde_json::Value::Null => None,
+                other => Some((k, other.to_string())),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let existing: Vec<&str> = headers
+        .get_all("baggage")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let existing = (!existing.is_empty()).then(|| existing.join(","));
+    let merged = propagation::merge_baggage(existing.as_deref(), &ours);
+    if let Ok(v) = HeaderValue::from_str(&merged) {
+        headers.insert(HeaderName::from_static("baggage"), v);
+    }
+    true
+}

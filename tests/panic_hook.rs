@@ -1,0 +1,99 @@
+//! The opt-in global panic hook (process-wide state: its own test binary, one test).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lighttrace::{Client, Level, MemorySink, Options};
+
+fn explode_in_worker() {
+    let items: Vec<u8> = Vec::new();
+    let _ = items[3];
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panics_outside_requests_are_captured_without_blocking() {
+    // A hook installed before ours keeps running.
+    let previous_calls = Arc::new(AtomicUsize::new(0));
+    let counter = previous_calls.clone();
+    std::panic::set_hook(Box::new(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+
+    let sink = MemorySink::new();
+    Client::new(
+        Options::new()
+            .release("svc@1")
+            .sink(common::Keep(sink.clone())),
+    )
+    .install_global();
+    lighttrace::capture_panics();
+
+    let joined = std::thread::Builder::new()
+        .name("worker-1".into())
+        .spawn(explode_in_worker)
+        .unwrap()
+        .join();
+    assert!(joined.is_err());
+    assert_eq!(
+        previous_calls.load(Ordering::SeqCst),
+        1,
+        "the previous hook was chained"
+    );
+
+    // A panic in a plain tokio task outside any request is captured too.
+    let task = tokio::spawn(async { panic!("background job failed") }).await;
+    assert!(task.is_err());
+
+    assert!(sink.wait_for_events(2, Duration::from_secs(5)).await);
+    let events = sink.events();
+    let thread_event = events
+        .iter()
+        .find(|e| e.tags.get("thread").map(String::as_str) == Some("worker-1"))
+        .expect("event from the std thread");
+    assert_eq!(thread_event.level, Level::Fatal);
+    assert_eq!(thread_event.release.as_deref(), Some("svc@1"));
+    let exc = thread_event.exception.values.last().unwrap();
+    assert_eq!(exc.ty, "panic");
+    assert!(exc
+        .value
+        .as_deref()
+        .unwrap()
+        .starts_with("index out of bounds"));
+    let mechanism = exc.mechanism.as_ref().unwrap();
+    assert_eq!(mechanism.handled, Some(false));
+    assert!(mechanism.data["location"]
+        .as_str()
+        .unwrap()
+        .starts_with("tests/panic_hook.rs:"));
+    let frames = &exc.stacktrace.as_ref().unwrap().frames;
+    let own = frames
+        .iter()
+        .find(|f| {
+            f.function
+                .as_deref()
+                .unwrap_or("")
+                .contains("explode_in_worker")
+        })
+        .expect("the panicking function's frame");
+    assert_eq!(own.in_app, Some(true));
+    assert!(events
+        .iter()
+        .any(|e| e.exception.values.last().unwrap().value.as_deref()
+            == Some("background job failed")));
+
+    // A hung collector cannot freeze panicking threads: the hook only queues.
+    let collector = common::Collector::start(common::Mode::Hang).await;
+    Client::new(Options::new().dsn(collector.dsn())).install_global();
+    let all = tokio::task::spawn_blocking(|| {
+        for _ in 0..50 {
+            assert!(std::thread::spawn(explode_in_worker).join().is_err());
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(20), all)
+        .await
+        .expect("panicking threads were blocked by the collector")
+        .unwrap();
+}

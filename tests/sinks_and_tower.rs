@@ -151,17 +151,16 @@ impl Sink for Collect {
 #[tokio::test]
 async fn a_hand_written_sink_plugs_in() {
     let sink = Collect::default();
+    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let client = layer.client().clone();
     let app = axum::Router::new()
         .route("/items/{id}", axum::routing::get(|| async { "ok" }))
-        .layer(TrackingLayer::with_options(
-            Options::new().sink(sink.clone()),
-        ));
-    app.oneshot(
-        Request::get("/items/1")
-            .body(axum::body::Body::empty())
-            .unwrap(),
-    )
-    .await
-    .unwrap();
+        .layer(layer);
+    let req = Request::get("/items/1")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    app.oneshot(req).await.unwrap();
+    // Transactions are built off the request task: flush before looking.
+    assert!(client.flush(WAIT).await);
     assert_eq!(*sink.0.lock().unwrap(), ["GET /items/{id}"]);
 }

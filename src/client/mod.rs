@@ -1,5 +1,6 @@
 //! The client: options, sampling, hooks, scrubbing and envelope assembly, in front of a sink.
 
+mod deferred;
 mod options;
 mod scrub;
 
@@ -125,6 +126,8 @@ struct ClientInner {
     /// Requests not sampled for tracing since the sink was last told (a relaxed atomic add is
     /// all an unsampled request pays for this).
     unsampled: AtomicU64,
+    /// Work moved off request tasks.
+    deferred: deferred::Deferred,
 }
 
 impl fmt::Debug for Client {
@@ -149,6 +152,7 @@ impl Client {
                 options,
                 sink,
                 unsampled: AtomicU64::new(0),
+                deferred: deferred::Deferred::new(),
             }),
         }
     }
@@ -194,8 +198,11 @@ impl Client {
     pub async fn flush(&self, timeout: Duration) -> bool {
         match &self.inner.sink {
             Some(sink) => {
+                let started = std::time::Instant::now();
+                let built = self.inner.deferred.drain(timeout).await;
                 self.report_unsampled(sink);
-                sink.flush(timeout).await
+                let left = timeout.saturating_sub(started.elapsed());
+                sink.flush(left).await && built
             }
             None => true,
         }
@@ -208,12 +215,8 @@ impl Client {
         message: impl Into<String>,
         level: sentry_types::protocol::v7::Level,
     ) -> Option<Uuid> {
-        let event = Event {
-            event_id: crate::event::new_event_id(),
-            message: Some(message.into()),
-            level,
-            ..Default::default()
-        };
+        let mut event = crate::event::new_event(level, SystemTime::now());
+        event.message = Some(message.into());
         self.capture_event(event)
     }
 
@@ -243,6 +246,16 @@ impl Client {
             self.inner.unsampled.fetch_add(1, Ordering::Relaxed);
         }
         (sampled, rate)
+    }
+
+    /// Runs `job` off the request task (building and sending the layer's own events and
+    /// transactions). When the queue is full the job is dropped and counted under `categories`.
+    pub(crate) fn defer(&self, categories: &[Category], job: impl FnOnce() + Send + 'static) {
+        if !self.inner.deferred.push(Box::new(job)) {
+            for category in categories {
+                self.record_discard(Reason::QueueOverflow, *category, 1);
+            }
+        }
     }
 
     /// Tells the sink about data dropped before it was sent.

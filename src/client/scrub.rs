@@ -66,38 +66,72 @@ const IP_HEADERS: &[&str] = &[
     "cf-connecting-ip",
 ];
 
+/// Common headers that never carry secrets: checked first, so most headers cost one comparison
+/// pass instead of a search per pattern.
+const PLAIN_HEADERS: &[&str] = &[
+    "host",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "user-agent",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "connection",
+    "cache-control",
+    "pragma",
+    "origin",
+    "referer",
+    "x-request-id",
+    "traceparent",
+    "sentry-trace",
+    "baggage",
+];
+
 pub(crate) fn is_sensitive_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SENSITIVE_HEADER_PARTS.iter().any(|p| lower.contains(p))
+    if PLAIN_HEADERS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        return false;
+    }
+    SENSITIVE_HEADER_PARTS
+        .iter()
+        .any(|p| contains_ignore_case(name, p))
 }
 
 pub(crate) fn is_sensitive_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    SENSITIVE_KEYS_EXACT.contains(&lower.as_str())
-        || SENSITIVE_KEY_PARTS.iter().any(|p| lower.contains(p))
+    SENSITIVE_KEYS_EXACT
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key))
+        || SENSITIVE_KEY_PARTS
+            .iter()
+            .any(|p| contains_ignore_case(key, p))
+}
+
+/// Whether `haystack` contains the lower-case ASCII `needle`, ignoring ASCII case, without
+/// allocating a lower-cased copy.
+fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
 }
 
 /// `Bearer <token>` anywhere in a value.
 fn has_bearer(value: &str) -> bool {
-    value.to_ascii_lowercase().contains("bearer ")
+    contains_ignore_case(value, "bearer ")
 }
 
 /// Scrubs the `request` interface in place.
 pub(crate) fn scrub_request(request: &mut Request, send_default_pii: bool) {
-    let headers = std::mem::take(&mut request.headers);
-    let mut kept = BTreeMap::new();
-    for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if !send_default_pii && (lower == "cookie" || IP_HEADERS.contains(&lower.as_str())) {
-            continue;
-        }
-        if is_sensitive_header(&lower) || has_bearer(&value) {
-            kept.insert(name, FILTERED.to_owned());
-        } else {
-            kept.insert(name, value);
+    // In place: no new map, no new strings for what is kept.
+    if !send_default_pii {
+        request.headers.retain(|name, _| {
+            !(name.eq_ignore_ascii_case("cookie")
+                || IP_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)))
+        });
+    }
+    for (name, value) in request.headers.iter_mut() {
+        if is_sensitive_header(name) || has_bearer(value) {
+            FILTERED.clone_into(value);
         }
     }
-    request.headers = kept;
     if !send_default_pii {
         request.cookies = None;
     } else if request.cookies.is_some() {
@@ -271,6 +305,19 @@ mod tests {
             "token=[Filtered]&Password=[Filtered]&pass%77ord=[Filtered]&q=rust&auth_code=[Filtered]&otp=[Filtered]"
         );
         assert_eq!(scrub_query("x=Bearer%20abc"), "x=[Filtered]");
+    }
+
+    #[test]
+    fn case_insensitive_matching() {
+        assert!(is_sensitive_header("X-API-KEY"));
+        assert!(is_sensitive_header("x-Auth-Token"));
+        assert!(!is_sensitive_header("Accept"));
+        assert!(!is_sensitive_header("X-Forwarded-Proto"));
+        assert!(is_sensitive_key("DB_Password"));
+        assert!(is_sensitive_key("OTP"));
+        assert!(!is_sensitive_key("page"));
+        assert!(has_bearer("x BeArEr abc"));
+        assert!(!has_bearer("bear"));
     }
 
     #[test]

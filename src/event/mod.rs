@@ -11,9 +11,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, Uri};
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Uri};
 use sentry_types::protocol::v7::{
-    Breadcrumb, Context, Level, Request, ResponseContext, SpanStatus, TraceContext, Url,
+    Breadcrumb, Context, Event, Level, Request, ResponseContext, SpanStatus, TraceContext,
+    Transaction, Url,
 };
 
 pub(crate) use exception::{error_chain, panic_exception, PanicDetails};
@@ -38,7 +40,9 @@ pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
 pub(crate) struct RequestSnapshot {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
-    pub(crate) headers: HeaderMap,
+    /// The request headers in order: a plain list is one allocation, where cloning the
+    /// `HeaderMap` would be two plus rebuilding its index.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) route: Option<Route>,
     pub(crate) started: SystemTime,
 }
@@ -66,21 +70,22 @@ impl RequestSnapshot {
 
     /// The `request` interface, unscrubbed: the client scrubs it before anything else sees it.
     pub(crate) fn to_request_interface(&self) -> Request {
-        let mut headers = BTreeMap::new();
-        for name in self.headers.keys() {
-            let mut joined = String::new();
-            for (i, value) in self.headers.get_all(name).iter().enumerate() {
-                if i > 0 {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &self.headers {
+            let value = if value.is_sensitive() {
+                // Marked sensitive by the application (tower-http's SetSensitiveHeaders).
+                crate::client::FILTERED.into()
+            } else {
+                String::from_utf8_lossy(value.as_bytes())
+            };
+            // Repeated headers are joined, as HTTP allows.
+            headers
+                .entry(canonical_header_name(name.as_str()))
+                .and_modify(|joined| {
                     joined.push_str(", ");
-                }
-                if value.is_sensitive() {
-                    // Marked sensitive by the application (tower-http's SetSensitiveHeaders).
-                    joined.push_str(crate::client::FILTERED);
-                } else {
-                    joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
-                }
-            }
-            headers.insert(canonical_header_name(name.as_str()), joined);
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
         }
         Request {
             url: self.url(),
@@ -91,7 +96,8 @@ impl RequestSnapshot {
         }
     }
 
-    /// The absolute URL without its query string (the query goes into `query_string`).
+    /// The absolute URL without its query string (the query goes into `query_string`) and
+    /// without userinfo.
     fn url(&self) -> Option<Url> {
         let scheme = self.uri.scheme_str().unwrap_or("http");
         let host = self
@@ -100,16 +106,14 @@ impl RequestSnapshot {
             .map(|a| a.as_str())
             .or_else(|| {
                 self.headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
+                    .iter()
+                    .find(|(name, _)| name == http::header::HOST)
+                    .and_then(|(_, h)| h.to_str().ok())
             })
             .unwrap_or("localhost");
-        let mut url = Url::parse(&format!("{scheme}://{host}")).ok()?;
-        url.set_path(self.uri.path());
         // The client strips userinfo too; doing it here means it never even reaches a hook.
-        let _ = url.set_username("");
-        let _ = url.set_password(None);
-        Some(url)
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        Url::parse(&format!("{scheme}://{host}{}", self.uri.path())).ok()
     }
 
     /// The automatic breadcrumb for the request itself, made only when an event is built.
@@ -200,15 +204,79 @@ impl TraceIds {
     }
 
     pub(crate) fn trace_context(&self, op: &str, status: Option<SpanStatus>) -> Context {
+        // Every field spelled out: `..Default::default()` would draw random ids from a
+        // ChaCha generator only to throw them away.
         Context::Trace(Box::new(TraceContext {
             span_id: self.span_id,
             trace_id: self.trace_id,
             parent_span_id: self.parent_span_id,
             op: Some(op.to_owned()),
+            description: None,
             status,
             origin: Some("auto.http.lighttrace".to_owned()),
-            ..Default::default()
+            data: BTreeMap::new(),
         }))
+    }
+}
+
+/// An empty event with a fresh id. `Event::default()` would also make a v4 id, from the
+/// system's random source; ours come from the fast thread-local generator.
+pub(crate) fn new_event(level: Level, timestamp: SystemTime) -> Event<'static> {
+    Event {
+        event_id: new_event_id(),
+        level,
+        fingerprint: Cow::Borrowed(DEFAULT_FINGERPRINT),
+        culprit: None,
+        transaction: None,
+        message: None,
+        logentry: None,
+        logger: None,
+        modules: BTreeMap::new(),
+        platform: Cow::Borrowed("native"),
+        timestamp,
+        server_name: None,
+        release: None,
+        dist: None,
+        environment: None,
+        user: None,
+        request: None,
+        contexts: BTreeMap::new(),
+        breadcrumbs: Default::default(),
+        exception: Default::default(),
+        stacktrace: None,
+        template: None,
+        threads: Default::default(),
+        tags: BTreeMap::new(),
+        extra: BTreeMap::new(),
+        debug_meta: Default::default(),
+        sdk: None,
+    }
+}
+
+const DEFAULT_FINGERPRINT: &[Cow<'static, str>] = &[Cow::Borrowed("{{ default }}")];
+
+/// An empty transaction with a fresh id (see [`new_event`] for why not `Default`).
+pub(crate) fn new_transaction(
+    name: String,
+    start_timestamp: SystemTime,
+    timestamp: SystemTime,
+) -> Transaction<'static> {
+    Transaction {
+        event_id: new_event_id(),
+        name: Some(name),
+        release: None,
+        environment: None,
+        user: None,
+        tags: BTreeMap::new(),
+        extra: BTreeMap::new(),
+        sdk: None,
+        platform: Cow::Borrowed("native"),
+        timestamp: Some(timestamp),
+        start_timestamp,
+        spans: Vec::new(),
+        contexts: BTreeMap::new(),
+        request: None,
+        server_name: None,
     }
 }
 
@@ -242,9 +310,9 @@ mod tests {
     use super::*;
 
     fn snapshot(uri: &str, host: Option<&str>) -> RequestSnapshot {
-        let mut headers = HeaderMap::new();
+        let mut headers = Vec::new();
         if let Some(h) = host {
-            headers.insert(http::header::HOST, h.parse().unwrap());
+            headers.push((http::header::HOST, h.parse().unwrap()));
         }
         RequestSnapshot {
             method: Method::GET,

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
+use sentry_types::protocol::v7::client_report::Category;
 use sentry_types::protocol::v7::Level;
 
 use super::classify::ClassifyResponse;
@@ -123,45 +124,102 @@ where
 }
 
 impl Tracking {
+    /// Classifies the response, then hands the expensive part (building the error event and the
+    /// transaction, hooks, the sink) to the client's worker: the request only pays for a push.
     fn on_response<B>(self, response: &mut Response<B>) {
         let status = response.status();
         let reported = response.extensions_mut().remove::<ReportedError>();
-        if self.classifier.is_failure(status) {
-            let event = match reported {
-                Some(r) => exception_event(
-                    event::error_chain(&*r.error, Some(r.type_name), "lighttrace.handler", true),
-                    Level::Error,
-                ),
-                None => self.status_event(status),
-            };
-            self.scope.send_event(event, Some(status.as_u16()));
+        let failure = self.classifier.is_failure(status);
+        let sampled = self.scope.trace.sampled;
+        if !failure && !sampled {
+            return;
         }
-        self.finish_transaction(status.as_u16());
-    }
-
-    /// A failed response without an error: a stable title so identical failures group together.
-    fn status_event(&self, status: StatusCode) -> sentry_types::protocol::v7::Event<'static> {
-        let name = self.scope.transaction_name().unwrap_or_default();
-        let code = status.as_u16().to_string();
-        sentry_types::protocol::v7::Event {
-            event_id: event::new_event_id(),
-            level: Level::Error,
-            message: Some(format!("HTTP {code} on {name}")),
-            fingerprint: vec!["lighttrace-http-status".into(), code.into(), name.into()].into(),
-            ..Default::default()
-        }
+        let finished = SystemTime::now();
+        let Tracking { scope, started, .. } = self;
+        scope
+            .client
+            .clone()
+            .defer(categories(failure, sampled), move || {
+                let code = status.as_u16();
+                if failure {
+                    let mut event = match reported {
+                        Some(r) => exception_event(
+                            event::error_chain(
+                                &*r.error,
+                                Some(r.type_name),
+                                "lighttrace.handler",
+                                true,
+                            ),
+                            Level::Error,
+                        ),
+                        None => status_event(&scope, status),
+                    };
+                    event.timestamp = finished;
+                    scope.send_event(event, Some(code));
+                }
+                if sampled {
+                    scope.send_transaction(code, started, finished);
+                }
+            });
     }
 
     fn on_panic(self, caught: Caught) {
-        if let Caught::Fresh(details) = caught {
-            self.scope.report_panic(details, Some(500));
+        let finished = SystemTime::now();
+        let sampled = self.scope.trace.sampled;
+        let fresh = match caught {
+            Caught::Fresh(details) => Some(details),
+            Caught::AlreadyReported => None,
+        };
+        if fresh.is_none() && !sampled {
+            return;
         }
-        self.finish_transaction(500);
+        let Tracking { scope, started, .. } = self;
+        scope
+            .client
+            .clone()
+            .defer(categories(fresh.is_some(), sampled), move || {
+                if let Some(details) = fresh {
+                    scope.send_panic(&details, Some(500), finished);
+                }
+                if sampled {
+                    scope.send_transaction(500, started, finished);
+                }
+            });
     }
 
     fn finish_transaction(self, status: u16) {
         if self.scope.trace.sampled {
-            self.scope.send_transaction(status, self.started);
+            let finished = SystemTime::now();
+            let Tracking { scope, started, .. } = self;
+            scope
+                .client
+                .clone()
+                .defer(&[Category::Transaction], move || {
+                    scope.send_transaction(status, started, finished);
+                });
         }
     }
+}
+
+/// What a deferred job would have sent, for counting it if the queue is full.
+fn categories(event: bool, transaction: bool) -> &'static [Category] {
+    match (event, transaction) {
+        (true, true) => &[Category::Error, Category::Transaction],
+        (true, false) => &[Category::Error],
+        (false, true) => &[Category::Transaction],
+        (false, false) => &[],
+    }
+}
+
+/// A failed response without an error: a stable title so identical failures group together.
+fn status_event(
+    scope: &RequestScope,
+    status: StatusCode,
+) -> sentry_types::protocol::v7::Event<'static> {
+    let name = scope.transaction_name().unwrap_or_default();
+    let code = status.as_u16().to_string();
+    let mut event = event::new_event(Level::Error, SystemTime::now());
+    event.message = Some(format!("HTTP {code} on {name}"));
+    event.fingerprint = vec!["lighttrace-http-status".into(), code.into(), name.into()].into();
+    event
 }

@@ -246,7 +246,11 @@ where
             route: route_of(&req, shared.name_fn.as_deref()),
             method: req.method().clone(),
             uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
             started,
         };
         let incoming = crate::scope::incoming_trace(req.headers());

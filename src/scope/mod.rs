@@ -18,12 +18,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::{
-    Breadcrumb, DynamicSamplingContext, Event, Exception, Level, Span, Transaction, User, Value,
+    Breadcrumb, DynamicSamplingContext, Event, Exception, Level, Span, User, Value,
 };
 use sentry_types::Uuid;
 
 use crate::client::{Client, TraceHeader};
 use crate::event::{self, PanicDetails, RequestSnapshot, TraceIds};
+use sentry_types::protocol::v7::client_report::Category;
 
 #[cfg(feature = "reqwest")]
 pub use outgoing::TracedRequest;
@@ -44,15 +45,17 @@ pub(crate) struct RequestScope {
     pub(crate) client: Client,
     pub(crate) request: Option<RequestSnapshot>,
     pub(crate) trace: TraceIds,
-    /// The sampling context an upstream service froze, forwarded unchanged.
-    pub(crate) frozen_dsc: Option<DynamicSamplingContext>,
+    /// The sampling context an upstream service froze, forwarded unchanged (boxed: it is rare,
+    /// and the scope is allocated per request).
+    pub(crate) frozen_dsc: Option<Box<DynamicSamplingContext>>,
     state: Mutex<ScopeState>,
 }
 
 /// What handlers can change. Also used, process-wide, for captures outside any request.
 #[derive(Clone)]
 pub(crate) struct ScopeState {
-    user: Option<User>,
+    /// Boxed: most requests set none, and the scope is allocated per request.
+    user: Option<Box<User>>,
     tags: BTreeMap<String, String>,
     extra: BTreeMap<String, Value>,
     breadcrumbs: VecDeque<Breadcrumb>,
@@ -89,7 +92,7 @@ impl RequestScope {
         client: Client,
         request: Option<RequestSnapshot>,
         trace: TraceIds,
-        frozen_dsc: Option<DynamicSamplingContext>,
+        frozen_dsc: Option<Box<DynamicSamplingContext>>,
     ) -> Self {
         RequestScope {
             client,
@@ -132,22 +135,25 @@ impl RequestScope {
             transaction,
             sampled: self.trace.sampled,
             sample_rate: Some(self.trace.sample_rate),
-            frozen: self.frozen_dsc.as_ref(),
+            frozen: self.frozen_dsc.as_deref(),
         }
     }
 
-    /// Reports a panic caught in this scope. Symbolicating the stack trace can take
-    /// milliseconds, so with a runtime around it happens on a blocking thread.
+    /// Reports a panic caught in this scope, off the request task: symbolicating the stack
+    /// trace can take milliseconds.
     pub(crate) fn report_panic(self: &Arc<Self>, details: PanicDetails, status: Option<u16>) {
         let scope = self.clone();
-        let report = move || {
-            let exception = event::panic_exception(&details);
-            scope.send_event(exception_event(vec![exception], Level::Fatal), status);
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(report)),
-            Err(_) => report(),
-        }
+        let timestamp = SystemTime::now();
+        self.client.defer(&[Category::Error], move || {
+            scope.send_panic(&details, status, timestamp);
+        });
+    }
+
+    /// Builds and sends a panic event (the expensive part: symbolication).
+    pub(crate) fn send_panic(&self, details: &PanicDetails, status: Option<u16>, at: SystemTime) {
+        let mut event = exception_event(vec![event::panic_exception(details)], Level::Fatal);
+        event.timestamp = at;
+        self.send_event(event, status);
     }
 
     /// Runs `f` with this scope as the current one.
@@ -196,7 +202,7 @@ impl RequestScope {
     }
 
     /// Builds and sends the request's transaction. Only called for sampled requests.
-    pub(crate) fn send_transaction(&self, status: u16, started: SystemTime) {
+    pub(crate) fn send_transaction(&self, status: u16, started: SystemTime, finished: SystemTime) {
         let Some(request) = &self.request else {
             return;
         };
@@ -207,12 +213,12 @@ impl RequestScope {
             let spans = std::mem::take(&mut state.spans);
             let dropped = std::mem::take(&mut state.spans_dropped);
             if dropped > 0 {
-                use sentry_types::protocol::v7::client_report::{Category, Reason};
+                use sentry_types::protocol::v7::client_report::Reason;
                 self.client
                     .record_discard(Reason::BufferOverflow, Category::Span, dropped);
             }
             (
-                state.user.clone(),
+                state.user.as_deref().cloned(),
                 state.tags.clone(),
                 state.extra.clone(),
                 spans,
@@ -224,19 +230,13 @@ impl RequestScope {
             self.trace.trace_context("http.server", Some(span_status)),
         );
         contexts.insert("response".into(), event::response_context(status));
-        let tx = Transaction {
-            event_id: event::new_event_id(),
-            name: Some(name.clone()),
-            user,
-            tags,
-            extra,
-            timestamp: Some(SystemTime::now()),
-            start_timestamp: started,
-            spans,
-            contexts,
-            request: Some(request.to_request_interface()),
-            ..Default::default()
-        };
+        let mut tx = event::new_transaction(name.clone(), started, finished);
+        tx.user = user;
+        tx.tags = tags;
+        tx.extra = extra;
+        tx.spans = spans;
+        tx.contexts = contexts;
+        tx.request = Some(request.to_request_interface());
         self.client
             .send_transaction(tx, self.trace_header(Some(&name)));
     }
@@ -245,7 +245,7 @@ impl RequestScope {
 /// Copies user, tags, extra data and breadcrumbs into an event (fields already set win).
 fn apply_state(state: &ScopeState, event: &mut Event<'static>, mut breadcrumbs: Vec<Breadcrumb>) {
     if event.user.is_none() {
-        event.user = state.user.clone();
+        event.user = state.user.as_deref().cloned();
     }
     for (k, v) in &state.tags {
         event.tags.entry(k.clone()).or_insert_with(|| v.clone());
@@ -331,7 +331,7 @@ pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
 /// lighttrace::set_user(Some(lighttrace::User { id: Some("42".into()), ..Default::default() }));
 /// ```
 pub fn set_user(user: Option<User>) {
-    with_state(|state, _| state.user = user);
+    with_state(|state, _| state.user = user.map(Box::new));
 }
 
 /// Sets a tag on the current request's events and transaction.
@@ -415,12 +415,9 @@ impl CapturableError for dyn StdError + Send + Sync + 'static {
 }
 
 pub(crate) fn exception_event(exceptions: Vec<Exception>, level: Level) -> Event<'static> {
-    Event {
-        event_id: event::new_event_id(),
-        level,
-        exception: exceptions.into(),
-        ..Default::default()
-    }
+    let mut event = event::new_event(level, SystemTime::now());
+    event.exception = exceptions.into();
+    event
 }
 
 /// Reports a message in the context of the current request. Returns the event id when it was
@@ -430,12 +427,9 @@ pub(crate) fn exception_event(exceptions: Vec<Exception>, level: Level) -> Event
 /// lighttrace::capture_message("cache miss storm", lighttrace::Level::Warning);
 /// ```
 pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Uuid> {
-    send(Event {
-        event_id: event::new_event_id(),
-        message: Some(message.into()),
-        level,
-        ..Default::default()
-    })
+    let mut event = event::new_event(level, SystemTime::now());
+    event.message = Some(message.into());
+    send(event)
 }
 
 /// The trace id of the current request, e.g. to log it or return it to a client.

@@ -6,22 +6,27 @@ use sentry_types::protocol::v7::{DynamicSamplingContext, SpanId};
 use super::{with_current, RequestScope};
 use crate::event::propagation::{self, IncomingTrace};
 
+static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
 /// The trace an incoming request continues (`sentry-trace`, else `traceparent`), and the sampling
 /// context an upstream service froze in `baggage`. Malformed headers are ignored.
 pub(crate) fn incoming_trace(
     headers: &HeaderMap,
-) -> Option<(IncomingTrace, Option<DynamicSamplingContext>)> {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let incoming = text("sentry-trace")
+) -> Option<(IncomingTrace, Option<Box<DynamicSamplingContext>>)> {
+    // Constant names: looking up a `&str` would parse the name on every request.
+    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let incoming = text(&SENTRY_TRACE)
         .and_then(propagation::parse_sentry_trace)
-        .or_else(|| text("traceparent").and_then(propagation::parse_traceparent))?;
+        .or_else(|| text(&TRACEPARENT).and_then(propagation::parse_traceparent))?;
     let entries: Vec<(String, String)> = headers
-        .get_all("baggage")
+        .get_all(&BAGGAGE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(propagation::sentry_baggage)
         .collect();
-    let frozen = frozen_dsc(&entries, &incoming);
+    let frozen = frozen_dsc(&entries, &incoming).map(Box::new);
     Some((incoming, frozen))
 }
 
@@ -81,17 +86,17 @@ pub(crate) fn inject(
         .unwrap_or(trace.span_id);
     let sentry_trace = propagation::sentry_trace_value(trace.trace_id, span_id, trace.sampled);
     if let Ok(v) = HeaderValue::from_str(&sentry_trace) {
-        headers.insert(HeaderName::from_static("sentry-trace"), v);
+        headers.insert(SENTRY_TRACE.clone(), v);
     }
     if options.propagate_traceparent {
         let tp = propagation::traceparent_value(trace.trace_id, span_id, trace.sampled);
         if let Ok(v) = HeaderValue::from_str(&tp) {
-            headers.insert(HeaderName::from_static("traceparent"), v);
+            headers.insert(TRACEPARENT.clone(), v);
         }
     }
     let name = scope.transaction_name();
     let dsc = match &scope.frozen_dsc {
-        Some(frozen) => frozen.clone(),
+        Some(frozen) => (**frozen).clone(),
         None => scope.client.own_dsc(&scope.trace_header(name.as_deref())),
     };
     let ours: Vec<(String, String)> = match serde_json::to_value(&dsc) {
@@ -106,14 +111,14 @@ pub(crate) fn inject(
         _ => Vec::new(),
     };
     let existing: Vec<&str> = headers
-        .get_all("baggage")
+        .get_all(&BAGGAGE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
     let existing = (!existing.is_empty()).then(|| existing.join(","));
     let merged = propagation::merge_baggage(existing.as_deref(), &ours);
     if let Ok(v) = HeaderValue::from_str(&merged) {
-        headers.insert(HeaderName::from_static("baggage"), v);
+        headers.insert(BAGGAGE.clone(), v);
     }
     true
 }

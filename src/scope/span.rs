@@ -34,10 +34,14 @@ impl Running {
                     span_id: new_span_id(),
                     trace_id: scope.trace.trace_id,
                     parent_span_id: Some(parent),
+                    same_process_as_parent: None,
                     op: Some(op),
                     description: Some(description),
+                    timestamp: None,
                     start_timestamp: SystemTime::now(),
-                    ..Default::default()
+                    status: None,
+                    tags: Default::default(),
+                    data: Default::default(),
                 },
             })
         })

@@ -27,9 +27,10 @@ use super::Sink;
 /// let res = app.oneshot(req).await.unwrap();
 /// assert_eq!(res.status(), 502);
 ///
+/// // Events and transactions are built off the request task: wait for them.
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
 /// assert_eq!(sink.events()[0].transaction.as_deref(), Some("GET /boom"));
-/// assert_eq!(sink.transactions().len(), 1);
+/// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
 /// # }
 /// ```
 #[derive(Clone, Default)]

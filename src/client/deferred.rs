@@ -1,0 +1,183 @@
+//! Work moved off the request task: building the protocol structs of the layer's own events and
+//! transactions, running user hooks, and handing envelopes to the sink.
+//!
+//! A request only pushes a boxed job onto a queue (a short lock, no syscall). One worker thread
+//! per client drains the queue; it is never woken per job, it polls with a short, backing-off
+//! sleep, and is woken only when the queue grows long or a flush asks for it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+/// A unit of deferred work.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Jobs waiting at most; beyond, new jobs are dropped (and counted by the caller).
+const CAPACITY: usize = 10_000;
+/// Queue length at which a producer wakes the worker instead of letting it poll.
+const WAKE_AT: usize = 256;
+/// Polling interval right after work, and the most it backs off to when idle.
+const POLL_MIN: Duration = Duration::from_millis(2);
+const POLL_MAX: Duration = Duration::from_millis(50);
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Vec<Job>>,
+    /// Jobs queued or running.
+    pending: AtomicUsize,
+    urgent: AtomicBool,
+    closed: AtomicBool,
+    /// Woken when the queue runs empty while a flush waits.
+    drained: tokio::sync::Notify,
+    worker: OnceLock<Option<Thread>>,
+}
+
+/// The deferred-work queue of one client.
+pub(crate) struct Deferred {
+    shared: Arc<Shared>,
+}
+
+impl Deferred {
+    pub(crate) fn new() -> Self {
+        Deferred {
+            shared: Arc::new(Shared::default()),
+        }
+    }
+
+    /// Queues a job; `false` when the queue is full (the job was dropped).
+    pub(crate) fn push(&self, job: Job) -> bool {
+        let Some(worker) = self.worker() else {
+            // No thread could be started: do the work here rather than lose it.
+            run(job);
+            return true;
+        };
+        // Counted before it is visible to the worker, which subtracts after running it.
+        if self.shared.pending.fetch_add(1, Ordering::AcqRel) >= CAPACITY {
+            self.shared.pending.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        let len = {
+            let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.push(job);
+            queue.len()
+        };
+        if len == WAKE_AT {
+            worker.unpark();
+        }
+        true
+    }
+
+    /// Waits until every queued job has run, at most `timeout`.
+    pub(crate) async fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if self.shared.pending.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let wait = async {
+            loop {
+                let notified = self.shared.drained.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.shared.pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                self.shared.urgent.store(true, Ordering::Release);
+                if let Some(worker) = self.worker() {
+                    worker.unpark();
+                }
+                // Also re-check now and then, in case a wake-up raced with the check above.
+                let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
+            }
+        };
+        tokio::time::timeout_at(deadline.into(), wait).await.is_ok()
+    }
+
+    fn worker(&self) -> Option<&Thread> {
+        self.shared
+            .worker
+            .get_or_init(|| {
+                let shared = self.shared.clone();
+                std::thread::Builder::new()
+                    .name("lighttrace-events".into())
+                    .spawn(move || work(&shared))
+                    .ok()
+                    .map(|handle| handle.thread().clone())
+            })
+            .as_ref()
+    }
+}
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        // The worker finishes what is queued, then exits.
+        self.shared.closed.store(true, Ordering::Release);
+        if let Some(Some(worker)) = self.shared.worker.get() {
+            worker.unpark();
+        }
+    }
+}
+
+fn run(job: Job) {
+    // A panicking user hook must not take the worker down with it.
+    let _ = catch_unwind(AssertUnwindSafe(job));
+}
+
+fn work(shared: &Shared) {
+    let mut idle = POLL_MIN;
+    loop {
+        let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        if batch.is_empty() {
+            if shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            if !shared.urgent.swap(false, Ordering::AcqRel) {
+                std::thread::park_timeout(idle);
+                idle = (idle * 2).min(POLL_MAX);
+            }
+            continue;
+        }
+        idle = POLL_MIN;
+        let n = batch.len();
+        for job in batch {
+            run(job);
+        }
+        if shared.pending.fetch_sub(n, Ordering::AcqRel) == n {
+            shared.drained.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+
+    #[tokio::test]
+    async fn jobs_run_off_thread_and_drain_waits_for_them() {
+        let deferred = Deferred::new();
+        let count = Arc::new(AtomicU32::new(0));
+        let caller = std::thread::current().id();
+        for _ in 0..1000 {
+            let count = count.clone();
+            assert!(deferred.push(Box::new(move || {
+                assert_ne!(std::thread::current().id(), caller);
+                count.fetch_add(1, Ordering::Relaxed);
+            })));
+        }
+        assert!(deferred.drain(Duration::from_secs(5)).await);
+        assert_eq!(count.load(Ordering::Relaxed), 1000);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_does_not_stop_the_worker() {
+        let deferred = Deferred::new();
+        let ran = Arc::new(AtomicBool::new(false));
+        deferred.push(Box::new(|| panic!("user hook bug")));
+        let r = ran.clone();
+        deferred.push(Box::new(move || r.store(true, Ordering::Relaxed)));
+        assert!(deferred.drain(Duration::from_secs(5)).await);
+        assert!(ran.load(Ordering::Relaxed));
+    }
+}

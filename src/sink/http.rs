@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -399,6 +398,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
         return;
     };
     let permits = Arc::new(Semaphore::new(shared.options.concurrency));
+    let mut packer = Packer::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut reports = tokio::time::interval(shared.options.report_interval);
     reports.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -415,16 +415,19 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
                         envelope.add_item(report);
                         counts
                     });
+                    let Some(packed) = pack(&shared, &mut packer, envelope, counts) else { continue };
                     let (shared, client) = (shared.clone(), client.clone());
                     tasks.spawn(async move {
-                        deliver(&shared, &client, envelope, counts).await;
+                        deliver(&shared, &client, packed).await;
                         drop(permit);
                     });
                 }
                 Some(Msg::Flush(done)) => {
                     while tasks.join_next().await.is_some() {}
                     if let Some((envelope, counts)) = shared.standalone_report() {
-                        deliver(&shared, &client, envelope, Some(counts)).await;
+                        if let Some(packed) = pack(&shared, &mut packer, envelope, Some(counts)) {
+                            deliver(&shared, &client, packed).await;
+                        }
                     }
                     let _ = done.send(());
                 }
@@ -433,10 +436,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = reports.tick() => {
                 if let Some((envelope, counts)) = shared.standalone_report() {
-                    let (shared, client) = (shared.clone(), client.clone());
-                    tasks.spawn(async move {
-                        deliver(&shared, &client, envelope, Some(counts)).await
-                    });
+                    if let Some(packed) = pack(&shared, &mut packer, envelope, Some(counts)) {
+                        let (shared, client) = (shared.clone(), client.clone());
+                        tasks.spawn(async move { deliver(&shared, &client, packed).await });
+                    }
                 }
             }
         }
@@ -462,41 +465,75 @@ enum Attempt {
     Retry(Reason),
 }
 
-/// Sends one envelope, retrying as allowed, and counts its items if it does not arrive.
-/// `report` holds the drop counts of a client report it carries, put back on failure so they
-/// ride along on a later envelope instead of being lost.
-async fn deliver(
-    shared: &Shared,
-    client: &reqwest::Client,
-    envelope: Envelope,
+/// An envelope ready to go: its gzip body, what it carries (to count it if it is lost) and the
+/// drop counts of a client report riding along (put back if it is lost, so they are not).
+struct Packed {
+    body: bytes::Bytes,
+    items: Vec<(Category, u64)>,
     report: Option<Outcomes>,
-) {
-    let failed = |reason: Reason| {
-        shared.count_envelope(&envelope, reason);
-        if let Some(counts) = report.clone() {
-            shared.restore(counts);
+}
+
+/// Serialises and gzips envelopes, reusing one compressor and its buffers: a fresh gzip
+/// encoder allocates a few hundred KiB of state, which the allocator hands back to the kernel
+/// each time, so every envelope paid for page faults and zeroing.
+struct Packer {
+    raw: Vec<u8>,
+    deflate: flate2::Compress,
+}
+
+impl Packer {
+    fn new() -> Self {
+        Packer {
+            raw: Vec::with_capacity(16 * 1024),
+            deflate: flate2::Compress::new(flate2::Compression::fast(), false),
         }
-    };
-    let mut raw = Vec::with_capacity(2048);
-    if envelope.to_writer(&mut raw).is_err() {
-        failed(Reason::InternalSdkError);
-        return;
     }
-    let mut gz = flate2::write::GzEncoder::new(
-        Vec::with_capacity(raw.len() / 3 + 64),
-        flate2::Compression::fast(),
-    );
-    let body = match gz.write_all(&raw).and_then(|()| gz.finish()) {
-        Ok(body) => bytes_of(body),
-        Err(_) => {
-            failed(Reason::InternalSdkError);
-            return;
+
+    /// A gzip member (RFC 1952): header, raw deflate, CRC-32 and length.
+    fn pack(&mut self, envelope: &Envelope) -> Option<bytes::Bytes> {
+        self.raw.clear();
+        envelope.to_writer(&mut self.raw).ok()?;
+        let mut out = Vec::with_capacity(self.raw.len() / 2 + 64);
+        out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+        self.deflate.reset();
+        loop {
+            out.reserve(self.raw.len() / 2 + 64);
+            let consumed = usize::try_from(self.deflate.total_in()).ok()?;
+            let status = self
+                .deflate
+                .compress_vec(
+                    &self.raw[consumed..],
+                    &mut out,
+                    flate2::FlushCompress::Finish,
+                )
+                .ok()?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+        }
+        let mut crc = flate2::Crc::new();
+        crc.update(&self.raw);
+        out.extend_from_slice(&crc.sum().to_le_bytes());
+        // ISIZE is the length modulo 2^32 by definition.
+        out.extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
+        Some(bytes::Bytes::from(out))
+    }
+}
+
+/// Sends one packed envelope, retrying as allowed, and counts it if it does not arrive.
+async fn deliver(shared: &Shared, client: &reqwest::Client, packed: Packed) {
+    let failed = |reason: Reason| {
+        for (category, n) in &packed.items {
+            shared.count(reason, *category, *n);
+        }
+        if let Some(counts) = packed.report.clone() {
+            shared.restore(counts);
         }
     };
     let mut backoff = shared.options.retry_backoff;
     let mut attempt = 0;
     loop {
-        let outcome = post(shared, client, body.clone()).await;
+        let outcome = post(shared, client, packed.body.clone()).await;
         match outcome {
             Attempt::Delivered => {
                 shared.delivered.fetch_add(1, Ordering::Relaxed);
@@ -509,7 +546,9 @@ async fn deliver(
             Attempt::Rejected => {
                 // Counted, but the report it carried is not resent: the server refuses this
                 // envelope for good, and resending could repeat forever.
-                shared.count_envelope(&envelope, Reason::SendError);
+                for (category, n) in &packed.items {
+                    shared.count(Reason::SendError, *category, *n);
+                }
                 return;
             }
             Attempt::Retry(reason) => {
@@ -525,8 +564,30 @@ async fn deliver(
     }
 }
 
-fn bytes_of(v: Vec<u8>) -> bytes::Bytes {
-    bytes::Bytes::from(v)
+/// Packs an envelope, counting it as an internal error if it cannot be serialised.
+fn pack(
+    shared: &Shared,
+    packer: &mut Packer,
+    envelope: Envelope,
+    report: Option<Outcomes>,
+) -> Option<Packed> {
+    let items: Vec<(Category, u64)> = envelope.items().flat_map(item_categories).collect();
+    match packer.pack(&envelope) {
+        Some(body) => Some(Packed {
+            body,
+            items,
+            report,
+        }),
+        None => {
+            for (category, n) in items {
+                shared.count(Reason::InternalSdkError, category, n);
+            }
+            if let Some(counts) = report {
+                shared.restore(counts);
+            }
+            None
+        }
+    }
 }
 
 async fn post(shared: &Shared, client: &reqwest::Client, body: bytes::Bytes) -> Attempt {
@@ -692,6 +753,26 @@ mod tests {
         let mut limits = RateLimits::default();
         limits.update(&HeaderMap::new(), 200, now);
         assert!(!limits.any_active(now));
+    }
+
+    #[test]
+    fn packed_bodies_are_valid_gzip_and_the_packer_is_reusable() {
+        use std::io::Read;
+        let mut packer = Packer::new();
+        for n in [1usize, 5000, 3] {
+            let mut envelope = Envelope::new();
+            let mut event = sentry_types::protocol::v7::Event::new();
+            event.message = Some("x".repeat(n));
+            envelope.add_item(event);
+            let body = packer.pack(&envelope).unwrap();
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut raw)
+                .unwrap();
+            let mut expected = Vec::new();
+            envelope.to_writer(&mut expected).unwrap();
+            assert_eq!(raw, expected);
+        }
     }
 
     #[test]

@@ -1,0 +1,92 @@
+//! The collector side of `scripts/load.py`: accepts envelopes on 127.0.0.1, counts events and
+//! transactions, and answers `GET /stats`. With `HANG=1` it never answers an envelope.
+//!
+//! ```text
+//! PORT=18081 HANG=0 cargo run --release --example collector
+//! ```
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lighttrace::protocol::{Envelope, EnvelopeItem};
+
+#[derive(Default)]
+struct Counts {
+    envelopes: AtomicU64,
+    events: AtomicU64,
+    transactions: AtomicU64,
+    invalid: AtomicU64,
+}
+
+async fn ingest(
+    State((counts, hang)): State<(Arc<Counts>, bool)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> &'static str {
+    if hang {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    let raw = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
+        let mut out = Vec::new();
+        if flate2::read::GzDecoder::new(&body[..])
+            .read_to_end(&mut out)
+            .is_err()
+        {
+            counts.invalid.fetch_add(1, Ordering::Relaxed);
+            return "{}";
+        }
+        out
+    } else {
+        body.to_vec()
+    };
+    match Envelope::from_slice(&raw) {
+        Ok(envelope) => {
+            counts.envelopes.fetch_add(1, Ordering::Relaxed);
+            for item in envelope.items() {
+                match item {
+                    EnvelopeItem::Event(_) => counts.events.fetch_add(1, Ordering::Relaxed),
+                    EnvelopeItem::Transaction(_) => {
+                        counts.transactions.fetch_add(1, Ordering::Relaxed)
+                    }
+                    _ => 0,
+                };
+            }
+        }
+        Err(_) => {
+            counts.invalid.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    "{}"
+}
+
+async fn stats(State((counts, _)): State<(Arc<Counts>, bool)>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "envelopes": counts.envelopes.load(Ordering::Relaxed),
+        "events": counts.events.load(Ordering::Relaxed),
+        "transactions": counts.transactions.load(Ordering::Relaxed),
+        "invalid": counts.invalid.load(Ordering::Relaxed),
+    }))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let port: u16 = std::env::var("PORT")?.parse()?;
+    let hang = std::env::var("HANG").is_ok_and(|v| v == "1");
+    let state = (Arc::new(Counts::default()), hang);
+    let app = Router::new()
+        .route("/api/{project}/envelope/", post(ingest))
+        .route("/api/{project}/store/", post(ingest))
+        .route("/stats", get(stats))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("collector on {} (hang: {hang})", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! The server side of `scripts/load.py`: one axum route behind one of the variants being
+//! compared, on a tokio runtime with a single worker thread.
+//!
+//! ```text
+//! VARIANT=bare|lighttrace|sentry PORT=18080 DSN=http://key@127.0.0.1:18081/1 RATE=1.0 \
+//!     cargo run --release --example loadserver
+//! ```
+//!
+//! lighttrace and sentry both report over real HTTP to `DSN` (the collector example). On SIGTERM
+//! the server stops, flushes for up to 5 s, prints `flushed <bool>` and exits.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::Request;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let variant = std::env::var("VARIANT").unwrap_or_else(|_| "bare".into());
+    let port: u16 = std::env::var("PORT")?.parse()?;
+    let rate: f32 = std::env::var("RATE")
+        .unwrap_or_else(|_| "1.0".into())
+        .parse()?;
+    let dsn = std::env::var("DSN").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+
+    let app = Router::new().route("/users/{id}", get(|| async { "user" }));
+    let mut flush: Option<lighttrace::Client> = None;
+    let mut sentry_guard = None;
+    let app = match variant.as_str() {
+        "bare" => app,
+        "lighttrace" => {
+            let layer = lighttrace::TrackingLayer::with_options(
+                lighttrace::Options::new()
+                    .dsn(lighttrace::parse_dsn(&dsn)?)
+                    .traces_sample_rate(rate),
+            );
+            flush = Some(layer.client().clone());
+            app.layer(layer)
+        }
+        "sentry" => {
+            // sentry's reqwest transport is built without a TLS provider here; give it ring.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            sentry_guard = Some(sentry::init(
+                sentry::ClientOptions::new()
+                    .dsn(&dsn)
+                    .traces_sample_rate(rate),
+            ));
+            app.layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction())
+                .layer(sentry::integrations::tower::NewSentryLayer::<Request<Body>>::new_from_top())
+                .layer(tower_http::catch_panic::CatchPanicLayer::new())
+        }
+        other => return Err(format!("unknown VARIANT {other}").into()),
+    };
+
+    runtime
+        .block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            println!("ready {variant} on {}", listener.local_addr()?);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("SIGTERM handler");
+                    term.recv().await;
+                })
+                .await?;
+            let flushed = match &flush {
+                Some(client) => client.flush(Duration::from_secs(5)).await,
+                None => true,
+            };
+            Ok::<_, Box<dyn std::error::Error>>(flushed)
+        })
+        .map(|flushed| {
+            let flushed = match sentry_guard.take() {
+                Some(guard) => guard.flush(Some(Duration::from_secs(5))) && flushed,
+                None => flushed,
+            };
+            println!("flushed {flushed}");
+        })
+}

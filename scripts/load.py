@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Load test: bare axum vs lighttrace vs sentry-tower under wrk, on 127.0.0.1 only.
+
+usage: scripts/load.py [--rounds 3] [--duration 10] [--connections 32] [--rate 1.0]
+
+Needs `wrk` (Debian package) and the release examples (`cargo build --release --examples`).
+Each round runs every variant once, interleaved, so slow drift on a noisy machine hits all
+variants alike:
+  bare            no middleware
+  lighttrace      TrackingLayer, HttpSink to a healthy local collector
+  sentry          sentry-tower + sentry's reqwest transport to a healthy local collector
+  lighttrace-hung TrackingLayer, HttpSink to a collector that never answers
+The server runs on a tokio runtime with 1 worker. Reported per variant (median over rounds):
+requests/s, p50 and p99 latency, server CPU per request (utime+stime of the whole server
+process over the measured run, divided by its requests), peak RSS (VmHWM), and delivered
+transactions / requests served (after the server flushed on SIGTERM).
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "target", "release", "examples")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"nothing listening on {port}")
+
+
+def cpu_seconds(pid):
+    # utime and stime of the process, all threads (fields 14 and 15 of /proc/PID/stat)
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def parse_wrk(out):
+    def dur(text):
+        m = re.match(r"([\d.]+)(us|ms|s)", text)
+        v, unit = float(m.group(1)), m.group(2)
+        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v  # in ms
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = dur(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = dur(re.search(r"\s99%\s+(\S+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return requests, rps, p50, p99, int(errors.group(1)) if errors else 0
+
+
+def wrk(port, seconds, connections):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}/users/7"],
+        check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
+    return parse_wrk(out)
+
+
+def run_variant(variant, args):
+    hung = variant == "lighttrace-hung"
+    server_variant = "lighttrace" if hung else variant
+    cport, sport = free_port(), free_port()
+    collector = subprocess.Popen([os.path.join(EXAMPLES, "collector")],
+                                 env=dict(os.environ, PORT=str(cport), HANG="1" if hung else "0"),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(cport)
+    env = dict(os.environ, VARIANT=server_variant, PORT=str(sport), RATE=str(args.rate),
+               DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{cport}/1")
+    env.pop("RUST_BACKTRACE", None)
+    server = subprocess.Popen([os.path.join(EXAMPLES, "loadserver")], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        wait_port(sport)
+        warm = wrk(sport, 2, args.connections)[0]
+        cpu0 = cpu_seconds(server.pid)
+        requests, rps, p50, p99, errors = wrk(sport, args.duration, args.connections)
+        cpu = cpu_seconds(server.pid) - cpu0
+        rss = peak_rss_kib(server.pid)
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=30)
+        stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{cport}/stats", timeout=5))
+    finally:
+        if server.poll() is None:
+            server.kill()
+        collector.kill()
+        collector.wait()
+    served = warm + requests
+    expect_tx = variant != "bare"
+    return dict(variant=variant, rps=rps, p50=p50, p99=p99, errors=errors,
+                cpu_us=cpu / requests * 1e6, rss_mib=rss / 1024,
+                delivered=(stats["transactions"] / served) if expect_tx else None,
+                flushed="flushed true" in out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--rate", type=float, default=1.0)
+    ap.add_argument("--variants", default="bare,lighttrace,sentry,lighttrace-hung")
+    args = ap.parse_args()
+    variants = args.variants.split(",")
+    results = {v: [] for v in variants}
+    for r in range(args.rounds):
+        for v in variants:
+            res = run_variant(v, args)
+            results[v].append(res)
+            print(f"round {r + 1} {v:16} {res['rps']:9.0f} req/s  p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms"
+                  f"  cpu {res['cpu_us']:.1f} us/req  rss {res['rss_mib']:.1f} MiB"
+                  + (f"  delivered {res['delivered'] * 100:.1f}%" if res["delivered"] is not None else ""),
+                  flush=True)
+    med = lambda v, k: statistics.median(x[k] for x in results[v])
+    print()
+    print("| variant | req/s | p50 ms | p99 ms | server CPU µs/req | × bare CPU | peak RSS MiB | delivered |")
+    print("|---|---|---|---|---|---|---|---|")
+    bare_cpu = med("bare", "cpu_us") if "bare" in results else None
+    for v in variants:
+        delivered = [x["delivered"] for x in results[v] if x["delivered"] is not None]
+        d = f"{statistics.median(delivered) * 100:.1f} %" if delivered else "–"
+        ratio = f"{med(v, 'cpu_us') / bare_cpu:.2f}" if bare_cpu else "–"
+        print(f"| {v} | {med(v, 'rps'):.0f} | {med(v, 'p50'):.3f} | {med(v, 'p99'):.3f} | {med(v, 'cpu_us'):.1f} "
+              f"| {ratio} | {med(v, 'rss_mib'):.1f} | {d} |")
+
+
+if __name__ == "__main__":
+    main()

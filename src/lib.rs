@@ -43,10 +43,10 @@ mod scope;
 pub mod sink;
 mod util;
 
-pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext};
+pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext, ScrubRules};
 pub use layer::{
-    ClassifyResponse, HandlerError, ReportedError, RequestInfo, ResponseFuture, ServerErrors,
-    TrackingLayer, TrackingService,
+    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ResponseFuture,
+    ServerErrors, TrackingLayer, TrackingService,
 };
 #[cfg(feature = "reqwest")]
 pub use scope::TracedRequest;

@@ -234,7 +234,7 @@ async fn a_panic_while_building_the_future_is_caught_too() {
             .layer(TrackingLayer::with_options(options(&sink)))
             .service(
                 tower::service_fn(
-                    |_req: Request<Body>| -> std::future::Ready<
+                    |_req: Request<lighttrace::RequestBody<Body>>| -> std::future::Ready<
                         Result<http::Response<Body>, std::convert::Infallible>,
                     > { panic!("panicked in call()") },
                 ),
@@ -612,14 +612,23 @@ async fn sample_rate_zero_drops_errors_and_pii_option_keeps_cookies() {
     ));
     let req = Request::get("/unavailable")
         .header("x-forwarded-for", "203.0.113.7")
-        .header("cookie", "theme=dark")
+        .header("cookie", "theme=dark; sessionid=s3cr3t")
         .body(Body::empty())
         .unwrap();
     send(&app2, req).await;
     assert!(sink.wait_for_events(1, WAIT).await);
-    let headers = sink.events()[0].request.clone().unwrap().headers;
-    assert_eq!(headers["X-Forwarded-For"], "203.0.113.7");
-    assert_eq!(headers["Cookie"], "[Filtered]");
+    let event = sink.events().remove(0);
+    let request = event.request.unwrap();
+    assert_eq!(request.headers["X-Forwarded-For"], "203.0.113.7");
+    // Cookies move to `request.cookies`, sensitive ones scrubbed.
+    assert!(!request.headers.contains_key("Cookie"));
+    assert_eq!(
+        request.cookies.as_deref(),
+        Some("theme=dark; sessionid=[Filtered]")
+    );
+    // With PII on, the client address is the user's.
+    let ip = event.user.unwrap().ip_address.unwrap().to_string();
+    assert_eq!(ip, "203.0.113.7");
 }
 
 #[tokio::test]

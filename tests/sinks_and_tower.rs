@@ -20,18 +20,21 @@ async fn works_on_a_plain_tower_service_with_any_body() {
         .layer(TrackingLayer::with_options(
             Options::new().sink(sink.clone()),
         ))
-        .service(service_fn(|req: Request<Full<Bytes>>| async move {
-            let body = req.into_body().collect().await.unwrap().to_bytes();
-            if body.as_ref() == b"fail" {
-                let err = HandlerError::new(std::io::Error::other("backend refused"));
-                return Ok::<_, Infallible>(err.into_response::<Full<Bytes>>());
-            }
-            lighttrace::add_breadcrumb(lighttrace::Breadcrumb {
-                message: Some("echo".into()),
-                ..Default::default()
-            });
-            Ok(Response::new(Full::new(body)))
-        }));
+        // Behind the layer the body arrives as `RequestBody<B>`, which forwards every frame.
+        .service(service_fn(
+            |req: Request<lighttrace::RequestBody<Full<Bytes>>>| async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                if body.as_ref() == b"fail" {
+                    let err = HandlerError::new(std::io::Error::other("backend refused"));
+                    return Ok::<_, Infallible>(err.into_response::<Full<Bytes>>());
+                }
+                lighttrace::add_breadcrumb(lighttrace::Breadcrumb {
+                    message: Some("echo".into()),
+                    ..Default::default()
+                });
+                Ok(Response::new(Full::new(body)))
+            },
+        ));
 
     let res = svc
         .clone()

@@ -16,6 +16,7 @@ use sentry_types::protocol::v7::{
 use sentry_types::{Dsn, Uuid};
 
 pub use options::{parse_dsn, ConfigError, Options};
+pub use scrub::ScrubRules;
 pub(crate) use scrub::FILTERED;
 
 use crate::sink::Sink;
@@ -292,7 +293,7 @@ impl Client {
             return None;
         }
         self.fill_event_defaults(&mut event);
-        scrub_event(&mut event, options.send_default_pii);
+        scrub_event(&mut event, options.send_default_pii, &options.scrub_rules);
         if let Some(hook) = &options.before_send {
             match hook(event) {
                 Some(e) => event = e,
@@ -331,12 +332,16 @@ impl Client {
         }
         tx.platform = "native".into();
         tx.sdk = Some(crate::event::sdk_info());
+        let rules = &options.scrub_rules;
         if let Some(request) = tx.request.as_mut() {
-            scrub::scrub_request(request, options.send_default_pii);
+            scrub::scrub_request(request, options.send_default_pii, rules);
         }
-        scrub::scrub_map(&mut tx.extra);
+        scrub::scrub_map(&mut tx.extra, rules);
         if let Some(user) = tx.user.as_mut() {
-            scrub::scrub_map(&mut user.other);
+            scrub::scrub_map(&mut user.other, rules);
+        }
+        for span in tx.spans.iter_mut() {
+            scrub::scrub_map(&mut span.data, rules);
         }
         if let Some(hook) = &options.before_send_transaction {
             match hook(tx) {
@@ -423,17 +428,18 @@ impl Client {
 }
 
 /// Scrubs everything in an event that could carry a secret the user did not set explicitly.
-fn scrub_event(event: &mut Event<'static>, send_default_pii: bool) {
+fn scrub_event(event: &mut Event<'static>, send_default_pii: bool, rules: &ScrubRules) {
     if let Some(request) = event.request.as_mut() {
-        scrub::scrub_request(request, send_default_pii);
+        scrub::scrub_request(request, send_default_pii, rules);
     }
-    scrub::scrub_map(&mut event.extra);
+    scrub::scrub_map(&mut event.extra, rules);
     for crumb in event.breadcrumbs.values.iter_mut() {
-        scrub::scrub_breadcrumb(crumb);
+        scrub::scrub_breadcrumb(crumb, rules);
     }
     if let Some(user) = event.user.as_mut() {
-        scrub::scrub_map(&mut user.other);
+        scrub::scrub_map(&mut user.other, rules);
     }
+    scrub::scrub_messages(event, rules);
 }
 
 fn sample(rate: f32) -> bool {

@@ -113,6 +113,8 @@ pub struct Options {
     pub(crate) max_spans: usize,
     pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
     pub(crate) propagate_traceparent: bool,
+    pub(crate) max_request_body_size: usize,
+    pub(crate) scrub_rules: super::ScrubRules,
 }
 
 impl Default for Options {
@@ -135,6 +137,8 @@ impl Default for Options {
             max_spans: 1000,
             trace_propagation_targets: None,
             propagate_traceparent: false,
+            max_request_body_size: 10 * 1024,
+            scrub_rules: super::ScrubRules::default(),
         }
     }
 }
@@ -363,6 +367,25 @@ impl Options {
     /// Also send W3C `traceparent` on outgoing requests (default off).
     pub fn propagate_traceparent(mut self, on: bool) -> Self {
         self.propagate_traceparent = on;
+        self
+    }
+
+    /// How much of a JSON, form or text request body an error event shows (default 10 KiB;
+    /// 0 turns body capture off). The body is teed as the handler reads it, never buffered in
+    /// advance; longer bodies are cut (forms at a pair boundary) or, for JSON, summarised.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().max_request_body_size(4096);
+    /// ```
+    pub fn max_request_body_size(mut self, bytes: usize) -> Self {
+        self.max_request_body_size = bytes;
+        self
+    }
+
+    /// What counts as a secret (default: [`ScrubRules::default`](super::ScrubRules)). Scrubbing
+    /// always runs, before any hook sees an event.
+    pub fn scrub_rules(mut self, rules: super::ScrubRules) -> Self {
+        self.scrub_rules = rules;
         self
     }
 

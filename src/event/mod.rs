@@ -3,6 +3,7 @@
 //!
 //! Nothing here runs unless something is about to be sent.
 
+mod body;
 mod exception;
 mod ids;
 pub(crate) mod propagation;
@@ -18,6 +19,7 @@ use sentry_types::protocol::v7::{
     Transaction, Url,
 };
 
+pub(crate) use body::{BodyCapture, BodyKind, SUMMARY_PREFIX};
 pub(crate) use exception::{error_chain, panic_exception, PanicDetails};
 pub(crate) use ids::{new_event_id, new_span_id, new_trace_id};
 
@@ -45,6 +47,10 @@ pub(crate) struct RequestSnapshot {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) route: Option<Route>,
     pub(crate) started: SystemTime,
+    /// The first bytes of the body, for JSON, form and text bodies.
+    pub(crate) body: Option<std::sync::Arc<BodyCapture>>,
+    /// The client's address (only collected with `send_default_pii`).
+    pub(crate) client_ip: Option<std::net::IpAddr>,
 }
 
 impl RequestSnapshot {
@@ -91,6 +97,7 @@ impl RequestSnapshot {
             url: self.url(),
             method: Some(self.method.as_str().to_owned()),
             query_string: self.uri.query().map(str::to_owned),
+            data: self.body.as_ref().and_then(|b| b.data()),
             headers,
             ..Default::default()
         }
@@ -320,6 +327,8 @@ mod tests {
             headers,
             route: None,
             started: SystemTime::now(),
+            body: None,
+            client_ip: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! matched route, catches panics (while building the handler's future and while polling it),
 //! reports failed responses with their real error, and sends the transaction.
 
+mod body;
 mod classify;
 mod error;
 mod future;
@@ -18,12 +19,13 @@ use sentry_types::Dsn;
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub use body::RequestBody;
 pub use classify::{ClassifyResponse, ServerErrors};
 pub use error::{HandlerError, ReportedError};
 pub use future::ResponseFuture;
 
 use crate::client::{Client, ConfigError, Options, SamplingContext};
-use crate::event::{RequestSnapshot, Route, TraceIds};
+use crate::event::{BodyCapture, BodyKind, RequestSnapshot, Route, TraceIds};
 use crate::scope::RequestScope;
 use future::{Kind, Tracking};
 
@@ -223,7 +225,7 @@ impl<S: fmt::Debug> fmt::Debug for TrackingService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TrackingService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
@@ -238,11 +240,21 @@ where
         let shared = &self.shared;
         if !shared.client.is_enabled() {
             // Nothing can be sent: only keep panics from taking the connection down.
+            let req = req.map(|body| RequestBody::new(body, None));
             let kind = Kind::from_call(crate::scope::catch(|| self.inner.call(req)));
             return ResponseFuture::new(kind, None);
         }
         let started = SystemTime::now();
+        let options = shared.client.options_ref();
+        let body = body_capture(&req, options.max_request_body_size);
+        let client_ip = if options.send_default_pii {
+            client_ip(&req)
+        } else {
+            None
+        };
         let snapshot = RequestSnapshot {
+            body: body.clone(),
+            client_ip,
             route: route_of(&req, shared.name_fn.as_deref()),
             method: req.method().clone(),
             uri: req.uri().clone(),
@@ -271,6 +283,7 @@ where
             frozen,
         ));
         let inner = &mut self.inner;
+        let req = req.map(|b| RequestBody::new(b, body));
         let kind = Kind::from_call(crate::scope::catch(|| scope.enter(|| inner.call(req))));
         ResponseFuture::new(
             kind,
@@ -281,6 +294,37 @@ where
             }),
         )
     }
+}
+
+/// A capture buffer for bodies worth showing (JSON, form, text) of methods that carry one.
+fn body_capture<B>(req: &Request<B>, limit: usize) -> Option<Arc<BodyCapture>> {
+    if limit == 0 || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let kind = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(BodyKind::from_content_type)?;
+    Some(Arc::new(BodyCapture::new(kind, limit)))
+}
+
+/// The client's address: the first `X-Forwarded-For` entry, else the peer from axum's
+/// `ConnectInfo`.
+fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|ip| ip.trim().parse().ok());
+    #[cfg(feature = "axum")]
+    let forwarded = forwarded.or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
+    forwarded
 }
 
 fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {

@@ -184,9 +184,15 @@ impl RequestScope {
             event.request = Some(request.to_request_interface());
             breadcrumbs.push(request.breadcrumb());
         }
+        let client_ip = self.request.as_ref().and_then(|r| r.client_ip);
         {
             let state = self.state();
             apply_state(&state, &mut event, breadcrumbs);
+        }
+        if let Some(ip) = client_ip {
+            // Only collected with `send_default_pii`.
+            let user = event.user.get_or_insert_with(Default::default);
+            user.ip_address.get_or_insert(ip.into());
         }
         event.contexts.insert(
             "trace".into(),

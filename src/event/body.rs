@@ -1,0 +1,182 @@
+//! What the request path keeps of a request body: the first bytes, for error events.
+
+use std::sync::Mutex;
+
+/// The kinds of body worth showing in an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Json,
+    Form,
+    Text,
+}
+
+impl BodyKind {
+    /// From a `Content-Type` value; other types (binary uploads, multipart) are not captured.
+    pub(crate) fn from_content_type(value: &str) -> Option<BodyKind> {
+        let essence = value.split(';').next().unwrap_or("").trim();
+        let lower = essence.to_ascii_lowercase();
+        if lower == "application/json" || lower.ends_with("+json") {
+            Some(BodyKind::Json)
+        } else if lower == "application/x-www-form-urlencoded" {
+            Some(BodyKind::Form)
+        } else if lower.starts_with("text/") {
+            Some(BodyKind::Text)
+        } else {
+            None
+        }
+    }
+}
+
+/// The first `limit` bytes of a body as the handler read it, and how long it was in all.
+#[derive(Debug)]
+pub(crate) struct BodyCapture {
+    kind: BodyKind,
+    limit: usize,
+    state: Mutex<(Vec<u8>, u64)>,
+}
+
+impl BodyCapture {
+    pub(crate) fn new(kind: BodyKind, limit: usize) -> Self {
+        BodyCapture {
+            kind,
+            limit,
+            state: Mutex::new((Vec::new(), 0)),
+        }
+    }
+
+    /// Records a chunk of `total_len` bytes of which `chunk` is the contiguous start.
+    pub(crate) fn record(&self, chunk: &[u8], total_len: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (buf, total) = &mut *state;
+        *total = total.saturating_add(total_len as u64);
+        let room = self.limit.saturating_sub(buf.len());
+        if room > 0 {
+            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        }
+    }
+
+    /// The body for the `request.data` field: the text when it was read whole, a prefix of
+    /// form and text bodies over the limit, and a one-line summary otherwise (a cut JSON
+    /// document cannot be scrubbed reliably, and bytes that are not UTF-8 are not shown).
+    pub(crate) fn data(&self) -> Option<String> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (buf, total) = &*state;
+        if *total == 0 {
+            return None;
+        }
+        let truncated = *total > buf.len() as u64;
+        let Ok(text) = std::str::from_utf8(buf) else {
+            // A cut can split a character: keep the valid part of a truncated text body.
+            return match (
+                truncated,
+                self.kind,
+                std::str::from_utf8(&buf[..valid_prefix(buf)]),
+            ) {
+                (true, BodyKind::Text | BodyKind::Form, Ok(prefix)) if !prefix.is_empty() => {
+                    Some(self.prefix(prefix, *total))
+                }
+                _ => Some(summary("body that is not UTF-8", *total)),
+            };
+        };
+        match (truncated, self.kind) {
+            (false, _) => Some(text.to_owned()),
+            (true, BodyKind::Json) => Some(summary("JSON body over the capture limit", *total)),
+            (true, _) => Some(self.prefix(text, *total)),
+        }
+    }
+
+    fn prefix(&self, text: &str, total: u64) -> String {
+        let text = match self.kind {
+            // Only whole `key=value` pairs, so a cut cannot turn a secret into an innocent key.
+            BodyKind::Form => text.rsplit_once('&').map_or("", |(head, _)| head),
+            _ => text,
+        };
+        format!("{text}{TRUNCATED_MARK}{total} bytes in all]")
+    }
+}
+
+/// Marks a body shown only in part.
+pub(crate) const TRUNCATED_MARK: &str = " [lighttrace: truncated, ";
+
+/// Summaries start with this, so scrubbing knows they are not the body itself.
+pub(crate) const SUMMARY_PREFIX: &str = "[lighttrace: ";
+
+fn summary(what: &str, total: u64) -> String {
+    format!("{SUMMARY_PREFIX}{what}, {total} bytes]")
+}
+
+fn valid_prefix(buf: &[u8]) -> usize {
+    match std::str::from_utf8(buf) {
+        Ok(_) => buf.len(),
+        Err(e) => e.valid_up_to(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            BodyKind::from_content_type("application/json; charset=utf-8"),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            BodyKind::from_content_type("application/vnd.api+json"),
+            Some(BodyKind::Json)
+        );
+        assert_eq!(
+            BodyKind::from_content_type("application/x-www-form-urlencoded"),
+            Some(BodyKind::Form)
+        );
+        assert_eq!(
+            BodyKind::from_content_type("text/plain"),
+            Some(BodyKind::Text)
+        );
+        assert_eq!(
+            BodyKind::from_content_type("application/octet-stream"),
+            None
+        );
+        assert_eq!(
+            BodyKind::from_content_type("multipart/form-data; boundary=x"),
+            None
+        );
+    }
+
+    #[test]
+    fn whole_bodies_are_kept_and_long_ones_capped() {
+        let c = BodyCapture::new(BodyKind::Json, 16);
+        c.record(b"{\"a\":1}", 7);
+        assert_eq!(c.data().as_deref(), Some("{\"a\":1}"));
+
+        let c = BodyCapture::new(BodyKind::Json, 4);
+        c.record(b"{\"password\":\"x\"}", 16);
+        let data = c.data().unwrap();
+        assert!(
+            data.starts_with(SUMMARY_PREFIX) && !data.contains("password"),
+            "{data}"
+        );
+
+        let c = BodyCapture::new(BodyKind::Form, 20);
+        c.record(b"user=ann&password=hunter2&x=1", 29);
+        let data = c.data().unwrap();
+        assert!(
+            data.starts_with("user=ann [lighttrace: truncated, 29 bytes"),
+            "{data}"
+        );
+
+        let c = BodyCapture::new(BodyKind::Text, 4);
+        c.record(b"hello world", 11);
+        c.record(b"more", 4);
+        assert_eq!(
+            c.data().unwrap(),
+            "hell [lighttrace: truncated, 15 bytes in all]"
+        );
+
+        let c = BodyCapture::new(BodyKind::Json, 10);
+        c.record(&[0xff, 0xfe], 2);
+        assert!(c.data().unwrap().contains("not UTF-8"));
+        assert_eq!(BodyCapture::new(BodyKind::Text, 10).data(), None);
+    }
+}

@@ -125,7 +125,7 @@ def main():
         fail("the panic event lacks the user set by the middleware")
     if not any(c.get("message") == "GET /panic" for c in panics[0]["breadcrumbs"]["values"]):
         fail("the panic event lacks the middleware's breadcrumb")
-    if len(fails) != 1 or [x["type"] for x in fails[0]["exception"]["values"]] != ["Error", "PaymentError"]:
+    if len(fails) != 1 or [x["type"] for x in fails[0]["exception"]["values"]] != ["io::Error", "PaymentError"]:
         fail(f"expected the /fail error chain, got {fails}")
     if len(notes) != 1:
         fail(f"expected the background notification failure, got {notes}")

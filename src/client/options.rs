@@ -115,6 +115,8 @@ pub struct Options {
     pub(crate) propagate_traceparent: bool,
     pub(crate) max_request_body_size: usize,
     pub(crate) scrub_rules: super::ScrubRules,
+    pub(crate) in_app_include: Vec<String>,
+    pub(crate) in_app_exclude: Vec<String>,
 }
 
 impl Default for Options {
@@ -139,6 +141,8 @@ impl Default for Options {
             propagate_traceparent: false,
             max_request_body_size: 10 * 1024,
             scrub_rules: super::ScrubRules::default(),
+            in_app_include: Vec::new(),
+            in_app_exclude: Vec::new(),
         }
     }
 }
@@ -387,6 +391,43 @@ impl Options {
     pub fn scrub_rules(mut self, rules: super::ScrubRules) -> Self {
         self.scrub_rules = rules;
         self
+    }
+
+    /// Stack frames whose function starts with one of these paths are marked as your code,
+    /// even where the crate's own rules (std, core, alloc, tokio, tower, hyper, axum, futures,
+    /// lighttrace are library code) say otherwise.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().in_app_include(["my_company_shared::"]);
+    /// ```
+    pub fn in_app_include<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.in_app_include = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Stack frames whose function starts with one of these paths are marked as library code.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().in_app_exclude(["sqlx::", "my_app::vendored::"]);
+    /// ```
+    pub fn in_app_exclude<I, S>(mut self, prefixes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.in_app_exclude = prefixes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    pub(crate) fn in_app(&self) -> crate::event::InApp<'_> {
+        crate::event::InApp {
+            include: &self.in_app_include,
+            exclude: &self.in_app_exclude,
+        }
     }
 
     /// Whether an outgoing request to `url` gets trace headers.

@@ -74,8 +74,11 @@ impl PanicDetails {
 
 /// The exception for a panic: type `panic`, the message (no thread id, so identical panics group),
 /// mechanism `panic` with `handled: false`, and the stack trace.
-pub(crate) fn panic_exception(details: &PanicDetails) -> Exception {
-    let mut stacktrace = details.backtrace.as_ref().and_then(stacktrace_from);
+pub(crate) fn panic_exception(details: &PanicDetails, in_app: &InApp<'_>) -> Exception {
+    let mut stacktrace = details
+        .backtrace
+        .as_ref()
+        .and_then(|bt| stacktrace_from(bt, in_app));
     if stacktrace.is_none() {
         // No backtrace (the hook was replaced by someone else): at least show where it happened.
         if let Some(location) = &details.location {
@@ -179,7 +182,17 @@ pub(crate) fn readable_type_name(full: &str) -> String {
 
 /// Best effort for a `dyn Error` whose type is unknown: the leading identifier of its `Debug`
 /// output when that looks like a type name, else `Error`.
-fn debug_type_name(err: &dyn StdError) -> String {
+fn debug_type_name(err: &(dyn StdError + 'static)) -> String {
+    // Common std errors whose Debug output names a variant, not the type.
+    if err.is::<std::io::Error>() {
+        return "io::Error".to_owned();
+    }
+    if err.is::<std::num::ParseIntError>() {
+        return "ParseIntError".to_owned();
+    }
+    if err.is::<std::str::Utf8Error>() || err.is::<std::string::FromUtf8Error>() {
+        return "Utf8Error".to_owned();
+    }
     let debug = format!("{err:?}");
     let ident: String = debug
         .chars()
@@ -197,12 +210,12 @@ fn debug_type_name(err: &dyn StdError) -> String {
 
 /// Symbolicates a captured backtrace into Sentry frames (caller first), with the panic machinery
 /// trimmed and `in_app` marked.
-pub(crate) fn stacktrace_from(backtrace: &Backtrace) -> Option<Stacktrace> {
+pub(crate) fn stacktrace_from(backtrace: &Backtrace, in_app: &InApp<'_>) -> Option<Stacktrace> {
     if backtrace.status() != BacktraceStatus::Captured {
         return None;
     }
     let rendered = backtrace.to_string();
-    let mut frames = parse_backtrace(&rendered);
+    let mut frames = parse_backtrace(&rendered, in_app);
     trim_panic_machinery(&mut frames);
     frames.truncate(MAX_FRAMES);
     Stacktrace::from_frames_reversed(frames)
@@ -231,7 +244,7 @@ fn trim_panic_machinery(frames: &mut Vec<Frame>) {
 ///    0: myapp::handler
 ///              at ./src/main.rs:10:5
 /// ```
-fn parse_backtrace(rendered: &str) -> Vec<Frame> {
+fn parse_backtrace(rendered: &str, in_app: &InApp<'_>) -> Vec<Frame> {
     let mut frames: Vec<Frame> = Vec::new();
     for line in rendered.lines() {
         let trimmed = line.trim_start();
@@ -252,19 +265,40 @@ fn parse_backtrace(rendered: &str) -> Vec<Frame> {
         if symbol.is_empty() {
             continue;
         }
-        frames.push(frame_for_symbol(symbol));
+        frames.push(frame_for_symbol(symbol, in_app));
     }
     frames
 }
 
-fn frame_for_symbol(symbol: &str) -> Frame {
+fn frame_for_symbol(symbol: &str, rules: &InApp<'_>) -> Frame {
     let function = strip_hash(symbol);
-    let in_app = !is_library_function(function);
+    let in_app = rules.is_in_app(function);
     Frame {
         function: Some(function.to_owned()),
         module: module_of(function),
         in_app: Some(in_app),
         ..Default::default()
+    }
+}
+
+/// Which frames are the application's own: the user's prefixes win, then the crate's list of
+/// library and runtime code.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct InApp<'a> {
+    pub(crate) include: &'a [String],
+    pub(crate) exclude: &'a [String],
+}
+
+impl InApp<'_> {
+    fn is_in_app(&self, function: &str) -> bool {
+        let f = function.trim_start_matches('<');
+        if self.include.iter().any(|p| f.starts_with(p.as_str())) {
+            return true;
+        }
+        if self.exclude.iter().any(|p| f.starts_with(p.as_str())) {
+            return false;
+        }
+        !is_library_function(function)
     }
 }
 
@@ -375,7 +409,7 @@ mod tests {
 
     #[test]
     fn parses_trims_and_marks_in_app() {
-        let mut frames = parse_backtrace(SAMPLE);
+        let mut frames = parse_backtrace(SAMPLE, &InApp::default());
         assert_eq!(frames.len(), 8);
         trim_panic_machinery(&mut frames);
         let st = Stacktrace::from_frames_reversed(frames).unwrap();
@@ -397,13 +431,27 @@ mod tests {
     }
 
     #[test]
+    fn user_prefixes_decide_in_app() {
+        let include = vec!["axum::".to_owned()];
+        let exclude = vec!["quickstart::vendored".to_owned()];
+        let rules = InApp {
+            include: &include,
+            exclude: &exclude,
+        };
+        assert!(rules.is_in_app("axum::routing::x"));
+        assert!(!rules.is_in_app("quickstart::vendored::f"));
+        assert!(rules.is_in_app("quickstart::handler"));
+        assert!(!rules.is_in_app("tokio::runtime::x"));
+    }
+
+    #[test]
     fn panic_exception_is_unhandled_with_location_fallback() {
         let details = PanicDetails {
             message: "boom".into(),
             location: Some("src/main.rs:10:5".into()),
             backtrace: None,
         };
-        let exc = panic_exception(&details);
+        let exc = panic_exception(&details, &InApp::default());
         assert_eq!(exc.ty, "panic");
         assert_eq!(exc.value.as_deref(), Some("boom"));
         let mech = exc.mechanism.unwrap();

@@ -20,7 +20,7 @@ use sentry_types::protocol::v7::{
 };
 
 pub(crate) use body::{BodyCapture, BodyKind, SUMMARY_PREFIX};
-pub(crate) use exception::{error_chain, panic_exception, PanicDetails};
+pub(crate) use exception::{error_chain, panic_exception, InApp, PanicDetails};
 pub(crate) use ids::{new_event_id, new_span_id, new_trace_id};
 
 /// The route a request matched, kept without allocating on the request path.

@@ -41,6 +41,8 @@ pub(crate) struct Tracking {
     pub(crate) scope: Arc<RequestScope>,
     pub(crate) classifier: Arc<dyn ClassifyResponse>,
     pub(crate) started: SystemTime,
+    /// Where to put the event id on responses that produced an event, if anywhere.
+    pub(crate) event_id_header: Option<http::HeaderName>,
 }
 
 pin_project! {
@@ -112,11 +114,11 @@ where
                 Err(err)
             }
             Err(caught) => {
-                if let Some(t) = tracking {
-                    t.on_panic(caught);
-                }
                 let mut response = Response::new(B::default());
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                if let Some(t) = tracking {
+                    t.on_panic(caught, &mut response);
+                }
                 Ok(response)
             }
         })
@@ -135,35 +137,38 @@ impl Tracking {
             return;
         }
         let finished = SystemTime::now();
+        let event_id = failure.then(event::new_event_id);
+        if let (Some(id), Some(header)) = (event_id, &self.event_id_header) {
+            insert_event_id(response, header, id);
+        }
         let Tracking { scope, started, .. } = self;
-        scope
-            .client
-            .clone()
-            .defer(categories(failure, sampled), move || {
-                let code = status.as_u16();
-                if failure {
-                    let mut event = match reported {
-                        Some(r) => exception_event(
-                            event::error_chain(
-                                &*r.error,
-                                Some(r.type_name),
-                                "lighttrace.handler",
-                                true,
-                            ),
-                            Level::Error,
-                        ),
-                        None => status_event(&scope, status),
-                    };
-                    event.timestamp = finished;
-                    scope.send_event(event, Some(code));
-                }
-                if sampled {
-                    scope.send_transaction(code, started, finished);
-                }
-            });
+        let client = scope.client.clone();
+        client.defer(categories(failure, sampled), move || {
+            let code = status.as_u16();
+            if let Some(event_id) = event_id {
+                let mut event = match reported {
+                    Some(r) => {
+                        let chain = event::error_chain(
+                            &*r.error,
+                            Some(r.type_name),
+                            "lighttrace.handler",
+                            true,
+                        );
+                        exception_event(chain, Level::Error)
+                    }
+                    None => status_event(&scope, status),
+                };
+                event.event_id = event_id;
+                event.timestamp = finished;
+                scope.send_event(event, Some(code));
+            }
+            if sampled {
+                scope.send_transaction(code, started, finished);
+            }
+        });
     }
 
-    fn on_panic(self, caught: Caught) {
+    fn on_panic<B>(self, caught: Caught, response: &mut Response<B>) {
         let finished = SystemTime::now();
         let sampled = self.scope.trace.sampled;
         let fresh = match caught {
@@ -173,18 +178,20 @@ impl Tracking {
         if fresh.is_none() && !sampled {
             return;
         }
+        let event_id = event::new_event_id();
+        if let (Some(_), Some(header)) = (&fresh, &self.event_id_header) {
+            insert_event_id(response, header, event_id);
+        }
         let Tracking { scope, started, .. } = self;
-        scope
-            .client
-            .clone()
-            .defer(categories(fresh.is_some(), sampled), move || {
-                if let Some(details) = fresh {
-                    scope.send_panic(&details, Some(500), finished);
-                }
-                if sampled {
-                    scope.send_transaction(500, started, finished);
-                }
-            });
+        let client = scope.client.clone();
+        client.defer(categories(fresh.is_some(), sampled), move || {
+            if let Some(details) = fresh {
+                scope.send_panic(&details, Some(500), finished, Some(event_id));
+            }
+            if sampled {
+                scope.send_transaction(500, started, finished);
+            }
+        });
     }
 
     fn finish_transaction(self, status: u16) {
@@ -198,6 +205,16 @@ impl Tracking {
                     scope.send_transaction(status, started, finished);
                 });
         }
+    }
+}
+
+fn insert_event_id<B>(
+    response: &mut Response<B>,
+    header: &http::HeaderName,
+    id: sentry_types::Uuid,
+) {
+    if let Ok(value) = http::HeaderValue::from_str(&id.simple().to_string()) {
+        response.headers_mut().insert(header.clone(), value);
     }
 }
 
@@ -219,7 +236,7 @@ fn status_event(
     let name = scope.transaction_name().unwrap_or_default();
     let code = status.as_u16().to_string();
     let mut event = event::new_event(Level::Error, SystemTime::now());
+    // The same title for the same status and route: identical failures group into one issue.
     event.message = Some(format!("HTTP {code} on {name}"));
-    event.fingerprint = vec!["lighttrace-http-status".into(), code.into(), name.into()].into();
     event
 }

@@ -63,6 +63,7 @@ pub(crate) struct Shared {
     pub(crate) client: Client,
     pub(crate) classifier: Arc<dyn ClassifyResponse>,
     name_fn: Option<Arc<NameFn>>,
+    event_id_header: Option<http::HeaderName>,
 }
 
 impl fmt::Debug for TrackingLayer {
@@ -132,6 +133,7 @@ impl TrackingLayer {
                 client,
                 classifier: Arc::new(ServerErrors),
                 name_fn: None,
+                event_id_header: None,
             }),
         }
     }
@@ -157,6 +159,20 @@ impl TrackingLayer {
         F: Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync + 'static,
     {
         Arc::make_mut(&mut self.shared).name_fn = Some(Arc::new(name));
+        self
+    }
+
+    /// Puts the event id on responses that produced an error event, under this header name,
+    /// so a user can quote it in a support ticket. Off by default. The id is that of the event
+    /// handed to the pipeline; `before_send` or sampling may still drop the event.
+    ///
+    /// ```
+    /// let layer = lighttrace::TrackingLayer::with_options(lighttrace::Options::new())
+    ///     .event_id_header(http::HeaderName::from_static("x-event-id"));
+    /// ```
+    #[must_use]
+    pub fn event_id_header(mut self, name: http::HeaderName) -> Self {
+        Arc::make_mut(&mut self.shared).event_id_header = Some(name);
         self
     }
 
@@ -291,6 +307,7 @@ where
                 scope,
                 classifier: shared.classifier.clone(),
                 started,
+                event_id_header: shared.event_id_header.clone(),
             }),
         )
     }

@@ -64,6 +64,7 @@ pub(crate) struct ScopeState {
     /// Open child spans, innermost last: the parent of a new span.
     open_spans: Vec<sentry_types::protocol::v7::SpanId>,
     spans_dropped: u32,
+    fingerprint: Option<Vec<String>>,
 }
 
 impl ScopeState {
@@ -76,6 +77,7 @@ impl ScopeState {
             spans: Vec::new(),
             open_spans: Vec::new(),
             spans_dropped: 0,
+            fingerprint: None,
         }
     }
 }
@@ -145,14 +147,29 @@ impl RequestScope {
         let scope = self.clone();
         let timestamp = SystemTime::now();
         self.client.defer(&[Category::Error], move || {
-            scope.send_panic(&details, status, timestamp);
+            scope.send_panic(&details, status, timestamp, None);
         });
     }
 
     /// Builds and sends a panic event (the expensive part: symbolication).
-    pub(crate) fn send_panic(&self, details: &PanicDetails, status: Option<u16>, at: SystemTime) {
-        let mut event = exception_event(vec![event::panic_exception(details)], Level::Fatal);
+    pub(crate) fn send_panic(
+        &self,
+        details: &PanicDetails,
+        status: Option<u16>,
+        at: SystemTime,
+        event_id: Option<Uuid>,
+    ) {
+        let mut event = exception_event(
+            vec![event::panic_exception(
+                details,
+                &self.client.options_ref().in_app(),
+            )],
+            Level::Fatal,
+        );
         event.timestamp = at;
+        if let Some(id) = event_id {
+            event.event_id = id;
+        }
         self.send_event(event, status);
     }
 
@@ -253,6 +270,17 @@ fn apply_state(state: &ScopeState, event: &mut Event<'static>, mut breadcrumbs: 
     if event.user.is_none() {
         event.user = state.user.as_deref().cloned();
     }
+    if let Some(fingerprint) = &state.fingerprint {
+        let default = event.fingerprint.len() == 1 && event.fingerprint[0] == "{{ default }}";
+        if default {
+            event.fingerprint = fingerprint
+                .iter()
+                .cloned()
+                .map(Into::into)
+                .collect::<Vec<_>>()
+                .into();
+        }
+    }
     for (k, v) in &state.tags {
         event.tags.entry(k.clone()).or_insert_with(|| v.clone());
     }
@@ -338,6 +366,18 @@ pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
 /// ```
 pub fn set_user(user: Option<User>) {
     with_state(|state, _| state.user = user.map(Box::new));
+}
+
+/// Groups the current request's events by this fingerprint instead of Sentry's default
+/// grouping (`None` restores it). `"{{ default }}"` keeps the default grouping as one part.
+/// An event built with its own fingerprint keeps it.
+///
+/// ```
+/// // All timeouts of one upstream are one issue, whatever the message says.
+/// lighttrace::set_fingerprint(Some(vec!["{{ default }}".into(), "payments-timeout".into()]));
+/// ```
+pub fn set_fingerprint(fingerprint: Option<Vec<String>>) {
+    with_state(|state, _| state.fingerprint = fingerprint);
 }
 
 /// Sets a tag on the current request's events and transaction.

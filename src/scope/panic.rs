@@ -64,7 +64,13 @@ fn report_untracked(details: PanicDetails) {
     let Some(client) = Client::global() else {
         return;
     };
-    let mut event = super::exception_event(vec![event::panic_exception(&details)], Level::Fatal);
+    let mut event = super::exception_event(
+        vec![event::panic_exception(
+            &details,
+            &client.options_ref().in_app(),
+        )],
+        Level::Fatal,
+    );
     if let Some(name) = std::thread::current().name() {
         event.tags.insert("thread".into(), name.to_owned());
     }

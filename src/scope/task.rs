@@ -11,7 +11,7 @@ use sentry_types::protocol::v7::{Level, SpanStatus};
 
 use super::panic::{self, Caught, Reported};
 use super::span::Running;
-use super::{exception_event, send, RequestScope, CURRENT};
+use super::{exception_event, RequestScope, CURRENT};
 use crate::event;
 
 /// Extension methods for futures, in the style of tracing's `Instrument`.
@@ -127,12 +127,15 @@ impl<F: Future> Future for InScope<F> {
                 match this.scope.as_ref() {
                     Some(scope) => scope.report_panic(details, None),
                     None => {
-                        let mut ev =
-                            exception_event(vec![event::panic_exception(&details)], Level::Fatal);
-                        if let Some(name) = this.name.as_deref() {
-                            ev.tags.insert("task".into(), name.to_owned());
+                        if let Some(client) = crate::client::Client::global() {
+                            let in_app = client.options_ref().in_app();
+                            let exception = event::panic_exception(&details, &in_app);
+                            let mut ev = exception_event(vec![exception], Level::Fatal);
+                            if let Some(name) = this.name.as_deref() {
+                                ev.tags.insert("task".into(), name.to_owned());
+                            }
+                            super::send_outside(&client, ev);
                         }
-                        send(ev);
                     }
                 }
                 std::panic::resume_unwind(Box::new(Reported(message)))

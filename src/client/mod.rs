@@ -281,17 +281,34 @@ impl Client {
     }
 
     /// The event pipeline: sample, fill defaults, scrub, `before_send`, envelope, sink.
-    pub(crate) fn send_event(
+    pub(crate) fn send_event(&self, event: Event<'static>, trace: TraceHeader<'_>) -> Option<Uuid> {
+        if !self.sample_error() {
+            return None;
+        }
+        self.send_sampled_event(event, trace)
+    }
+
+    /// Decides by `sample_rate` whether an error event is kept, counting it if not. Lets
+    /// expensive events (a panic's symbolicated stack) be decided before they are built.
+    pub(crate) fn sample_error(&self) -> bool {
+        let Some(sink) = self.inner.sink.as_ref() else {
+            return false;
+        };
+        let keep = sample(self.inner.options.sample_rate);
+        if !keep {
+            sink.record_discard(Reason::SampleRate, Category::Error, 1);
+        }
+        keep
+    }
+
+    /// The event pipeline after sampling: defaults, scrubbing, `before_send`, envelope, sink.
+    pub(crate) fn send_sampled_event(
         &self,
         mut event: Event<'static>,
         trace: TraceHeader<'_>,
     ) -> Option<Uuid> {
         let sink = self.inner.sink.as_ref()?;
         let options = &self.inner.options;
-        if !sample(options.sample_rate) {
-            sink.record_discard(Reason::SampleRate, Category::Error, 1);
-            return None;
-        }
         self.fill_event_defaults(&mut event);
         scrub_event(&mut event, options.send_default_pii, &options.scrub_rules);
         if let Some(hook) = &options.before_send {

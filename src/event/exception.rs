@@ -78,7 +78,7 @@ pub(crate) fn panic_exception(details: &PanicDetails, in_app: &InApp<'_>) -> Exc
     let mut stacktrace = details
         .backtrace
         .as_ref()
-        .and_then(|bt| stacktrace_from(bt, in_app));
+        .and_then(|bt| stacktrace_from(bt, in_app, true));
     if stacktrace.is_none() {
         // No backtrace (the hook was replaced by someone else): at least show where it happened.
         if let Some(location) = &details.location {
@@ -210,13 +210,21 @@ fn debug_type_name(err: &(dyn StdError + 'static)) -> String {
 
 /// Symbolicates a captured backtrace into Sentry frames (caller first), with the panic machinery
 /// trimmed and `in_app` marked.
-pub(crate) fn stacktrace_from(backtrace: &Backtrace, in_app: &InApp<'_>) -> Option<Stacktrace> {
+/// `from_panic` trims the panic machinery on top of a panic's stack; a backtrace captured
+/// elsewhere (such as by `anyhow`) has none.
+pub(crate) fn stacktrace_from(
+    backtrace: &Backtrace,
+    in_app: &InApp<'_>,
+    from_panic: bool,
+) -> Option<Stacktrace> {
     if backtrace.status() != BacktraceStatus::Captured {
         return None;
     }
     let rendered = backtrace.to_string();
     let mut frames = parse_backtrace(&rendered, in_app);
-    trim_panic_machinery(&mut frames);
+    if from_panic {
+        trim_panic_machinery(&mut frames);
+    }
     frames.truncate(MAX_FRAMES);
     Stacktrace::from_frames_reversed(frames)
 }
@@ -229,7 +237,9 @@ fn is_panic_machinery(frame: &Frame) -> bool {
 /// Drops the frames above the panicking code: the capture itself, the hook, and the run of
 /// panic machinery that called it. Frames further down (such as `catch_unwind`) stay.
 fn trim_panic_machinery(frames: &mut Vec<Frame>) {
-    let Some(mut last) = frames.iter().take(64).position(is_panic_machinery) else {
+    // The machinery sits right on top (below the capture and the hook); deeper frames named
+    // `std::panicking::catch_unwind` belong to whoever caught the unwind and stay.
+    let Some(mut last) = frames.iter().take(16).position(is_panic_machinery) else {
         return;
     };
     while frames.get(last + 1).is_some_and(is_panic_machinery) {

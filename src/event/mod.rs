@@ -20,6 +20,8 @@ use sentry_types::protocol::v7::{
 };
 
 pub(crate) use body::{BodyCapture, BodyKind, SUMMARY_PREFIX};
+#[cfg(feature = "anyhow")]
+pub(crate) use exception::stacktrace_from;
 pub(crate) use exception::{error_chain, panic_exception, InApp, PanicDetails};
 pub(crate) use ids::{new_event_id, new_span_id, new_trace_id};
 

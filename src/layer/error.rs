@@ -128,7 +128,10 @@ impl axum::response::IntoResponse for HandlerError {
 #[derive(Clone)]
 pub struct ReportedError {
     pub(crate) error: Arc<dyn StdError + Send + Sync + 'static>,
-    pub(crate) type_name: &'static str,
+    pub(crate) type_name: Option<&'static str>,
+    /// The stack an `anyhow::Error` captured, shown on the outermost exception.
+    #[cfg(feature = "anyhow")]
+    pub(crate) anyhow: Option<Arc<anyhow::Error>>,
 }
 
 impl ReportedError {
@@ -139,13 +142,83 @@ impl ReportedError {
     {
         ReportedError {
             error: Arc::new(error),
-            type_name: std::any::type_name::<E>(),
+            type_name: Some(std::any::type_name::<E>()),
+            #[cfg(feature = "anyhow")]
+            anyhow: None,
         }
     }
 
     /// The wrapped error.
     pub fn error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &*self.error
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl ReportedError {
+    /// Wraps an `anyhow::Error`, keeping its context chain and the backtrace it captured
+    /// (symbolicated only if the event is sent).
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        let error = Arc::new(error);
+        ReportedError {
+            error: Arc::new(AnyhowRef(error.clone())),
+            type_name: None,
+            anyhow: Some(error),
+        }
+    }
+
+    /// The backtrace an `anyhow::Error` captured, if any.
+    pub(crate) fn backtrace(&self) -> Option<&std::backtrace::Backtrace> {
+        self.anyhow.as_deref().map(anyhow::Error::backtrace)
+    }
+}
+
+/// Lets an `Arc<anyhow::Error>` stand where a `dyn Error` is expected, chain included.
+#[cfg(feature = "anyhow")]
+struct AnyhowRef(Arc<anyhow::Error>);
+
+#[cfg(feature = "anyhow")]
+impl fmt::Debug for AnyhowRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(AsRef::<dyn StdError + Send + Sync>::as_ref(&*self.0), f)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl fmt::Display for AnyhowRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(AsRef::<dyn StdError + Send + Sync>::as_ref(&*self.0), f)
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl StdError for AnyhowRef {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        (AsRef::<dyn StdError + Send + Sync>::as_ref(&*self.0)).source()
+    }
+}
+
+#[cfg(feature = "anyhow")]
+impl HandlerError {
+    /// Wraps an `anyhow::Error` (feature `anyhow`), keeping its context chain and the
+    /// backtrace it captured. (`?` cannot convert it by itself: `anyhow::Error` is not a
+    /// `std::error::Error`, and Rust's coherence rules forbid a second `From` impl.)
+    ///
+    /// ```
+    /// use anyhow::Context;
+    /// use lighttrace::HandlerError;
+    ///
+    /// async fn handler() -> Result<String, HandlerError> {
+    ///     std::fs::read_to_string("/no/such/config.toml")
+    ///         .context("loading config")
+    ///         .map_err(HandlerError::from_anyhow)
+    /// }
+    /// ```
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        HandlerError {
+            reported: ReportedError::from_anyhow(error),
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 }
 

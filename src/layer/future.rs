@@ -148,12 +148,14 @@ impl Tracking {
             if let Some(event_id) = event_id {
                 let mut event = match reported {
                     Some(r) => {
-                        let chain = event::error_chain(
-                            &*r.error,
-                            Some(r.type_name),
-                            "lighttrace.handler",
-                            true,
-                        );
+                        #[allow(unused_mut)]
+                        let mut chain =
+                            event::error_chain(&*r.error, r.type_name, "lighttrace.handler", true);
+                        #[cfg(feature = "anyhow")]
+                        if let (Some(bt), Some(outermost)) = (r.backtrace(), chain.last_mut()) {
+                            let in_app = scope.client.options_ref().in_app();
+                            outermost.stacktrace = event::stacktrace_from(bt, &in_app, false);
+                        }
                         exception_event(chain, Level::Error)
                     }
                     None => status_event(&scope, status),

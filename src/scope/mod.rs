@@ -159,6 +159,10 @@ impl RequestScope {
         at: SystemTime,
         event_id: Option<Uuid>,
     ) {
+        // Decided before symbolicating: a dropped panic costs no symbol lookups.
+        if !self.client.sample_error() {
+            return;
+        }
         let mut event = exception_event(
             vec![event::panic_exception(
                 details,
@@ -170,7 +174,7 @@ impl RequestScope {
         if let Some(id) = event_id {
             event.event_id = id;
         }
-        self.send_event(event, status);
+        self.send_sampled_event(event, status);
     }
 
     /// Runs `f` with this scope as the current one.
@@ -187,11 +191,14 @@ impl RequestScope {
     }
 
     /// Fills an event with everything the scope knows, and sends it.
-    pub(crate) fn send_event(
-        &self,
-        mut event: Event<'static>,
-        status: Option<u16>,
-    ) -> Option<Uuid> {
+    pub(crate) fn send_event(&self, event: Event<'static>, status: Option<u16>) -> Option<Uuid> {
+        if !self.client.sample_error() {
+            return None;
+        }
+        self.send_sampled_event(event, status)
+    }
+
+    fn send_sampled_event(&self, mut event: Event<'static>, status: Option<u16>) -> Option<Uuid> {
         let name = self.transaction_name();
         if event.transaction.is_none() {
             event.transaction = name.clone();
@@ -221,7 +228,7 @@ impl RequestScope {
                 .insert("response".into(), event::response_context(status));
         }
         self.client
-            .send_event(event, self.trace_header(name.as_deref()))
+            .send_sampled_event(event, self.trace_header(name.as_deref()))
     }
 
     /// Builds and sends the request's transaction. Only called for sampled requests.

@@ -126,8 +126,14 @@ fn run(job: Job) {
 
 fn work(shared: &Shared) {
     let mut idle = POLL_MIN;
+    // Swapped with the queue each round, so neither is reallocated from zero every batch (a
+    // growing queue made the allocator consolidate its free lists over and over).
+    let mut batch: Vec<Job> = Vec::with_capacity(1024);
     loop {
-        let batch = std::mem::take(&mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+        std::mem::swap(
+            &mut *shared.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut batch,
+        );
         if batch.is_empty() {
             if shared.closed.load(Ordering::Acquire) {
                 return;
@@ -140,7 +146,7 @@ fn work(shared: &Shared) {
         }
         idle = POLL_MIN;
         let n = batch.len();
-        for job in batch {
+        for job in batch.drain(..) {
             run(job);
         }
         if shared.pending.fetch_sub(n, Ordering::AcqRel) == n {

@@ -410,6 +410,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
                     // Limits may have started while it waited in the queue.
                     let Some(mut envelope) = shared.drop_rate_limited(*envelope) else { continue };
                     let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    // Reap finished deliveries now: under a steady stream of envelopes the
+                    // select below rarely gets to, and finished tasks would pile up.
+                    while tasks.try_join_next().is_some() {}
                     // Pending drop counts ride along (taken only now that it is about to go).
                     let counts = shared.take_report().map(|(report, counts)| {
                         envelope.add_item(report);

@@ -40,6 +40,7 @@ pub struct HttpSinkOptions {
     max_retries: u32,
     retry_backoff: Duration,
     report_interval: Duration,
+    compress_from: usize,
 }
 
 impl Default for HttpSinkOptions {
@@ -52,6 +53,7 @@ impl Default for HttpSinkOptions {
             max_retries: 2,
             retry_backoff: Duration::from_millis(200),
             report_interval: Duration::from_secs(30),
+            compress_from: 1024,
         }
     }
 }
@@ -91,6 +93,14 @@ impl HttpSinkOptions {
     /// The first retry's delay; each further retry doubles it (default 200 ms).
     pub fn retry_backoff(mut self, backoff: Duration) -> Self {
         self.retry_backoff = backoff;
+        self
+    }
+
+    /// Envelopes of at least this many bytes are sent gzip-compressed (default 1 KiB). Smaller
+    /// ones, such as most transactions, go uncompressed: deflating them costs more CPU than the
+    /// few hundred bytes it saves. 0 compresses everything.
+    pub fn compress_from(mut self, bytes: usize) -> Self {
+        self.compress_from = bytes;
         self
     }
 
@@ -472,6 +482,7 @@ enum Attempt {
 /// drop counts of a client report riding along (put back if it is lost, so they are not).
 struct Packed {
     body: bytes::Bytes,
+    gzipped: bool,
     items: Vec<(Category, u64)>,
     report: Option<Outcomes>,
 }
@@ -493,9 +504,13 @@ impl Packer {
     }
 
     /// A gzip member (RFC 1952): header, raw deflate, CRC-32 and length.
-    fn pack(&mut self, envelope: &Envelope) -> Option<bytes::Bytes> {
+    /// The envelope's body, gzipped when it is at least `compress_from` bytes long.
+    fn pack(&mut self, envelope: &Envelope, compress_from: usize) -> Option<(bytes::Bytes, bool)> {
         self.raw.clear();
         envelope.to_writer(&mut self.raw).ok()?;
+        if self.raw.len() < compress_from {
+            return Some((bytes::Bytes::copy_from_slice(&self.raw), false));
+        }
         let mut out = Vec::with_capacity(self.raw.len() / 2 + 64);
         out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
         self.deflate.reset();
@@ -519,7 +534,7 @@ impl Packer {
         out.extend_from_slice(&crc.sum().to_le_bytes());
         // ISIZE is the length modulo 2^32 by definition.
         out.extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        Some(bytes::Bytes::from(out))
+        Some((bytes::Bytes::from(out), true))
     }
 }
 
@@ -536,7 +551,7 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, packed: Packed) {
     let mut backoff = shared.options.retry_backoff;
     let mut attempt = 0;
     loop {
-        let outcome = post(shared, client, packed.body.clone()).await;
+        let outcome = post(shared, client, packed.body.clone(), packed.gzipped).await;
         match outcome {
             Attempt::Delivered => {
                 shared.delivered.fetch_add(1, Ordering::Relaxed);
@@ -575,9 +590,10 @@ fn pack(
     report: Option<Outcomes>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope.items().flat_map(item_categories).collect();
-    match packer.pack(&envelope) {
-        Some(body) => Some(Packed {
+    match packer.pack(&envelope, shared.options.compress_from) {
+        Some((body, gzipped)) => Some(Packed {
             body,
+            gzipped,
             items,
             report,
         }),
@@ -593,13 +609,20 @@ fn pack(
     }
 }
 
-async fn post(shared: &Shared, client: &reqwest::Client, body: bytes::Bytes) -> Attempt {
-    let request = client
+async fn post(
+    shared: &Shared,
+    client: &reqwest::Client,
+    body: bytes::Bytes,
+    gzipped: bool,
+) -> Attempt {
+    let mut request = client
         .post(&shared.url)
         .header("X-Sentry-Auth", &shared.auth)
-        .header("Content-Type", "application/x-sentry-envelope")
-        .header("Content-Encoding", "gzip")
-        .body(body);
+        .header("Content-Type", "application/x-sentry-envelope");
+    if gzipped {
+        request = request.header("Content-Encoding", "gzip");
+    }
+    let request = request.body(body);
     let response = match request.send().await {
         Ok(r) => r,
         Err(_) => return Attempt::Retry(Reason::NetworkError),
@@ -767,7 +790,8 @@ mod tests {
             let mut event = sentry_types::protocol::v7::Event::new();
             event.message = Some("x".repeat(n));
             envelope.add_item(event);
-            let body = packer.pack(&envelope).unwrap();
+            let (body, gzipped) = packer.pack(&envelope, 0).unwrap();
+            assert!(gzipped);
             let mut raw = Vec::new();
             flate2::read::GzDecoder::new(&body[..])
                 .read_to_end(&mut raw)
@@ -775,6 +799,9 @@ mod tests {
             let mut expected = Vec::new();
             envelope.to_writer(&mut expected).unwrap();
             assert_eq!(raw, expected);
+            let (plain, gzipped) = packer.pack(&envelope, usize::MAX).unwrap();
+            assert!(!gzipped);
+            assert_eq!(&plain[..], &expected[..]);
         }
     }
 

@@ -13,44 +13,25 @@ shutdown + flush), then asserts on what Bugsink stored:
 """
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import driver  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def fail(msg):
-    print(f"bugsink-e2e: FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def call(base, path, headers=None):
-    req = urllib.request.Request(base + path, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    driver.fail("bugsink-e2e", msg)
 
 
 def main():
     binary, relay_python = sys.argv[1], sys.argv[2]
     env = dict(os.environ)
     env["BUGSINK_HOME"] = os.path.join(HERE, "work", "bugsink")
-    env["PORT"] = str(free_port())
+    env["PORT"] = str(driver.free_port())
     start = os.path.join(HERE, "bugsink", "start-bugsink.sh")
     subprocess.run([start, "reset"], env=env, check=False, stdout=subprocess.DEVNULL)
     t0 = time.time()
@@ -65,39 +46,19 @@ def main():
 
 
 def run_quickstart(binary, dsn):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("LIGHTTRACE_DSN", "RUST_BACKTRACE")}
-    env.update(SENTRY_DSN=dsn, PORT=str(port))
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "LIGHTTRACE_DSN"}
+    env.update(SENTRY_DSN=dsn)
+    proc, base = driver.start(binary, env, "bugsink-e2e")
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if call(base, "/health") == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                fail("the quickstart did not come up")
-            time.sleep(0.1)
         # The first transaction's answer carries Bugsink's rate limit; let it come back.
         time.sleep(1.5)
         for path, status in [("/users/7", 200), ("/panic", 500), ("/panic", 500), ("/fail", 500), ("/health", 200)]:
-            got = call(base, path, {"X-User-ID": "42"})
+            got = driver.call(base, "GET", path, {"X-User-ID": "42"})[0]
             if got != status:
                 fail(f"GET {path}: expected {status}, got {got}")
         time.sleep(0.5)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            fail("the quickstart did not shut down within 30 s")
-    print(out.decode(errors="replace"))
-    if proc.returncode != 0:
-        fail(f"quickstart exit code {proc.returncode}")
+        driver.stop(proc, "bugsink-e2e")
 
 
 def check(datadir, relay_python):

@@ -9,30 +9,11 @@ Exits non-zero with a reason on any failure. Relay validation of the files is ru
 """
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def call(base, method, path, headers=None):
-    req = urllib.request.Request(base + path, method=method, headers=headers or {}, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import driver  # noqa: E402
 
 
 def parse_envelope(raw):
@@ -52,29 +33,15 @@ def parse_envelope(raw):
 
 
 def fail(msg):
-    print(f"quickstart-check: FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
+    driver.fail("quickstart-check", msg)
 
 
 def main():
     binary, envdir = sys.argv[1], sys.argv[2]
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("LIGHTTRACE_DSN", "SENTRY_DSN")}
-    env.update(PORT=str(port), LIGHTTRACE_ENVELOPE_DIR=envdir)
-    env.pop("RUST_BACKTRACE", None)
-    proc = subprocess.Popen([binary], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    env.update(LIGHTTRACE_ENVELOPE_DIR=envdir)
+    proc, base = driver.start(binary, env, "quickstart-check")
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if call(base, "GET", "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.time() > deadline or proc.poll() is not None:
-                fail("the quickstart did not come up")
-            time.sleep(0.1)
         expected = [
             ("GET", "/health", {}, 200),
             ("POST", "/send-email?email=ann@example.com", {}, 200),
@@ -86,21 +53,12 @@ def main():
             ("GET", "/no-such-route", {}, 404),
         ]
         for method, path, headers, status in expected:
-            got = call(base, method, path, headers)[0]
+            got = driver.call(base, method, path, headers)[0]
             if got != status:
                 fail(f"{method} {path}: expected {status}, got {got}")
         time.sleep(0.5)  # the background notification fails after ~20 ms
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            fail("the quickstart did not shut down within 20 s")
-    output = out.decode(errors="replace")
-    print(output)
-    if proc.returncode != 0:
-        fail(f"exit code {proc.returncode}")
+        output = driver.stop(proc, "quickstart-check", timeout=20)
 
     files = sorted(f for f in os.listdir(envdir) if f.endswith(".envelope"))
     events, txs = [], []

@@ -142,45 +142,6 @@ fn process_cpu() -> Duration {
     Duration::from_nanos(total)
 }
 
-/// Like `run`, but measures CPU time of all threads per request, including lighttrace's
-/// off-task builder, which is drained (flushed) every 2,000 requests and at the end of each
-/// sample so nothing is dropped or left unaccounted for.
-fn run_cpu(
-    c: &mut Criterion,
-    group: &str,
-    cell: &str,
-    router: &Router,
-    path: &'static str,
-    client: Option<&lighttrace::Client>,
-) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut g = c.benchmark_group(group);
-    g.bench_function(cell, |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = process_cpu();
-                for i in 0..iters {
-                    let res = router.clone().oneshot(request(path)).await.unwrap();
-                    black_box(res);
-                    if i % 2000 == 1999 {
-                        if let Some(client) = client {
-                            client.flush(Duration::from_secs(10)).await;
-                        }
-                    }
-                }
-                if let Some(client) = client {
-                    client.flush(Duration::from_secs(10)).await;
-                }
-                process_cpu().saturating_sub(start)
-            })
-        })
-    });
-    g.finish();
-}
-
 fn sentry_tower(rate: f32) -> (Router, sentry::ClientInitGuard) {
     let guard = sentry::init(
         sentry::ClientOptions::new()
@@ -215,10 +176,21 @@ fn request(path: &'static str) -> Request<Body> {
         .unwrap()
 }
 
-/// Request latency on the calling task. For lighttrace, the off-task builder is drained
-/// (untimed) every 2,000 requests, so the cell never runs with a full queue dropping work.
-fn run(
+/// What a cell measures.
+#[derive(Clone, Copy)]
+enum Measure {
+    /// Wall time of the requests on the calling task. lighttrace's off-task worker is drained
+    /// between batches, outside the timed part, so no cell runs with a full queue.
+    Latency,
+    /// CPU time of every thread of the process, the worker's draining included, so work moved
+    /// off the request task is counted.
+    Cpu,
+}
+
+/// Runs requests in batches of 2,000, flushing lighttrace's client between batches.
+fn run_cells(
     c: &mut Criterion,
+    measure: Measure,
     group: &str,
     cell: &str,
     router: &Router,
@@ -233,6 +205,7 @@ fn run(
     g.bench_function(cell, |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
+                let cpu_start = process_cpu();
                 let mut elapsed = Duration::ZERO;
                 let mut done = 0;
                 while done < iters {
@@ -248,11 +221,36 @@ fn run(
                         client.flush(Duration::from_secs(10)).await;
                     }
                 }
-                elapsed
+                match measure {
+                    Measure::Latency => elapsed,
+                    Measure::Cpu => process_cpu().saturating_sub(cpu_start),
+                }
             })
         })
     });
     g.finish();
+}
+
+fn run(
+    c: &mut Criterion,
+    group: &str,
+    cell: &str,
+    router: &Router,
+    path: &'static str,
+    client: Option<&lighttrace::Client>,
+) {
+    run_cells(c, Measure::Latency, group, cell, router, path, client);
+}
+
+fn run_cpu(
+    c: &mut Criterion,
+    group: &str,
+    cell: &str,
+    router: &Router,
+    path: &'static str,
+    client: Option<&lighttrace::Client>,
+) {
+    run_cells(c, Measure::Cpu, group, cell, router, path, client);
 }
 
 fn cells(c: &mut Criterion) {

@@ -231,89 +231,62 @@ fn run_cells(
     g.finish();
 }
 
-fn run(
-    c: &mut Criterion,
-    group: &str,
-    cell: &str,
-    router: &Router,
-    path: &'static str,
-    client: Option<&lighttrace::Client>,
-) {
-    run_cells(c, Measure::Latency, group, cell, router, path, client);
+/// The sentry-tower and lighttrace cells at traces rates 0.0 and 1.0.
+fn sdk_cells(c: &mut Criterion, measure: Measure, group: &str, path: &'static str) {
+    for rate in [0.0, 1.0] {
+        let (router, guard) = sentry_tower(rate);
+        let cell = format!("sentry_tower_{rate:.1}");
+        run_cells(c, measure, group, &cell, &router, path, None);
+        drop(guard);
+        // Leave no sentry client bound for the other cells.
+        sentry::Hub::main().bind_client(None);
+        SENT.store(0, Ordering::Relaxed);
+        DROPPED.store(0, Ordering::Relaxed);
+        let cell = format!("lighttrace_{rate:.1}");
+        let (router, client) = lighttrace(rate);
+        run_cells(c, measure, group, &cell, &router, path, Some(&client));
+        eprintln!(
+            "{group}/{cell}: {} envelopes built, {} dropped because the queue was full",
+            SENT.load(Ordering::Relaxed),
+            DROPPED.load(Ordering::Relaxed)
+        );
+    }
 }
 
-fn run_cpu(
-    c: &mut Criterion,
-    group: &str,
-    cell: &str,
-    router: &Router,
-    path: &'static str,
-    client: Option<&lighttrace::Client>,
-) {
-    run_cells(c, Measure::Cpu, group, cell, router, path, client);
-}
-
+/// Request latency: bare, catch-panic only, then both SDKs.
 fn cells(c: &mut Criterion) {
     for (path, group) in [("/users/7", "ok"), ("/fail", "500"), ("/panic", "panic")] {
+        let latency = Measure::Latency;
         if path != "/panic" {
-            run(c, group, "bare", &routes(Flavor::Plain), path, None);
-        }
-        let catch_panic = routes(Flavor::Plain).layer(CatchPanicLayer::new());
-        run(c, group, "catch_panic", &catch_panic, path, None);
-        for rate in [0.0, 1.0] {
-            let (router, guard) = sentry_tower(rate);
-            run(
+            run_cells(
                 c,
+                latency,
                 group,
-                &format!("sentry_tower_{rate:.1}"),
-                &router,
+                "bare",
+                &routes(Flavor::Plain),
                 path,
                 None,
             );
-            drop(guard);
-            // Leave no sentry client bound for the other cells.
-            sentry::Hub::main().bind_client(None);
-            SENT.store(0, Ordering::Relaxed);
-            DROPPED.store(0, Ordering::Relaxed);
-            let cell = format!("lighttrace_{rate:.1}");
-            let (router, client) = lighttrace(rate);
-            run(c, group, &cell, &router, path, Some(&client));
-            eprintln!(
-                "{group}/{cell}: {} envelopes built, {} dropped because the queue was full",
-                SENT.load(Ordering::Relaxed),
-                DROPPED.load(Ordering::Relaxed)
-            );
         }
+        let catch_panic = routes(Flavor::Plain).layer(CatchPanicLayer::new());
+        run_cells(c, latency, group, "catch_panic", &catch_panic, path, None);
+        sdk_cells(c, latency, group, path);
     }
 }
 
 /// CPU per request, all threads counted, for the successful and failing requests.
 fn cpu_cells(c: &mut Criterion) {
     for (path, group) in [("/users/7", "cpu_ok"), ("/fail", "cpu_500")] {
-        run_cpu(c, group, "bare", &routes(Flavor::Plain), path, None);
-        for rate in [0.0, 1.0] {
-            let (router, guard) = sentry_tower(rate);
-            run_cpu(
-                c,
-                group,
-                &format!("sentry_tower_{rate:.1}"),
-                &router,
-                path,
-                None,
-            );
-            drop(guard);
-            sentry::Hub::main().bind_client(None);
-            SENT.store(0, Ordering::Relaxed);
-            DROPPED.store(0, Ordering::Relaxed);
-            let (router, client) = lighttrace(rate);
-            let cell = format!("lighttrace_{rate:.1}");
-            run_cpu(c, group, &cell, &router, path, Some(&client));
-            eprintln!(
-                "{group}/{cell}: {} envelopes built, {} dropped because the queue was full",
-                SENT.load(Ordering::Relaxed),
-                DROPPED.load(Ordering::Relaxed)
-            );
-        }
+        run_cells(
+            c,
+            Measure::Cpu,
+            group,
+            "bare",
+            &routes(Flavor::Plain),
+            path,
+            None,
+        );
+        sdk_cells(c, Measure::Cpu, group, path);
     }
 }
 

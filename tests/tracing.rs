@@ -519,3 +519,44 @@ async fn a_scoped_panic_awaited_inline_is_reported_once() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(sink.events().len(), 1);
 }
+
+#[tokio::test]
+async fn spawned_work_propagates_the_sampling_decision_but_records_no_spans() {
+    let sink = MemorySink::new();
+    let app = Router::new()
+        .route(
+            "/job",
+            get(|| async {
+                let headers = lighttrace::spawn(async {
+                    let _span = lighttrace::start_span("task", "not recorded");
+                    let mut headers = HeaderMap::new();
+                    lighttrace::inject_trace_headers("http://worker.internal/", &mut headers);
+                    headers
+                })
+                .await
+                .unwrap();
+                headers["sentry-trace"].to_str().unwrap().to_owned()
+            }),
+        )
+        .layer(TrackingLayer::with_options(
+            options(&sink).traces_sample_rate(1.0),
+        ));
+    let res = app
+        .clone()
+        .oneshot(Request::get("/job").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    let sentry_trace = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        sentry_trace.ends_with("-1"),
+        "a sampled request's task says sampled: {sentry_trace}"
+    );
+    assert!(sink.wait_for_transactions(1, WAIT).await);
+    let tx = &sink.transactions()[0];
+    assert!(sentry_trace.starts_with(&trace(&tx.contexts).trace_id.to_string()));
+    assert!(
+        tx.spans.is_empty(),
+        "spans of spawned work are not recorded"
+    );
+}

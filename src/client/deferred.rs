@@ -9,10 +9,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
-use std::time::{Duration, Instant};
 
-/// A unit of deferred work.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+
+use crate::sink::Sink;
+use std::time::Duration;
+
+/// A unit of deferred work, with what it would send (counted as lost if it panics).
+pub(crate) struct Job {
+    pub(crate) work: Box<dyn FnOnce() + Send>,
+    pub(crate) categories: &'static [Category],
+}
 
 /// Jobs waiting at most; beyond, new jobs are dropped (and counted by the caller).
 const CAPACITY: usize = 10_000;
@@ -24,6 +31,8 @@ const POLL_MAX: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct Shared {
+    /// Told about jobs that panicked (a user hook's bug), for the client reports.
+    sink: Option<Arc<dyn Sink>>,
     queue: Mutex<Vec<Job>>,
     /// Jobs queued or running.
     pending: AtomicUsize,
@@ -40,9 +49,12 @@ pub(crate) struct Deferred {
 }
 
 impl Deferred {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(sink: Option<Arc<dyn Sink>>) -> Self {
         Deferred {
-            shared: Arc::new(Shared::default()),
+            shared: Arc::new(Shared {
+                sink,
+                ..Shared::default()
+            }),
         }
     }
 
@@ -50,7 +62,7 @@ impl Deferred {
     pub(crate) fn push(&self, job: Job) -> bool {
         let Some(worker) = self.worker() else {
             // No thread could be started: do the work here rather than lose it.
-            run(job);
+            run(&self.shared, job);
             return true;
         };
         // Counted before it is visible to the worker, which subtracts after running it.
@@ -71,7 +83,6 @@ impl Deferred {
 
     /// Waits until every queued job has run, at most `timeout`.
     pub(crate) async fn drain(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
         if self.shared.pending.load(Ordering::Acquire) == 0 {
             return true;
         }
@@ -91,7 +102,8 @@ impl Deferred {
                 let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
             }
         };
-        tokio::time::timeout_at(deadline.into(), wait).await.is_ok()
+        // `tokio::time::timeout` copes with any duration, `Duration::MAX` included.
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
     fn worker(&self) -> Option<&Thread> {
@@ -119,9 +131,16 @@ impl Drop for Deferred {
     }
 }
 
-fn run(job: Job) {
-    // A panicking user hook must not take the worker down with it.
-    let _ = catch_unwind(AssertUnwindSafe(job));
+fn run(shared: &Shared, job: Job) {
+    // A panicking user hook must not take the worker down with it; what the job would have
+    // sent is counted as lost.
+    if catch_unwind(AssertUnwindSafe(job.work)).is_err() {
+        if let Some(sink) = &shared.sink {
+            for category in job.categories {
+                sink.record_discard(Reason::InternalSdkError, *category, 1);
+            }
+        }
+    }
 }
 
 fn work(shared: &Shared) {
@@ -147,7 +166,7 @@ fn work(shared: &Shared) {
         idle = POLL_MIN;
         let n = batch.len();
         for job in batch.drain(..) {
-            run(job);
+            run(shared, job);
         }
         if shared.pending.fetch_sub(n, Ordering::AcqRel) == n {
             shared.drained.notify_waiters();
@@ -160,14 +179,21 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicU32;
 
+    fn job(f: impl FnOnce() + Send + 'static) -> Job {
+        Job {
+            work: Box::new(f),
+            categories: &[],
+        }
+    }
+
     #[tokio::test]
     async fn jobs_run_off_thread_and_drain_waits_for_them() {
-        let deferred = Deferred::new();
+        let deferred = Deferred::new(None);
         let count = Arc::new(AtomicU32::new(0));
         let caller = std::thread::current().id();
         for _ in 0..1000 {
             let count = count.clone();
-            assert!(deferred.push(Box::new(move || {
+            assert!(deferred.push(job(move || {
                 assert_ne!(std::thread::current().id(), caller);
                 count.fetch_add(1, Ordering::Relaxed);
             })));
@@ -178,12 +204,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_job_does_not_stop_the_worker() {
-        let deferred = Deferred::new();
+        let sink = crate::sink::MemorySink::new();
+        let deferred = Deferred::new(Some(Arc::new(sink.clone())));
         let ran = Arc::new(AtomicBool::new(false));
-        deferred.push(Box::new(|| panic!("user hook bug")));
+        deferred.push(Job {
+            work: Box::new(|| panic!("user hook bug")),
+            categories: &[Category::Transaction],
+        });
         let r = ran.clone();
-        deferred.push(Box::new(move || r.store(true, Ordering::Relaxed)));
+        deferred.push(job(move || r.store(true, Ordering::Relaxed)));
         assert!(deferred.drain(Duration::from_secs(5)).await);
         assert!(ran.load(Ordering::Relaxed));
+        assert_eq!(
+            sink.discarded(),
+            vec![(Reason::InternalSdkError, Category::Transaction, 1)]
+        );
+        // Any timeout is accepted, however long.
+        assert!(deferred.drain(Duration::MAX).await);
     }
 }

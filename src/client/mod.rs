@@ -148,12 +148,13 @@ impl Client {
     /// nothing.
     pub fn new(options: Options) -> Client {
         let sink = options.sink.clone().or_else(|| default_sink(&options));
+        let deferred_sink = sink.clone();
         Client {
             inner: Arc::new(ClientInner {
                 options,
                 sink,
                 unsampled: AtomicU64::new(0),
-                deferred: deferred::Deferred::new(),
+                deferred: deferred::Deferred::new(deferred_sink),
             }),
         }
     }
@@ -251,8 +252,16 @@ impl Client {
 
     /// Runs `job` off the request task (building and sending the layer's own events and
     /// transactions). When the queue is full the job is dropped and counted under `categories`.
-    pub(crate) fn defer(&self, categories: &[Category], job: impl FnOnce() + Send + 'static) {
-        if !self.inner.deferred.push(Box::new(job)) {
+    pub(crate) fn defer(
+        &self,
+        categories: &'static [Category],
+        job: impl FnOnce() + Send + 'static,
+    ) {
+        let job = deferred::Job {
+            work: Box::new(job),
+            categories,
+        };
+        if !self.inner.deferred.push(job) {
             for category in categories {
                 self.record_discard(Reason::QueueOverflow, *category, 1);
             }

@@ -207,15 +207,72 @@ impl ScrubRules {
         self.cookies.iter().any(|c| c.eq_ignore_ascii_case(name)) || self.is_sensitive_key(name)
     }
 
-    /// A free-form string with bearer tokens and card numbers removed, if it had any.
+    /// A free-form string with bearer tokens, URL credentials and sensitive query parameters
+    /// (a `Referer`, an error that prints the URL it failed on) and card numbers removed, if
+    /// it had any.
     fn scrub_text(&self, value: &str) -> Option<String> {
         if has_bearer(value) {
             return Some(FILTERED.to_owned());
         }
-        if self.credit_cards {
-            return scrub_cards(value);
+        let urls = self.scrub_urls(value);
+        let text = urls.as_deref().unwrap_or(value);
+        let cards = if self.credit_cards {
+            scrub_cards(text)
+        } else {
+            None
+        };
+        cards.or(urls)
+    }
+
+    /// Userinfo and sensitive query parameters of every `scheme://…` URL in `text`.
+    fn scrub_urls(&self, text: &str) -> Option<String> {
+        if !text.contains("://") {
+            return None;
         }
-        None
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        let mut changed = false;
+        while let Some(pos) = rest.find("://") {
+            let after = &rest[pos + 3..];
+            let end = after
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '}' | ',')
+                })
+                .unwrap_or(after.len());
+            let (url, tail) = after.split_at(end);
+            out.push_str(&rest[..pos + 3]);
+            let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+            let (authority, path) = url.split_at(authority_end);
+            let host = match authority.rsplit_once('@') {
+                Some((_, host)) => {
+                    changed = true;
+                    host
+                }
+                None => authority,
+            };
+            out.push_str(host);
+            match path.split_once('?') {
+                Some((before, query)) => {
+                    let (query, fragment) = match query.split_once('#') {
+                        Some((q, f)) => (q, Some(f)),
+                        None => (query, None),
+                    };
+                    let clean = scrub_query(query, self);
+                    changed |= clean != query;
+                    out.push_str(before);
+                    out.push('?');
+                    out.push_str(&clean);
+                    if let Some(f) = fragment {
+                        out.push('#');
+                        out.push_str(f);
+                    }
+                }
+                None => out.push_str(path),
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        changed.then_some(out)
     }
 
     fn scrub_string(&self, value: &mut String) {
@@ -363,7 +420,7 @@ fn scrub_body(
     pii: bool,
     rules: &ScrubRules,
 ) -> Option<String> {
-    if data.starts_with(crate::event::SUMMARY_PREFIX) {
+    if crate::event::is_summary(&data) {
         return Some(data);
     }
     match content_type.and_then(crate::event::BodyKind::from_content_type) {
@@ -611,6 +668,22 @@ mod tests {
             .credit_cards(false)
             .scrub_text("4111111111111111")
             .is_none());
+    }
+
+    #[test]
+    fn urls_inside_text_lose_credentials_and_sensitive_parameters() {
+        let r = rules();
+        assert_eq!(
+            r.scrub_text("error sending request for url (https://api.example.com/v1?token=abc&page=2): timed out").as_deref(),
+            Some("error sending request for url (https://api.example.com/v1?token=[Filtered]&page=2): timed out")
+        );
+        assert_eq!(
+            r.scrub_text("https://bob:hunter2@db.internal:5432/x")
+                .as_deref(),
+            Some("https://db.internal:5432/x")
+        );
+        assert_eq!(r.scrub_text("see https://example.com/docs?page=2"), None);
+        assert_eq!(r.scrub_text("no url here"), None);
     }
 
     #[test]

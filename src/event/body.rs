@@ -14,12 +14,20 @@ impl BodyKind {
     /// From a `Content-Type` value; other types (binary uploads, multipart) are not captured.
     pub(crate) fn from_content_type(value: &str) -> Option<BodyKind> {
         let essence = value.split(';').next().unwrap_or("").trim();
-        let lower = essence.to_ascii_lowercase();
-        if lower == "application/json" || lower.ends_with("+json") {
+        let ends_with = |suffix: &str| {
+            essence.len() >= suffix.len()
+                && essence.as_bytes()[essence.len() - suffix.len()..]
+                    .eq_ignore_ascii_case(suffix.as_bytes())
+        };
+        let starts_with = |prefix: &str| {
+            essence.len() >= prefix.len()
+                && essence.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        };
+        if essence.eq_ignore_ascii_case("application/json") || ends_with("+json") {
             Some(BodyKind::Json)
-        } else if lower == "application/x-www-form-urlencoded" {
+        } else if essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
             Some(BodyKind::Form)
-        } else if lower.starts_with("text/") {
+        } else if starts_with("text/") {
             Some(BodyKind::Text)
         } else {
             None
@@ -33,6 +41,9 @@ pub(crate) struct BodyCapture {
     kind: BodyKind,
     limit: usize,
     state: Mutex<(Vec<u8>, u64)>,
+    /// Set when a frame's bytes could not all be copied (a buffer of many chunks): the
+    /// capture has a gap, so only a summary can be shown.
+    gap: std::sync::atomic::AtomicBool,
 }
 
 impl BodyCapture {
@@ -41,18 +52,28 @@ impl BodyCapture {
             kind,
             limit,
             state: Mutex::new((Vec::new(), 0)),
+            gap: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Records a chunk of `total_len` bytes of which `chunk` is the contiguous start.
-    pub(crate) fn record(&self, chunk: &[u8], total_len: usize) {
+    /// Records a frame of `total_len` bytes given as its contiguous `chunks`.
+    pub(crate) fn record(&self, chunks: &[&[u8]], total_len: usize) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (buf, total) = &mut *state;
-        *total = total.saturating_add(total_len as u64);
-        let room = self.limit.saturating_sub(buf.len());
-        if room > 0 {
+        let room_before = self.limit.saturating_sub(buf.len());
+        let seen: usize = chunks.iter().map(|c| c.len()).sum();
+        for chunk in chunks {
+            let room = self.limit.saturating_sub(buf.len());
+            if room == 0 {
+                break;
+            }
             buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         }
+        // Bytes of this frame we were not shown, while there was still room for them.
+        if seen < total_len && seen < room_before {
+            self.gap.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        *total = total.saturating_add(total_len as u64);
     }
 
     /// The body for the `request.data` field: the text when it was read whole, a prefix of
@@ -63,6 +84,9 @@ impl BodyCapture {
         let (buf, total) = &*state;
         if *total == 0 {
             return None;
+        }
+        if self.gap.load(std::sync::atomic::Ordering::Relaxed) {
+            return Some(summary("body that could not be copied whole", *total));
         }
         let truncated = *total > buf.len() as u64;
         let Ok(text) = std::str::from_utf8(buf) else {
@@ -98,11 +122,32 @@ impl BodyCapture {
 /// Marks a body shown only in part.
 pub(crate) const TRUNCATED_MARK: &str = " [lighttrace: truncated, ";
 
-/// Summaries start with this, so scrubbing knows they are not the body itself.
-pub(crate) const SUMMARY_PREFIX: &str = "[lighttrace: ";
+/// Summaries start with this.
+const SUMMARY_PREFIX: &str = "[lighttrace: ";
+
+/// What a summary can say; anything else that looks like one came from the client.
+const SUMMARIES: &[&str] = &[
+    "body that is not UTF-8",
+    "JSON body over the capture limit",
+    "body that could not be copied whole",
+];
 
 fn summary(what: &str, total: u64) -> String {
     format!("{SUMMARY_PREFIX}{what}, {total} bytes]")
+}
+
+/// Whether `data` is exactly one of our summaries (a body that merely starts like one is
+/// still scrubbed as a body).
+pub(crate) fn is_summary(data: &str) -> bool {
+    let Some(rest) = data.strip_prefix(SUMMARY_PREFIX) else {
+        return false;
+    };
+    SUMMARIES.iter().any(|what| {
+        rest.strip_prefix(what)
+            .and_then(|r| r.strip_prefix(", "))
+            .and_then(|r| r.strip_suffix(" bytes]"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 fn valid_prefix(buf: &[u8]) -> usize {
@@ -145,13 +190,31 @@ mod tests {
     }
 
     #[test]
+    fn only_our_own_summaries_are_trusted() {
+        assert!(is_summary(
+            "[lighttrace: JSON body over the capture limit, 12 bytes]"
+        ));
+        assert!(!is_summary(
+            "[lighttrace: JSON body over the capture limit, 12 bytes] {\"password\":1}"
+        ));
+        assert!(!is_summary("[lighttrace: password=hunter2, 1 bytes]"));
+    }
+
+    #[test]
+    fn a_frame_shown_in_part_makes_a_summary() {
+        let c = BodyCapture::new(BodyKind::Form, 100);
+        c.record(&[b"a=1&pass"], 20);
+        assert!(c.data().unwrap().contains("could not be copied whole"));
+    }
+
+    #[test]
     fn whole_bodies_are_kept_and_long_ones_capped() {
         let c = BodyCapture::new(BodyKind::Json, 16);
-        c.record(b"{\"a\":1}", 7);
+        c.record(&[b"{\"a\":1}"], 7);
         assert_eq!(c.data().as_deref(), Some("{\"a\":1}"));
 
         let c = BodyCapture::new(BodyKind::Json, 4);
-        c.record(b"{\"password\":\"x\"}", 16);
+        c.record(&[b"{\"password\":\"x\"}"], 16);
         let data = c.data().unwrap();
         assert!(
             data.starts_with(SUMMARY_PREFIX) && !data.contains("password"),
@@ -159,7 +222,7 @@ mod tests {
         );
 
         let c = BodyCapture::new(BodyKind::Form, 20);
-        c.record(b"user=ann&password=hunter2&x=1", 29);
+        c.record(&[b"user=ann&password=hunter2&x=1"], 29);
         let data = c.data().unwrap();
         assert!(
             data.starts_with("user=ann [lighttrace: truncated, 29 bytes"),
@@ -167,15 +230,15 @@ mod tests {
         );
 
         let c = BodyCapture::new(BodyKind::Text, 4);
-        c.record(b"hello world", 11);
-        c.record(b"more", 4);
+        c.record(&[b"hello ", b"world"], 11);
+        c.record(&[b"more"], 4);
         assert_eq!(
             c.data().unwrap(),
             "hell [lighttrace: truncated, 15 bytes in all]"
         );
 
         let c = BodyCapture::new(BodyKind::Json, 10);
-        c.record(&[0xff, 0xfe], 2);
+        c.record(&[&[0xff, 0xfe]], 2);
         assert!(c.data().unwrap().contains("not UTF-8"));
         assert_eq!(BodyCapture::new(BodyKind::Text, 10).data(), None);
     }

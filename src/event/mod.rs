@@ -19,7 +19,7 @@ use sentry_types::protocol::v7::{
     Transaction, Url,
 };
 
-pub(crate) use body::{BodyCapture, BodyKind, SUMMARY_PREFIX};
+pub(crate) use body::{is_summary, BodyCapture, BodyKind};
 #[cfg(feature = "anyhow")]
 pub(crate) use exception::stacktrace_from;
 pub(crate) use exception::{error_chain, panic_exception, InApp, PanicDetails};

@@ -85,7 +85,11 @@ impl<B: Body> Body for RequestBody<B> {
         let polled = this.inner.poll_frame(cx);
         if let (Some(capture), Poll::Ready(Some(Ok(frame)))) = (this.capture.as_ref(), &polled) {
             if let Some(data) = frame.data_ref() {
-                capture.record(data.chunk(), data.remaining());
+                // A `Buf` may hold several chunks; look at up to 64 of them without copying.
+                let mut slices = [std::io::IoSlice::new(&[]); 64];
+                let n = data.chunks_vectored(&mut slices);
+                let chunks: Vec<&[u8]> = slices[..n].iter().map(|s| &**s).collect();
+                capture.record(&chunks, data.remaining());
             }
         }
         polled

@@ -45,6 +45,8 @@ pub(crate) struct RequestScope {
     pub(crate) client: Client,
     pub(crate) request: Option<RequestSnapshot>,
     pub(crate) trace: TraceIds,
+    /// Whether spans started in this scope are recorded (a sampled request's own scope).
+    pub(crate) records_spans: bool,
     /// The sampling context an upstream service froze, forwarded unchanged (boxed: it is rare,
     /// and the scope is allocated per request).
     pub(crate) frozen_dsc: Option<Box<DynamicSamplingContext>>,
@@ -99,6 +101,7 @@ impl RequestScope {
         RequestScope {
             client,
             request,
+            records_spans: trace.sampled,
             trace,
             frozen_dsc,
             state: Mutex::new(ScopeState::new()),
@@ -115,12 +118,13 @@ impl RequestScope {
         if let Some(task) = task {
             state.tags.insert("task".into(), task.to_owned());
         }
-        let mut trace = self.trace;
-        trace.sampled = false;
         RequestScope {
             client: self.client.clone(),
             request: self.request.clone(),
-            trace,
+            // Same trace and sampling decision (outgoing calls from the task propagate them),
+            // but no spans: the request's transaction may be long gone.
+            trace: self.trace,
+            records_spans: false,
             frozen_dsc: self.frozen_dsc.clone(),
             state: Mutex::new(state),
         }
@@ -350,19 +354,31 @@ pub(crate) fn send_outside(client: &Client, mut event: Event<'static>) -> Option
 /// }
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    with_state(|state, client| {
-        let max = client.options_ref().max_breadcrumbs;
-        if max == 0 {
-            return;
-        }
-        let Some(crumb) = client.process_breadcrumb(breadcrumb) else {
-            return;
-        };
-        while state.breadcrumbs.len() >= max {
-            state.breadcrumbs.pop_front();
-        }
-        state.breadcrumbs.push_back(crumb);
-    });
+    let scope = CURRENT.try_with(Arc::clone).ok();
+    let Some(client) = scope
+        .as_ref()
+        .map(|s| s.client.clone())
+        .or_else(Client::global)
+    else {
+        return;
+    };
+    let max = client.options_ref().max_breadcrumbs;
+    if max == 0 {
+        return;
+    }
+    // The user's hook runs before any lock is taken: it may itself add breadcrumbs, capture,
+    // or panic without deadlocking the scope.
+    let Some(crumb) = client.process_breadcrumb(breadcrumb) else {
+        return;
+    };
+    let mut state = match &scope {
+        Some(scope) => scope.state(),
+        None => lock(&PROCESS_SCOPE),
+    };
+    while state.breadcrumbs.len() >= max {
+        state.breadcrumbs.pop_front();
+    }
+    state.breadcrumbs.push_back(crumb);
 }
 
 /// Sets (or, with `None`, clears) the user of the current request. It is sent as given:

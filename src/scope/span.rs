@@ -19,7 +19,7 @@ impl Running {
     /// Starts a span under the current one, if this request is being traced.
     pub(crate) fn start(op: String, description: String) -> Option<Running> {
         with_current(|scope| {
-            if !scope.trace.sampled {
+            if !scope.records_spans {
                 return None;
             }
             let parent = scope

@@ -62,13 +62,13 @@ impl HttpSinkOptions {
     /// Envelopes that may wait for delivery; when full, new ones are dropped and counted as
     /// `queue_overflow` (default 1000).
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
+        self.queue_capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 
     /// Requests in flight at once (default 4).
     pub fn concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.concurrency = n.clamp(1, Semaphore::MAX_PERMITS);
         self
     }
 

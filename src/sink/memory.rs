@@ -143,18 +143,19 @@ impl MemorySink {
     }
 
     async fn wait_until(&self, timeout: Duration, done: impl Fn(&Self) -> bool) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.inner.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if done(self) {
-                return true;
+        let wait = async {
+            loop {
+                let notified = self.inner.changed.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if done(self) {
+                    return;
+                }
+                notified.await;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return done(self);
-            }
-        }
+        };
+        // `tokio::time::timeout` copes with any duration, `Duration::MAX` included.
+        tokio::time::timeout(timeout, wait).await.is_ok() || done(self)
     }
 }
 

@@ -211,19 +211,19 @@ async fn in_app_prefixes_are_configurable() {
 #[tokio::test]
 async fn fingerprints_from_the_scope_and_the_response_context() {
     let sink = MemorySink::new();
-    let app = app(TrackingLayer::with_options(options(&sink).before_send(
-        |e| {
-            // Filtering on the response status is possible in before_send.
-            match e.contexts.get("response") {
-                Some(EventContext::Response(r)) if r.status_code == Some(502) => Some(e),
-                _ => None,
-            }
-        },
-    )));
+    let layer = TrackingLayer::with_options(options(&sink).before_send(|e| {
+        // Filtering on the response status is possible in before_send.
+        match e.contexts.get("response") {
+            Some(EventContext::Response(r)) if r.status_code == Some(502) => Some(e),
+            _ => None,
+        }
+    }));
+    let client = layer.client().clone();
+    let app = app(layer);
     send(&app, get_req("/grouped")).await;
     send(&app, get_req("/down")).await;
-    assert!(sink.wait_for_events(1, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Everything queued has been processed before absence is asserted.
+    assert!(client.flush(WAIT).await);
     let events = sink.events();
     assert_eq!(
         events.len(),

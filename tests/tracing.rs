@@ -48,13 +48,23 @@ fn envelope_trace_headers(sink: &MemorySink) -> Vec<serde_json::Value> {
 }
 
 fn make_app(sink: &MemorySink, opts: impl FnOnce(Options) -> Options) -> Router {
-    Router::new()
+    make_app_with_client(sink, opts).0
+}
+
+fn make_app_with_client(
+    sink: &MemorySink,
+    opts: impl FnOnce(Options) -> Options,
+) -> (Router, lighttrace::Client) {
+    let layer = TrackingLayer::with_options(opts(options(sink)));
+    let client = layer.client().clone();
+    let router = Router::new()
         .route("/users/{id}", get(|| async { "ok" }))
         .route(
             "/fail",
             get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "no") }),
         )
-        .layer(TrackingLayer::with_options(opts(options(sink))))
+        .layer(layer);
+    (router, client)
 }
 
 async fn send(app: &Router, path: &str, headers: &[(&str, &str)]) -> StatusCode {
@@ -155,7 +165,7 @@ async fn the_traces_sampler_sees_route_headers_and_parent() {
     let sink = MemorySink::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();
-    let app = make_app(&sink, move |o| {
+    let (app, client) = make_app_with_client(&sink, move |o| {
         o.traces_sampler(move |ctx| {
             seen2.lock().unwrap().push((
                 ctx.method().to_string(),
@@ -172,8 +182,7 @@ async fn the_traces_sampler_sees_route_headers_and_parent() {
     });
     send(&app, "/users/1", &[("x-debug", "1")]).await;
     send(&app, "/users/2", &[("sentry-trace", &format!("{T}-{S}-1"))]).await;
-    assert!(sink.wait_for_transactions(1, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(client.flush(WAIT).await);
     assert_eq!(
         sink.transactions().len(),
         1,
@@ -426,6 +435,8 @@ async fn concurrent_in_span_futures_nest_correctly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spawned_task_keeps_the_request_scope_and_its_panic_is_reported() {
     let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(options(&sink).traces_sample_rate(0.0));
+    let client = layer.client().clone();
     let app = Router::new()
         .route(
             "/send-email/{n}",
@@ -460,14 +471,11 @@ async fn a_spawned_task_keeps_the_request_scope_and_its_panic_is_reported() {
                 "queued"
             }),
         )
-        .layer(TrackingLayer::with_options(
-            options(&sink).traces_sample_rate(0.0),
-        ));
+        .layer(layer);
     for n in 0..4 {
         assert_eq!(send(&app, &format!("/send-email/{n}"), &[]).await, 200);
     }
-    assert!(sink.wait_for_events(4, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(client.flush(WAIT).await);
     let events = sink.events();
     assert_eq!(
         events.len(),
@@ -505,6 +513,8 @@ async fn a_spawned_task_keeps_the_request_scope_and_its_panic_is_reported() {
 #[tokio::test]
 async fn a_scoped_panic_awaited_inline_is_reported_once() {
     let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(options(&sink));
+    let client = layer.client().clone();
     let app = Router::new()
         .route(
             "/inline",
@@ -513,10 +523,9 @@ async fn a_scoped_panic_awaited_inline_is_reported_once() {
                 "unreachable"
             }),
         )
-        .layer(TrackingLayer::with_options(options(&sink)));
+        .layer(layer);
     assert_eq!(send(&app, "/inline", &[]).await, 500);
-    assert!(sink.wait_for_events(1, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(client.flush(WAIT).await);
     assert_eq!(sink.events().len(), 1);
 }
 

@@ -40,7 +40,6 @@ impl<F> Kind<F> {
 pub(crate) struct Tracking {
     pub(crate) scope: Arc<RequestScope>,
     pub(crate) classifier: Arc<dyn ClassifyResponse>,
-    pub(crate) started: SystemTime,
     /// Where to put the event id on responses that produced an event, if anywhere.
     pub(crate) event_id_header: Option<http::HeaderName>,
 }
@@ -141,7 +140,7 @@ impl Tracking {
         if let (Some(id), Some(header)) = (event_id, &self.event_id_header) {
             insert_event_id(response, header, id);
         }
-        let Tracking { scope, started, .. } = self;
+        let Tracking { scope, .. } = self;
         let client = scope.client.clone();
         client.defer(categories(failure, sampled), move || {
             let code = status.as_u16();
@@ -165,7 +164,7 @@ impl Tracking {
                 scope.send_event(event, Some(code));
             }
             if sampled {
-                scope.send_transaction(code, started, finished);
+                scope.send_transaction(code, finished);
             }
         });
     }
@@ -184,14 +183,14 @@ impl Tracking {
         if let (Some(_), Some(header)) = (&fresh, &self.event_id_header) {
             insert_event_id(response, header, event_id);
         }
-        let Tracking { scope, started, .. } = self;
+        let Tracking { scope, .. } = self;
         let client = scope.client.clone();
         client.defer(categories(fresh.is_some(), sampled), move || {
             if let Some(details) = fresh {
                 scope.send_panic(&details, Some(500), finished, Some(event_id));
             }
             if sampled {
-                scope.send_transaction(500, started, finished);
+                scope.send_transaction(500, finished);
             }
         });
     }
@@ -199,12 +198,12 @@ impl Tracking {
     fn finish_transaction(self, status: u16) {
         if self.scope.trace.sampled {
             let finished = SystemTime::now();
-            let Tracking { scope, started, .. } = self;
+            let Tracking { scope, .. } = self;
             scope
                 .client
                 .clone()
                 .defer(&[Category::Transaction], move || {
-                    scope.send_transaction(status, started, finished);
+                    scope.send_transaction(status, finished);
                 });
         }
     }

@@ -306,7 +306,6 @@ where
             Some(Tracking {
                 scope,
                 classifier: shared.classifier.clone(),
-                started,
                 event_id_header: shared.event_id_header.clone(),
             }),
         )

@@ -236,7 +236,7 @@ impl RequestScope {
     }
 
     /// Builds and sends the request's transaction. Only called for sampled requests.
-    pub(crate) fn send_transaction(&self, status: u16, started: SystemTime, finished: SystemTime) {
+    pub(crate) fn send_transaction(&self, status: u16, finished: SystemTime) {
         let Some(request) = &self.request else {
             return;
         };
@@ -264,7 +264,7 @@ impl RequestScope {
             self.trace.trace_context("http.server", Some(span_status)),
         );
         contexts.insert("response".into(), event::response_context(status));
-        let mut tx = event::new_transaction(name.clone(), started, finished);
+        let mut tx = event::new_transaction(name.clone(), request.started, finished);
         tx.user = user;
         tx.tags = tags;
         tx.extra = extra;

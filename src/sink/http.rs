@@ -228,24 +228,19 @@ impl HttpSink {
 
     /// Drops counted so far and not yet reported to the server, by reason and category.
     pub fn pending_discards(&self) -> Vec<(Reason, Category, u64)> {
-        let outcomes = self
-            .inner
-            .outcomes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        outcomes.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
+        counts_of(&self.inner.outcomes)
     }
 
     /// Everything dropped since the sink was created, by reason and category (whether or not it
     /// was reported yet).
     pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
-        let totals = self
-            .inner
-            .dropped_total
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        totals.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
+        counts_of(&self.inner.dropped_total)
     }
+}
+
+fn counts_of(map: &Mutex<HashMap<(Reason, Category), u64>>) -> Vec<(Reason, Category, u64)> {
+    let map = map.lock().unwrap_or_else(|e| e.into_inner());
+    map.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
 }
 
 impl Sink for HttpSink {

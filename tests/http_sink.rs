@@ -11,7 +11,9 @@ use axum::Router;
 use common::{Collector, Mode, KEY};
 use http::{Request, StatusCode};
 use lighttrace::protocol::client_report::{Category, Reason};
-use lighttrace::{Client, HandlerError, HttpSink, HttpSinkOptions, Level, Options, TrackingLayer};
+use lighttrace::{
+    Client, HandlerError, HttpSink, HttpSinkOptions, Level, Options, Sink, TrackingLayer,
+};
 use tower::ServiceExt;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -127,6 +129,12 @@ async fn rate_limits_on_a_200_stop_that_category_and_are_reported() {
         "a transaction was sent inside the window"
     );
     assert_eq!(collector.count_items("event"), 1);
+    // The client asks before building a transaction, and is told why not.
+    assert_eq!(
+        sink.would_drop(Category::Transaction),
+        Some(Reason::RatelimitBackoff)
+    );
+    assert_eq!(sink.would_drop(Category::Error), None);
     assert_eq!(collector.reported("ratelimit_backoff", "transaction"), 6);
     assert_eq!(collector.reported("ratelimit_backoff", "span"), 6);
     collector.keep("http-sink-ratelimit");
@@ -262,6 +270,15 @@ async fn a_hanging_collector_slows_no_request_and_flush_keeps_its_timeout() {
     tokio::time::timeout(Duration::from_secs(30), all)
         .await
         .expect("requests were blocked by the hanging collector");
+    // Once the queue is full the sink says so, and the client stops building transactions.
+    let full = async {
+        while sink.would_drop(Category::Transaction) != Some(Reason::QueueOverflow) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, full)
+        .await
+        .expect("a full queue was not reported by would_drop");
 
     let flushed = tokio::time::timeout(
         Duration::from_secs(10),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use lighttrace::protocol::client_report::{Category, Reason};
 use lighttrace::protocol::{Envelope, EnvelopeItem};
 use lighttrace::{FileSink, HandlerError, MemorySink, Options, Sink, TrackingLayer};
 use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -166,4 +167,75 @@ async fn a_hand_written_sink_plugs_in() {
     // Transactions are built off the request task: flush before looking.
     assert!(client.flush(WAIT).await);
     assert_eq!(*sink.0.lock().unwrap(), ["GET /items/{id}"]);
+}
+
+/// A sink that is saturated for transactions (but not for errors), and says so up front.
+#[derive(Clone, Default)]
+struct Saturated {
+    sent: Arc<Mutex<Vec<&'static str>>>,
+    discarded: Arc<Mutex<Vec<(Reason, Category, u32)>>>,
+}
+
+impl Sink for Saturated {
+    fn send(&self, envelope: Envelope) {
+        for item in envelope.items() {
+            self.sent.lock().unwrap().push(match item {
+                EnvelopeItem::Transaction(_) => "transaction",
+                EnvelopeItem::Event(_) => "event",
+                _ => "other",
+            });
+        }
+    }
+
+    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        self.discarded
+            .lock()
+            .unwrap()
+            .push((reason, category, quantity));
+    }
+
+    fn would_drop(&self, category: Category) -> Option<Reason> {
+        (category == Category::Transaction).then_some(Reason::QueueOverflow)
+    }
+}
+
+#[tokio::test]
+async fn transactions_a_saturated_sink_would_drop_are_counted_not_built() {
+    let sink = Saturated::default();
+    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let client = layer.client().clone();
+    let app = axum::Router::new()
+        .route(
+            "/orders",
+            axum::routing::get(|| async {
+                drop(lighttrace::start_span("db.query", "SELECT orders"));
+                drop(lighttrace::start_span("cache.get", "orders"));
+                "ok"
+            }),
+        )
+        .route(
+            "/fail",
+            axum::routing::get(|| async {
+                Err::<(), _>(HandlerError::new(std::io::Error::other("disk full")))
+            }),
+        )
+        .layer(layer);
+    for path in ["/orders", "/fail"] {
+        let req = Request::get(path).body(axum::body::Body::empty()).unwrap();
+        app.clone().oneshot(req).await.unwrap();
+    }
+    assert!(client.flush(WAIT).await);
+    // The error still went out; neither transaction was handed to the sink.
+    assert_eq!(*sink.sent.lock().unwrap(), ["event"]);
+    let discarded = sink.discarded.lock().unwrap().clone();
+    let count = |category: Category| -> u32 {
+        discarded
+            .iter()
+            .filter(|(r, c, _)| *r == Reason::QueueOverflow && *c == category)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    assert_eq!(count(Category::Transaction), 2);
+    // Two child spans plus the root of /orders, and the root of /fail.
+    assert_eq!(count(Category::Span), 4);
 }

@@ -268,6 +268,11 @@ impl Client {
         }
     }
 
+    /// Whether the sink would drop `category` right now (full queue, rate limit), and why.
+    pub(crate) fn sink_would_drop(&self, category: Category) -> Option<Reason> {
+        self.inner.sink.as_ref()?.would_drop(category)
+    }
+
     /// Tells the sink about data dropped before it was sent.
     pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         if let Some(sink) = &self.inner.sink {

@@ -268,20 +268,27 @@ where
         } else {
             None
         };
+        // One pass over the headers: the copy, and whether any carries an incoming trace.
+        let mut traced = false;
+        let mut headers = Vec::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            traced |= crate::scope::is_trace_header(name);
+            headers.push((name.clone(), value.clone()));
+        }
         let snapshot = RequestSnapshot {
             body: body.clone(),
             client_ip,
             route: route_of(&req, shared.name_fn.as_deref()),
             method: req.method().clone(),
             uri: req.uri().clone(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
+            headers,
             started,
         };
-        let incoming = crate::scope::incoming_trace(req.headers());
+        let incoming = if traced {
+            crate::scope::incoming_trace(req.headers())
+        } else {
+            None
+        };
         let (sampled, rate) = shared.client.sample_trace(&SamplingContext {
             method: req.method(),
             route: snapshot.route(),

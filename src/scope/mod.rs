@@ -12,6 +12,7 @@ mod propagate;
 mod span;
 mod task;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,19 +25,42 @@ use sentry_types::Uuid;
 
 use crate::client::{Client, TraceHeader};
 use crate::event::{self, PanicDetails, RequestSnapshot, TraceIds};
-use sentry_types::protocol::v7::client_report::Category;
+use sentry_types::protocol::v7::client_report::{Category, Reason};
 
 #[cfg(feature = "reqwest")]
 pub use outgoing::TracedRequest;
 pub use panic::capture_panics;
 pub(crate) use panic::{catch, install_hook, Caught};
-pub(crate) use propagate::incoming_trace;
 pub use propagate::inject_trace_headers;
+pub(crate) use propagate::{incoming_trace, is_trace_header};
 pub use span::{start_span, SpanGuard};
 pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
 
-tokio::task_local! {
-    static CURRENT: Arc<RequestScope>;
+thread_local! {
+    /// The scope of the request whose future (or a task forked from it) is being polled on this
+    /// thread; set only for the length of that poll. It does what a tokio task-local does, but
+    /// through a guard instead of a closure: the closure moved the request and the inner future
+    /// in and out on every call and poll, which showed up as `memcpy` in the hot path.
+    static CURRENT: RefCell<Option<Arc<RequestScope>>> = const { RefCell::new(None) };
+}
+
+/// The current request's scope, if code runs inside one. The borrow ends before it returns, so
+/// whatever the caller then runs may enter other scopes.
+pub(crate) fn current() -> Option<Arc<RequestScope>> {
+    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+/// Keeps a scope current until dropped, then restores the one before it (also on unwind).
+pub(crate) struct Entered {
+    prev: Option<Arc<RequestScope>>,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        // The replaced scope is dropped after the borrow has ended.
+        let _ = CURRENT.try_with(|c| c.replace(prev));
+    }
 }
 
 /// The state of one request: its trace ids, the request snapshot, and what handlers added (user,
@@ -181,9 +205,21 @@ impl RequestScope {
         self.send_sampled_event(event, status);
     }
 
+    /// Makes this scope the current one until the guard is dropped.
+    #[inline]
+    pub(crate) fn entered(self: &Arc<Self>) -> Entered {
+        let prev = CURRENT
+            .try_with(|c| c.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        Entered { prev }
+    }
+
     /// Runs `f` with this scope as the current one.
+    #[inline]
     pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
-        CURRENT.sync_scope(self.clone(), f)
+        let _entered = self.entered();
+        f()
     }
 
     fn state(&self) -> MutexGuard<'_, ScopeState> {
@@ -240,6 +276,23 @@ impl RequestScope {
         let Some(request) = &self.request else {
             return;
         };
+        if let Some(reason) = self.client.sink_would_drop(Category::Transaction) {
+            // Not built at all: the sink would throw it away. Counted as the sink would have
+            // counted it, the transaction and its spans (the root one included).
+            let (spans, over) = {
+                let mut state = self.state();
+                let spans = std::mem::take(&mut state.spans).len();
+                (spans, std::mem::take(&mut state.spans_dropped))
+            };
+            if over > 0 {
+                self.client
+                    .record_discard(Reason::BufferOverflow, Category::Span, over);
+            }
+            self.client.record_discard(reason, Category::Transaction, 1);
+            let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
+            self.client.record_discard(reason, Category::Span, spans);
+            return;
+        }
         let name = request.transaction_name();
         let span_status = event::span_status_for(status);
         let (user, tags, extra, spans) = {
@@ -247,7 +300,6 @@ impl RequestScope {
             let spans = std::mem::take(&mut state.spans);
             let dropped = std::mem::take(&mut state.spans_dropped);
             if dropped > 0 {
-                use sentry_types::protocol::v7::client_report::Reason;
                 self.client
                     .record_discard(Reason::BufferOverflow, Category::Span, dropped);
             }
@@ -305,12 +357,12 @@ fn apply_state(state: &ScopeState, event: &mut Event<'static>, mut breadcrumbs: 
 
 /// Runs `f` on the current request's scope, or returns `None` outside any request.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<RequestScope>) -> R) -> Option<R> {
-    CURRENT.try_with(|scope| f(scope)).ok()
+    current().map(|scope| f(&scope))
 }
 
 /// Changes the current request's state, or the process-wide state when a global client exists.
 fn with_state(f: impl FnOnce(&mut ScopeState, &Client)) {
-    if let Ok(scope) = CURRENT.try_with(Arc::clone) {
+    if let Some(scope) = current() {
         f(&mut scope.state(), &scope.client);
     } else if let Some(client) = Client::global() {
         f(&mut lock(&PROCESS_SCOPE), &client);
@@ -319,9 +371,9 @@ fn with_state(f: impl FnOnce(&mut ScopeState, &Client)) {
 
 /// Sends an event through the current request's scope, or through the global client.
 fn send(event: Event<'static>) -> Option<Uuid> {
-    match CURRENT.try_with(Arc::clone) {
-        Ok(scope) => scope.send_event(event, None),
-        Err(_) => send_outside(&Client::global()?, event),
+    match current() {
+        Some(scope) => scope.send_event(event, None),
+        None => send_outside(&Client::global()?, event),
     }
 }
 
@@ -354,7 +406,7 @@ pub(crate) fn send_outside(client: &Client, mut event: Event<'static>) -> Option
 /// }
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    let scope = CURRENT.try_with(Arc::clone).ok();
+    let scope = current();
     let Some(client) = scope
         .as_ref()
         .map(|s| s.client.clone())
@@ -508,4 +560,52 @@ pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Uuid>
 /// ```
 pub fn current_trace_id() -> Option<String> {
     with_current(|scope| scope.trace.trace_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Options;
+
+    fn scope() -> Arc<RequestScope> {
+        let client = Client::new(Options::new());
+        Arc::new(RequestScope::new(
+            client,
+            None,
+            TraceIds::new_root(false, 0.0),
+            None,
+        ))
+    }
+
+    fn is_current(scope: &Arc<RequestScope>) -> bool {
+        current().is_some_and(|c| Arc::ptr_eq(&c, scope))
+    }
+
+    #[test]
+    fn entering_nests_and_restores_the_scope_before() {
+        let (outer, inner) = (scope(), scope());
+        assert!(current().is_none());
+        outer.enter(|| {
+            assert!(is_current(&outer));
+            inner.enter(|| assert!(is_current(&inner)));
+            assert!(is_current(&outer));
+        });
+        assert!(current().is_none());
+    }
+
+    #[test]
+    fn a_panic_inside_still_restores_the_scope_before() {
+        let (outer, inner) = (scope(), scope());
+        outer.enter(|| {
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.enter(|| panic!("boom"))
+            }));
+            assert!(caught.is_err());
+            assert!(is_current(&outer));
+        });
+        assert!(current().is_none());
+        // Only the test's own handles are left: entering leaked no reference.
+        assert_eq!(Arc::strong_count(&outer), 1);
+        assert_eq!(Arc::strong_count(&inner), 1);
+    }
 }

@@ -114,6 +114,7 @@ pub(crate) enum Caught {
 }
 
 /// Runs `f` as tracked code, catching a panic.
+#[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
     struct Exit;
     impl Drop for Exit {

@@ -10,6 +10,13 @@ static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
+/// Whether `name` is one of the headers an incoming trace is read from (`baggage` alone does
+/// not continue a trace). Lets the layer skip [`incoming_trace`]'s lookups for requests that
+/// carry neither, noticed while it copies the headers anyway.
+pub(crate) fn is_trace_header(name: &HeaderName) -> bool {
+    name == SENTRY_TRACE || name == TRACEPARENT
+}
+
 /// The trace an incoming request continues (`sentry-trace`, else `traceparent`), and the sampling
 /// context an upstream service froze in `baggage`. Malformed headers are ignored.
 pub(crate) fn incoming_trace(

@@ -11,7 +11,7 @@ use sentry_types::protocol::v7::{Level, SpanStatus};
 
 use super::panic::{self, Caught, Reported};
 use super::span::Running;
-use super::{exception_event, RequestScope, CURRENT};
+use super::{current, exception_event, RequestScope};
 use crate::event;
 
 /// Extension methods for futures, in the style of tracing's `Instrument`.
@@ -31,9 +31,7 @@ pub trait FutureExt: Future + Sized {
     /// }
     /// ```
     fn in_current_scope(self) -> InScope<Self> {
-        let scope = CURRENT
-            .try_with(|current| Arc::new(current.fork(None)))
-            .ok();
+        let scope = current().map(|current| Arc::new(current.fork(None)));
         InScope {
             inner: self,
             scope,

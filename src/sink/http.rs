@@ -145,8 +145,10 @@ type Outcomes = Vec<((Reason, Category), u64)>;
 /// State shared by the handles and the worker.
 struct Shared {
     dsn: Dsn,
-    url: String,
-    auth: String,
+    /// Parsed once: reqwest would parse a string URL again for every POST.
+    url: Option<reqwest::Url>,
+    /// The headers every POST carries, built once (the auth value is marked sensitive).
+    headers: http::HeaderMap,
     options: HttpSinkOptions,
     limits: Mutex<RateLimits>,
     /// Drops not yet reported to the server.
@@ -181,7 +183,7 @@ impl HttpSink {
     /// );
     /// ```
     pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
-        let url = dsn.envelope_api_url().to_string();
+        let url = reqwest::Url::parse(dsn.envelope_api_url().as_str()).ok();
         let mut auth = format!(
             "Sentry sentry_version=7, sentry_client={}/{}, sentry_key={}",
             crate::SDK_NAME,
@@ -192,11 +194,13 @@ impl HttpSink {
             auth.push_str(", sentry_secret=");
             auth.push_str(secret);
         }
+        let headers = post_headers(&auth);
+        drop(auth);
         let (tx, rx) = mpsc::channel(options.queue_capacity);
         let inner = Arc::new(Shared {
             dsn,
             url,
-            auth,
+            headers,
             options,
             limits: Mutex::new(RateLimits::default()),
             outcomes: Mutex::new(HashMap::new()),
@@ -270,6 +274,17 @@ impl Sink for HttpSink {
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         self.inner.count(reason, category, u64::from(quantity));
+    }
+
+    fn would_drop(&self, category: Category) -> Option<Reason> {
+        if self.tx.capacity() == 0 {
+            return Some(Reason::QueueOverflow);
+        }
+        let now = Instant::now();
+        let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits
+            .is_limited(category, now)
+            .then_some(Reason::RatelimitBackoff)
     }
 }
 
@@ -456,6 +471,20 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
     while tasks.join_next().await.is_some() {}
 }
 
+/// `X-Sentry-Auth` (marked sensitive, so it never shows in a `Debug`) and `Content-Type`.
+fn post_headers(auth: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::with_capacity(4);
+    if let Ok(mut value) = http::HeaderValue::from_str(auth) {
+        value.set_sensitive(true);
+        headers.insert(http::HeaderName::from_static("x-sentry-auth"), value);
+    }
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-sentry-envelope"),
+    );
+    headers
+}
+
 fn report_envelope(report: ClientReport) -> Envelope {
     let mut envelope = Envelope::new();
     envelope.add_item(report);
@@ -610,15 +639,19 @@ async fn post(
     body: bytes::Bytes,
     gzipped: bool,
 ) -> Attempt {
-    let mut request = client
-        .post(&shared.url)
-        .header("X-Sentry-Auth", &shared.auth)
-        .header("Content-Type", "application/x-sentry-envelope");
+    let Some(url) = &shared.url else {
+        return Attempt::Rejected;
+    };
+    let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+    *request.headers_mut() = shared.headers.clone();
     if gzipped {
-        request = request.header("Content-Encoding", "gzip");
+        request.headers_mut().insert(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("gzip"),
+        );
     }
-    let request = request.body(body);
-    let response = match request.send().await {
+    *request.body_mut() = Some(body.into());
+    let response = match client.execute(request).await {
         Ok(r) => r,
         Err(_) => return Attempt::Retry(Reason::NetworkError),
     };

@@ -63,6 +63,43 @@ pub trait Sink: Send + Sync + 'static {
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         let _ = (reason, category, quantity);
     }
+
+    /// Whether an envelope carrying `category` would be dropped if it were sent now, and why:
+    /// a full queue (`QueueOverflow`) or a server rate limit (`RatelimitBackoff`). The client
+    /// asks before it builds a transaction, so a saturated or rate-limited sink does not cost
+    /// the work of building what it would throw away; the transaction is still counted, through
+    /// [`record_discard`](Self::record_discard), under the reason returned. The default never
+    /// drops.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use lighttrace::protocol::client_report::{Category, Reason};
+    /// use lighttrace::protocol::Envelope;
+    /// use lighttrace::sink::Sink;
+    ///
+    /// /// Drops everything while paused, and says so up front.
+    /// struct Pausable(AtomicBool);
+    ///
+    /// impl Sink for Pausable {
+    ///     fn send(&self, envelope: Envelope) {
+    ///         if self.0.load(Ordering::Relaxed) {
+    ///             return self.record_discard(Reason::QueueOverflow, Category::Transaction, 1);
+    ///         }
+    ///         // ... hand `envelope` on ...
+    ///     }
+    ///
+    ///     fn would_drop(&self, _category: Category) -> Option<Reason> {
+    ///         self.0.load(Ordering::Relaxed).then_some(Reason::QueueOverflow)
+    ///     }
+    /// }
+    ///
+    /// let sink = Pausable(AtomicBool::new(true));
+    /// assert_eq!(sink.would_drop(Category::Transaction), Some(Reason::QueueOverflow));
+    /// ```
+    fn would_drop(&self, category: Category) -> Option<Reason> {
+        let _ = category;
+        None
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
@@ -76,6 +113,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         (**self).record_discard(reason, category, quantity)
+    }
+
+    fn would_drop(&self, category: Category) -> Option<Reason> {
+        (**self).would_drop(category)
     }
 }
 

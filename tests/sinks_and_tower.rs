@@ -239,3 +239,33 @@ async fn transactions_a_saturated_sink_would_drop_are_counted_not_built() {
     // Two child spans plus the root of /orders, and the root of /fail.
     assert_eq!(count(Category::Span), 4);
 }
+
+#[tokio::test]
+async fn polling_a_finished_response_future_is_a_caller_error_not_a_handler_panic() {
+    use std::future::Future;
+    use tower::{Layer, Service};
+
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let client = layer.client().clone();
+    let mut svc = layer.layer(service_fn(
+        |_req: Request<lighttrace::RequestBody<Full<Bytes>>>| async {
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        },
+    ));
+    let mut future = Box::pin(svc.call(Request::new(Full::new(Bytes::new()))));
+    let response = future.as_mut().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = future.as_mut().poll(&mut cx);
+    }));
+    let message = again.expect_err("a finished future was polled again silently");
+    let message = message.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(message.contains("polled after completion"), "{message}");
+    // Nothing was reported for it: the handler did not panic.
+    assert!(client.flush(WAIT).await);
+    assert!(sink.events().is_empty());
+    assert_eq!(sink.transactions().len(), 1);
+}

@@ -569,3 +569,32 @@ async fn spawned_work_propagates_the_sampling_decision_but_records_no_spans() {
         "spans of spawned work are not recorded"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_request_is_cancelled_with_the_spans_its_drop_ends() {
+    let sink = MemorySink::new();
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                let _query = lighttrace::start_span("db.query", "SELECT pg_sleep(60)");
+                std::future::pending::<()>().await;
+                "never"
+            }),
+        )
+        .layer(TrackingLayer::with_options(options(&sink)));
+    let req = Request::get("/slow").body(Body::empty()).unwrap();
+    // The client gives up: the response future is dropped mid-flight.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
+    assert!(gave_up.is_err());
+    assert!(sink.wait_for_transactions(1, WAIT).await);
+    let tx = &sink.transactions()[0];
+    assert_eq!(tx.name.as_deref(), Some("GET /slow"));
+    assert_eq!(trace(&tx.contexts).status, Some(SpanStatus::Cancelled));
+    let ops: Vec<_> = tx.spans.iter().map(|s| s.op.as_deref()).collect();
+    assert_eq!(ops, [Some("db.query")]);
+    assert!(
+        sink.events().is_empty(),
+        "a cancelled request is not an error"
+    );
+}

@@ -22,6 +22,8 @@ pin_project! {
     pub(crate) enum Kind<F> {
         Future { #[pin] future: F },
         Panicked { caught: Option<Caught> },
+        /// Completed, or cancelled: the inner future is gone.
+        Done,
     }
 }
 
@@ -55,7 +57,11 @@ pin_project! {
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
             // Dropped before completing: the client went away (or a timeout fired).
-            if let Some(tracking) = this.project().tracking.take() {
+            let mut this = this.project();
+            if let Some(tracking) = this.tracking.take() {
+                // The inner future goes first, inside the request's scope, so the spans its
+                // drop ends are recorded before the transaction is queued.
+                tracking.scope.enter(|| this.kind.set(Kind::Done));
                 tracking.finish_transaction(499);
             }
         }
@@ -82,8 +88,8 @@ where
     type Output = Result<Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let outcome = match this.kind.project() {
+        let mut this = self.project();
+        let outcome = match this.kind.as_mut().project() {
             KindProj::Future { future } => {
                 let polled = match this.tracking.as_ref() {
                     Some(t) => catch(|| t.scope.enter(|| future.poll(cx))),
@@ -95,9 +101,12 @@ where
                     Err(details) => Err(details),
                 }
             }
-            // Polled again after completing: the panic was reported the first time.
             KindProj::Panicked { caught } => Err(caught.take().unwrap_or(Caught::AlreadyReported)),
+            // A caller bug, as for any future: say so instead of polling a finished future
+            // again (whose own panic would be reported as the handler's).
+            KindProj::Done => panic!("lighttrace::ResponseFuture polled after completion"),
         };
+        this.kind.set(Kind::Done);
         let tracking = this.tracking.take();
         Poll::Ready(match outcome {
             Ok(Ok(mut response)) => {

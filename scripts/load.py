@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load test: bare axum vs lighttrace vs sentry-tower under wrk, on 127.0.0.1 only.
 
-usage: scripts/load.py [--rounds 3] [--duration 10] [--connections 32] [--rate 1.0]
+usage: scripts/load.py [--rounds 3] [--duration 10] [--connections 32] [--rate 1.0] [--rps N]
 
 Needs `wrk` (Debian package) and the release examples (`cargo build --release --examples`).
 Each round runs every variant once, interleaved, so slow drift on a noisy machine hits all
@@ -10,6 +10,9 @@ variants alike:
   lighttrace      TrackingLayer, HttpSink to a healthy local collector
   sentry          sentry-tower + sentry's reqwest transport to a healthy local collector
   lighttrace-hung TrackingLayer, HttpSink to a collector that never answers
+Without --rps, wrk drives the server as fast as it can (saturation). With --rps N, every
+connection waits between requests (a wrk Lua `delay`) so the offered load is about N requests/s:
+the regime of a service that is busy but not overloaded.
 The server runs on a tokio runtime with 1 worker. Reported per variant (median over rounds):
 requests/s, p50 and p99 latency, server CPU per request (utime+stime of the whole server
 process over the measured run, divided by its requests), peak RSS (VmHWM), and delivered
@@ -24,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -77,11 +81,24 @@ def parse_wrk(out):
     return requests, rps, p50, p99, int(errors.group(1)) if errors else 0
 
 
-def wrk(port, seconds, connections):
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}/users/7"],
-        check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
+def wrk(port, seconds, connections, pace_script=None):
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if pace_script:
+        cmd += ["-s", pace_script]
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}/users/7"],
+                         check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
     return parse_wrk(out)
+
+
+def pace_script(args):
+    """A wrk script pacing each connection to reach about args.rps requests/s in all."""
+    if not args.rps:
+        return None
+    delay_ms = max(1, round(args.connections * 1000 / args.rps))
+    path = os.path.join(tempfile.gettempdir(), f"lighttrace-pace-{delay_ms}.lua")
+    with open(path, "w") as f:
+        f.write(f"function delay() return {delay_ms} end\n")
+    return path
 
 
 def run_variant(variant, args):
@@ -99,9 +116,10 @@ def run_variant(variant, args):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         wait_port(sport)
-        warm = wrk(sport, 2, args.connections)[0]
+        pace = pace_script(args)
+        warm = wrk(sport, 2, args.connections, pace)[0]
         cpu0 = cpu_seconds(server.pid)
-        requests, rps, p50, p99, errors = wrk(sport, args.duration, args.connections)
+        requests, rps, p50, p99, errors = wrk(sport, args.duration, args.connections, pace)
         cpu = cpu_seconds(server.pid) - cpu0
         rss = peak_rss_kib(server.pid)
         server.send_signal(signal.SIGTERM)
@@ -126,6 +144,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rate", type=float, default=1.0)
+    ap.add_argument("--rps", type=int, default=0, help="offered load in requests/s (0: as fast as possible)")
     ap.add_argument("--variants", default="bare,lighttrace,sentry,lighttrace-hung")
     args = ap.parse_args()
     variants = args.variants.split(",")

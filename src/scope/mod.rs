@@ -74,7 +74,9 @@ pub(crate) struct RequestScope {
     /// The sampling context an upstream service froze, forwarded unchanged (boxed: it is rare,
     /// and the scope is allocated per request).
     pub(crate) frozen_dsc: Option<Box<DynamicSamplingContext>>,
-    state: Mutex<ScopeState>,
+    /// Allocated on first change: most requests never touch it, and an empty one still cost
+    /// its size in every request's allocation and a drop of each collection.
+    state: Mutex<Option<Box<ScopeState>>>,
 }
 
 /// What handlers can change. Also used, process-wide, for captures outside any request.
@@ -109,10 +111,30 @@ impl ScopeState {
 }
 
 /// Scope for captures outside any request, used with the global client.
-static PROCESS_SCOPE: Mutex<ScopeState> = Mutex::new(ScopeState::new());
+static PROCESS_SCOPE: Mutex<Option<Box<ScopeState>>> = Mutex::new(None);
 
-fn lock(m: &Mutex<ScopeState>) -> MutexGuard<'_, ScopeState> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// What an untouched state reads as.
+static EMPTY: ScopeState = ScopeState::new();
+
+/// A locked scope state: reads see an empty state until the first change allocates it.
+pub(crate) struct StateGuard<'a>(MutexGuard<'a, Option<Box<ScopeState>>>);
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = ScopeState;
+
+    fn deref(&self) -> &ScopeState {
+        self.0.as_deref().unwrap_or(&EMPTY)
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut ScopeState {
+        self.0.get_or_insert_with(|| Box::new(ScopeState::new()))
+    }
+}
+
+fn lock(m: &Mutex<Option<Box<ScopeState>>>) -> StateGuard<'_> {
+    StateGuard(m.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 impl RequestScope {
@@ -128,7 +150,7 @@ impl RequestScope {
             records_spans: trace.sampled,
             trace,
             frozen_dsc,
-            state: Mutex::new(ScopeState::new()),
+            state: Mutex::new(None),
         }
     }
 
@@ -150,7 +172,7 @@ impl RequestScope {
             trace: self.trace,
             records_spans: false,
             frozen_dsc: self.frozen_dsc.clone(),
-            state: Mutex::new(state),
+            state: Mutex::new(Some(Box::new(state))),
         }
     }
 
@@ -222,7 +244,7 @@ impl RequestScope {
         f()
     }
 
-    fn state(&self) -> MutexGuard<'_, ScopeState> {
+    pub(crate) fn state(&self) -> StateGuard<'_> {
         lock(&self.state)
     }
 

@@ -271,8 +271,11 @@ async fn a_hanging_collector_slows_no_request_and_flush_keeps_its_timeout() {
         .await
         .expect("requests were blocked by the hanging collector");
     // Once the queue is full the sink says so, and the client stops building transactions.
+    // (The burst above may have been dropped before the worker thread took its first
+    // envelopes, leaving room: top the queue up until it is full.)
     let full = async {
         while sink.would_drop(Category::Transaction) != Some(Reason::QueueOverflow) {
+            hit(&app, "/ok").await;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     };

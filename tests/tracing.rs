@@ -598,3 +598,46 @@ async fn a_cancelled_request_is_cancelled_with_the_spans_its_drop_ends() {
         "a cancelled request is not an error"
     );
 }
+
+/// Cleanup that fails: its drop panics.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("cleanup failed while the request was cancelled");
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
+    let sink = MemorySink::new();
+    let app = Router::new()
+        .route(
+            "/stuck",
+            get(|| async {
+                let _cleanup = PanicsOnDrop;
+                std::future::pending::<()>().await;
+                "never"
+            }),
+        )
+        .layer(TrackingLayer::with_options(options(&sink)));
+    let req = Request::get("/stuck").body(Body::empty()).unwrap();
+    // Dropping the response future runs the handler's drop, which panics: it must not escape.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
+    assert!(gave_up.is_err());
+    assert!(sink.wait_for_events(1, WAIT).await);
+    let event = &sink.events()[0];
+    let exception = &event.exception.values[0];
+    assert_eq!(exception.ty, "panic");
+    assert!(exception
+        .value
+        .as_deref()
+        .unwrap_or_default()
+        .contains("cleanup failed"));
+    assert!(sink.wait_for_transactions(1, WAIT).await);
+    assert_eq!(
+        sink.transactions()[0].name.as_deref(),
+        Some("GET /stuck"),
+        "the transaction still went out"
+    );
+}

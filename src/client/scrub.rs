@@ -458,15 +458,22 @@ fn scrub_cookies(cookies: &str, rules: &ScrubRules) -> String {
 
 /// Drops userinfo, and moves a query string embedded in the URL into `query_string`.
 fn scrub_url(url: &mut Url, query_string: &mut Option<String>) {
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    // Each setter re-serialises the URL: only call the ones with something to remove.
+    if !url.username().is_empty() {
+        let _ = url.set_username("");
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(None);
+    }
     if let Some(q) = url.query() {
         if query_string.is_none() {
             *query_string = Some(q.to_owned());
         }
         url.set_query(None);
     }
-    url.set_fragment(None);
+    if url.fragment().is_some() {
+        url.set_fragment(None);
+    }
 }
 
 /// `a=1&token=xyz` → `a=1&token=[Filtered]`; values are checked for bearer tokens and cards.

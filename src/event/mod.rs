@@ -9,6 +9,7 @@ mod ids;
 pub(crate) mod propagation;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -122,7 +123,35 @@ impl RequestSnapshot {
             .unwrap_or("localhost");
         // The client strips userinfo too; doing it here means it never even reaches a hook.
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        Url::parse(&format!("{scheme}://{host}{}", self.uri.path())).ok()
+        // Parsing the scheme and host (IDNA included) was most of the cost of the request
+        // interface, and a service answers on few hosts: the last base is kept per thread and
+        // only the path is set on a copy of it.
+        thread_local! {
+            static BASE: RefCell<Option<(String, Url)>> = const { RefCell::new(None) };
+        }
+        let path = self.uri.path();
+        BASE.try_with(|base| {
+            let mut base = base.borrow_mut();
+            let mut url = match &*base {
+                Some((origin, url))
+                    if origin
+                        .strip_prefix(scheme)
+                        .and_then(|rest| rest.strip_prefix("://"))
+                        == Some(host) =>
+                {
+                    url.clone()
+                }
+                _ => {
+                    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+                    *base = Some((format!("{scheme}://{host}"), url.clone()));
+                    url
+                }
+            };
+            url.set_path(path);
+            Some(url)
+        })
+        .ok()
+        .flatten()
     }
 
     /// The automatic breadcrumb for the request itself, made only when an event is built.
@@ -344,6 +373,26 @@ mod tests {
         );
         assert_eq!(req.query_string.as_deref(), Some("page=2"));
         assert_eq!(req.method.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn urls_built_on_the_cached_base_equal_a_full_parse() {
+        let cases = [
+            ("/a/b", "x.example.com"),
+            ("/a/../b%20c/./d", "x.example.com"),
+            ("/caf%C3%A9", "y.example.com:81"),
+            ("/", "y.example.com:81"),
+            ("/p", "EXAMPLE.com"),
+            ("/p", "x.example.com"),
+        ];
+        for (uri, host) in cases {
+            let url = snapshot(uri, Some(host))
+                .to_request_interface()
+                .url
+                .unwrap();
+            let expected = Url::parse(&format!("http://{host}{uri}")).unwrap();
+            assert_eq!(url, expected, "{uri} on {host}");
+        }
     }
 
     #[test]

@@ -56,16 +56,38 @@ pin_project! {
 
     impl<F> PinnedDrop for ResponseFuture<F> {
         fn drop(this: Pin<&mut Self>) {
-            // Dropped before completing: the client went away (or a timeout fired).
             let mut this = this.project();
-            if let Some(tracking) = this.tracking.take() {
-                // The inner future goes first, inside the request's scope, so the spans its
-                // drop ends are recorded before the transaction is queued.
-                tracking.scope.enter(|| this.kind.set(Kind::Done));
-                tracking.finish_transaction(499);
+            let Some(tracking) = this.tracking.take() else {
+                return;
+            };
+            // Dropped unpolled after `call` panicked: that panic is still to be reported.
+            if let KindProj::Panicked { caught } = this.kind.as_mut().project() {
+                if let Some(caught) = caught.take() {
+                    tracking.on_panic(caught, &mut Response::new(()));
+                    return;
+                }
+            }
+            // Dropped before completing: the client went away (or a timeout fired). The inner
+            // future goes first, inside the request's scope, so the spans its drop ends are
+            // recorded before the transaction is queued; a panic in that drop is reported.
+            match drop_inner(this.kind, Some(&tracking.scope)) {
+                Ok(()) => tracking.finish_transaction(499),
+                Err(caught) => tracking.on_panic(caught, &mut Response::new(())),
             }
         }
     }
+}
+
+/// Drops the inner future (inside the request's scope when there is one), catching a panic
+/// in its `Drop`. The future is `Done` afterwards either way.
+fn drop_inner<F>(
+    mut kind: Pin<&mut Kind<F>>,
+    scope: Option<&Arc<RequestScope>>,
+) -> Result<(), Caught> {
+    catch(|| match scope {
+        Some(scope) => scope.enter(|| kind.set(Kind::Done)),
+        None => kind.set(Kind::Done),
+    })
 }
 
 impl<F> ResponseFuture<F> {
@@ -106,8 +128,14 @@ where
             // again (whose own panic would be reported as the handler's).
             KindProj::Done => panic!("lighttrace::ResponseFuture polled after completion"),
         };
-        this.kind.set(Kind::Done);
         let tracking = this.tracking.take();
+        // The finished future is dropped now, before anything is queued; should its drop
+        // panic, that is the handler's failure to report.
+        let dropped = drop_inner(this.kind, tracking.as_ref().map(|t| &t.scope));
+        let outcome = match (outcome, dropped) {
+            (Ok(_), Err(caught)) => Err(caught),
+            (outcome, _) => outcome,
+        };
         Poll::Ready(match outcome {
             Ok(Ok(mut response)) => {
                 if let Some(t) = tracking {

@@ -51,8 +51,10 @@ pub(crate) fn current() -> Option<Arc<RequestScope>> {
 }
 
 /// Keeps a scope current until dropped, then restores the one before it (also on unwind).
+/// Not `Send`: it must be dropped on the thread whose scope it set.
 pub(crate) struct Entered {
     prev: Option<Arc<RequestScope>>,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for Entered {
@@ -133,6 +135,20 @@ impl std::ops::DerefMut for StateGuard<'_> {
     }
 }
 
+impl StateGuard<'_> {
+    /// Takes the finished spans and the count of those dropped over the cap, without
+    /// allocating a state that was never touched.
+    fn take_spans(&mut self) -> (Vec<Span>, u32) {
+        match self.0.as_deref_mut() {
+            Some(state) => (
+                std::mem::take(&mut state.spans),
+                std::mem::take(&mut state.spans_dropped),
+            ),
+            None => (Vec::new(), 0),
+        }
+    }
+}
+
 fn lock(m: &Mutex<Option<Box<ScopeState>>>) -> StateGuard<'_> {
     StateGuard(m.lock().unwrap_or_else(|e| e.into_inner()))
 }
@@ -158,10 +174,14 @@ impl RequestScope {
     /// as they are now. Changes on either side do not reach the other, and the copy records no
     /// spans (the request's transaction may be long gone when the work finishes).
     pub(crate) fn fork(&self, task: Option<&str>) -> RequestScope {
-        let mut state = self.state().clone();
-        state.spans = Vec::new();
-        state.open_spans = Vec::new();
+        // An untouched state stays unallocated in the copy too.
+        let mut state = self.state().0.as_deref().cloned().map(Box::new);
+        if let Some(state) = state.as_deref_mut() {
+            state.spans = Vec::new();
+            state.open_spans = Vec::new();
+        }
         if let Some(task) = task {
+            let state = state.get_or_insert_with(|| Box::new(ScopeState::new()));
             state.tags.insert("task".into(), task.to_owned());
         }
         RequestScope {
@@ -172,7 +192,7 @@ impl RequestScope {
             trace: self.trace,
             records_spans: false,
             frozen_dsc: self.frozen_dsc.clone(),
-            state: Mutex::new(Some(Box::new(state))),
+            state: Mutex::new(state),
         }
     }
 
@@ -234,7 +254,10 @@ impl RequestScope {
             .try_with(|c| c.replace(Some(self.clone())))
             .ok()
             .flatten();
-        Entered { prev }
+        Entered {
+            prev,
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// Runs `f` with this scope as the current one.
@@ -301,11 +324,8 @@ impl RequestScope {
         if let Some(reason) = self.client.sink_would_drop(Category::Transaction) {
             // Not built at all: the sink would throw it away. Counted as the sink would have
             // counted it, the transaction and its spans (the root one included).
-            let (spans, over) = {
-                let mut state = self.state();
-                let spans = std::mem::take(&mut state.spans).len();
-                (spans, std::mem::take(&mut state.spans_dropped))
-            };
+            let (spans, over) = self.state().take_spans();
+            let spans = spans.len();
             if over > 0 {
                 self.client
                     .record_discard(Reason::BufferOverflow, Category::Span, over);
@@ -319,8 +339,7 @@ impl RequestScope {
         let span_status = event::span_status_for(status);
         let (user, tags, extra, spans) = {
             let mut state = self.state();
-            let spans = std::mem::take(&mut state.spans);
-            let dropped = std::mem::take(&mut state.spans_dropped);
+            let (spans, dropped) = state.take_spans();
             if dropped > 0 {
                 self.client
                     .record_discard(Reason::BufferOverflow, Category::Span, dropped);
@@ -613,6 +632,22 @@ mod tests {
             assert!(is_current(&outer));
         });
         assert!(current().is_none());
+    }
+
+    #[test]
+    fn reading_or_forking_an_untouched_scope_allocates_no_state() {
+        let s = scope();
+        assert!(s.state().breadcrumbs.is_empty());
+        assert!(s.state().take_spans().0.is_empty());
+        assert!(lock(&s.state).0.is_none());
+        assert!(lock(&s.fork(None).state).0.is_none());
+        let named = s.fork(Some("job"));
+        assert_eq!(
+            named.state().tags.get("task").map(String::as_str),
+            Some("job")
+        );
+        s.set_tag("k", "v");
+        assert_eq!(s.state().tags.get("k").map(String::as_str), Some("v"));
     }
 
     #[test]

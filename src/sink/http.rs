@@ -145,10 +145,11 @@ type Outcomes = Vec<((Reason, Category), u64)>;
 /// State shared by the handles and the worker.
 struct Shared {
     dsn: Dsn,
-    /// Parsed once: reqwest would parse a string URL again for every POST.
-    url: Option<reqwest::Url>,
-    /// The headers every POST carries, built once (the auth value is marked sensitive).
-    headers: http::HeaderMap,
+    /// Kept parsed: reqwest would parse a string URL again for every POST.
+    url: reqwest::Url,
+    /// The headers every POST carries, built once (the auth value is marked sensitive), or
+    /// `None` when the DSN's key cannot be a header value: nothing can then be sent.
+    headers: Option<http::HeaderMap>,
     options: HttpSinkOptions,
     limits: Mutex<RateLimits>,
     /// Drops not yet reported to the server.
@@ -183,7 +184,7 @@ impl HttpSink {
     /// );
     /// ```
     pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
-        let url = reqwest::Url::parse(dsn.envelope_api_url().as_str()).ok();
+        let url = dsn.envelope_api_url();
         let mut auth = format!(
             "Sentry sentry_version=7, sentry_client={}/{}, sentry_key={}",
             crate::SDK_NAME,
@@ -277,14 +278,15 @@ impl Sink for HttpSink {
     }
 
     fn would_drop(&self, category: Category) -> Option<Reason> {
-        if self.tx.capacity() == 0 {
-            return Some(Reason::QueueOverflow);
+        // In the order `send` applies them: a rate limit first, then the queue.
+        let limited = {
+            let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+            limits.is_limited(category, Instant::now())
+        };
+        if limited {
+            return Some(Reason::RatelimitBackoff);
         }
-        let now = Instant::now();
-        let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
-        limits
-            .is_limited(category, now)
-            .then_some(Reason::RatelimitBackoff)
+        (self.tx.capacity() == 0).then_some(Reason::QueueOverflow)
     }
 }
 
@@ -472,17 +474,16 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>) {
 }
 
 /// `X-Sentry-Auth` (marked sensitive, so it never shows in a `Debug`) and `Content-Type`.
-fn post_headers(auth: &str) -> http::HeaderMap {
+fn post_headers(auth: &str) -> Option<http::HeaderMap> {
+    let mut auth = http::HeaderValue::from_str(auth).ok()?;
+    auth.set_sensitive(true);
     let mut headers = http::HeaderMap::with_capacity(4);
-    if let Ok(mut value) = http::HeaderValue::from_str(auth) {
-        value.set_sensitive(true);
-        headers.insert(http::HeaderName::from_static("x-sentry-auth"), value);
-    }
+    headers.insert(http::HeaderName::from_static("x-sentry-auth"), auth);
     headers.insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/x-sentry-envelope"),
     );
-    headers
+    Some(headers)
 }
 
 fn report_envelope(report: ClientReport) -> Envelope {
@@ -500,6 +501,9 @@ enum Attempt {
     Rejected,
     /// Worth retrying (5xx or network error).
     Retry(Reason),
+    /// Cannot be sent at all (the DSN's key is not a valid header value): counted as
+    /// `internal_sdk_error`, never retried.
+    Unsendable,
 }
 
 /// An envelope ready to go: its gzip body, what it carries (to count it if it is lost) and the
@@ -585,6 +589,10 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, packed: Packed) {
                 failed(Reason::RatelimitBackoff);
                 return;
             }
+            Attempt::Unsendable => {
+                failed(Reason::InternalSdkError);
+                return;
+            }
             Attempt::Rejected => {
                 // Counted, but the report it carried is not resent: the server refuses this
                 // envelope for good, and resending could repeat forever.
@@ -639,11 +647,11 @@ async fn post(
     body: bytes::Bytes,
     gzipped: bool,
 ) -> Attempt {
-    let Some(url) = &shared.url else {
-        return Attempt::Rejected;
+    let Some(headers) = &shared.headers else {
+        return Attempt::Unsendable;
     };
-    let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
-    *request.headers_mut() = shared.headers.clone();
+    let mut request = reqwest::Request::new(reqwest::Method::POST, shared.url.clone());
+    *request.headers_mut() = headers.clone();
     if gzipped {
         request.headers_mut().insert(
             http::header::CONTENT_ENCODING,

@@ -65,11 +65,15 @@ pub trait Sink: Send + Sync + 'static {
     }
 
     /// Whether an envelope carrying `category` would be dropped if it were sent now, and why:
-    /// a full queue (`QueueOverflow`) or a server rate limit (`RatelimitBackoff`). The client
-    /// asks before it builds a transaction, so a saturated or rate-limited sink does not cost
-    /// the work of building what it would throw away; the transaction is still counted, through
-    /// [`record_discard`](Self::record_discard), under the reason returned. The default never
-    /// drops.
+    /// a server rate limit (`RatelimitBackoff`) or a full queue (`QueueOverflow`). The default
+    /// never drops.
+    ///
+    /// The client asks before it builds a transaction, so a saturated or rate-limited sink does
+    /// not cost the work of building what it would throw away. Such a transaction never reaches
+    /// `before_send_transaction`; it is counted through
+    /// [`record_discard`](Self::record_discard) under the reason returned, once as
+    /// `Transaction` and as many `Span`s as it had (the root span included), as the sink would
+    /// have counted it.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,24 +81,23 @@ pub trait Sink: Send + Sync + 'static {
     /// use lighttrace::protocol::Envelope;
     /// use lighttrace::sink::Sink;
     ///
-    /// /// Drops everything while paused, and says so up front.
+    /// /// Takes no transactions while tracing is paused; errors still go through.
     /// struct Pausable(AtomicBool);
     ///
     /// impl Sink for Pausable {
     ///     fn send(&self, envelope: Envelope) {
-    ///         if self.0.load(Ordering::Relaxed) {
-    ///             return self.record_discard(Reason::QueueOverflow, Category::Transaction, 1);
-    ///         }
     ///         // ... hand `envelope` on ...
     ///     }
     ///
-    ///     fn would_drop(&self, _category: Category) -> Option<Reason> {
-    ///         self.0.load(Ordering::Relaxed).then_some(Reason::QueueOverflow)
+    ///     fn would_drop(&self, category: Category) -> Option<Reason> {
+    ///         let paused = self.0.load(Ordering::Relaxed);
+    ///         (paused && category == Category::Transaction).then_some(Reason::QueueOverflow)
     ///     }
     /// }
     ///
     /// let sink = Pausable(AtomicBool::new(true));
     /// assert_eq!(sink.would_drop(Category::Transaction), Some(Reason::QueueOverflow));
+    /// assert_eq!(sink.would_drop(Category::Error), None);
     /// ```
     fn would_drop(&self, category: Category) -> Option<Reason> {
         let _ = category;

@@ -130,8 +130,9 @@ where
         };
         let tracking = this.tracking.take();
         // The finished future is dropped now, before anything is queued; should its drop
-        // panic, that is the handler's failure to report.
-        let dropped = drop_inner(this.kind, tracking.as_ref().map(|t| &t.scope));
+        // panic, that is the handler's failure to report. (It has finished: its spans have
+        // ended, so this drop needs no scope.)
+        let dropped = drop_inner(this.kind, None);
         let outcome = match (outcome, dropped) {
             (Ok(_), Err(caught)) => Err(caught),
             (outcome, _) => outcome,

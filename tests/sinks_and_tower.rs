@@ -269,3 +269,54 @@ async fn polling_a_finished_response_future_is_a_caller_error_not_a_handler_pani
     assert!(sink.events().is_empty());
     assert_eq!(sink.transactions().len(), 1);
 }
+
+/// A hand-written response future that finishes at once and panics when dropped.
+struct FinishesThenPanicsOnDrop(Option<Result<Response<Full<Bytes>>, std::io::Error>>);
+
+impl std::future::Future for FinishesThenPanicsOnDrop {
+    type Output = Result<Response<Full<Bytes>>, std::io::Error>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(self.0.take().expect("polled once"))
+    }
+}
+
+impl Drop for FinishesThenPanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("drop after finishing");
+    }
+}
+
+#[tokio::test]
+async fn a_finished_future_that_panics_when_dropped_is_a_reported_500_and_errors_pass_through() {
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let client = layer.client().clone();
+    let svc = ServiceBuilder::new().layer(layer).service(service_fn(
+        |req: Request<lighttrace::RequestBody<Full<Bytes>>>| {
+            FinishesThenPanicsOnDrop(Some(if req.uri().path() == "/err" {
+                Err(std::io::Error::other("upstream gone"))
+            } else {
+                Ok(Response::new(Full::new(Bytes::from_static(b"ok"))))
+            }))
+        },
+    ));
+    let ok = Request::get("/ok").body(Full::new(Bytes::new())).unwrap();
+    let response = svc.clone().oneshot(ok).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    // A service error still reaches the caller (error handlers, retries) as the error.
+    let err = Request::get("/err").body(Full::new(Bytes::new())).unwrap();
+    let error = svc.oneshot(err).await.unwrap_err();
+    assert_eq!(error.to_string(), "upstream gone");
+
+    assert!(client.flush(WAIT).await);
+    let panics: Vec<_> = sink
+        .events()
+        .iter()
+        .map(|e| e.exception.values[0].value.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(panics, ["drop after finishing", "drop after finishing"]);
+}

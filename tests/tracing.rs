@@ -635,9 +635,30 @@ async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
         .unwrap_or_default()
         .contains("cleanup failed"));
     assert!(sink.wait_for_transactions(1, WAIT).await);
+    let tx = &sink.transactions()[0];
     assert_eq!(
-        sink.transactions()[0].name.as_deref(),
+        tx.name.as_deref(),
         Some("GET /stuck"),
         "the transaction still went out"
     );
+    // No response went out: still a cancelled request, not a 500.
+    assert_eq!(trace(&tx.contexts).status, Some(SpanStatus::Cancelled));
+}
+
+#[tokio::test]
+async fn without_a_dsn_a_panicking_drop_still_stays_inside_the_layer() {
+    let app = Router::new()
+        .route(
+            "/stuck",
+            get(|| async {
+                let _cleanup = PanicsOnDrop;
+                std::future::pending::<()>().await;
+                "never"
+            }),
+        )
+        .layer(TrackingLayer::with_options(Options::new()));
+    let req = Request::get("/stuck").body(Body::empty()).unwrap();
+    // The panic would otherwise unwind out of the timeout's drop, failing this test.
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
+    assert!(gave_up.is_err());
 }

@@ -123,6 +123,11 @@ impl RequestSnapshot {
             .unwrap_or("localhost");
         // The client strips userinfo too; doing it here means it never even reaches a hook.
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        // A `Host` header is whatever the client sent: one that is empty or would carry a path,
+        // query or fragment into the URL gives no URL at all.
+        if host.is_empty() || host.contains(['/', '\\', '?', '#']) {
+            return None;
+        }
         // Parsing the scheme and host (IDNA included) was most of the cost of the request
         // interface, and a service answers on few hosts: the last base is kept per thread and
         // only the path is set on a copy of it.
@@ -150,8 +155,8 @@ impl RequestSnapshot {
             url.set_path(path);
             Some(url)
         })
-        .ok()
-        .flatten()
+        // The thread is being torn down: parse it whole.
+        .unwrap_or_else(|_| Url::parse(&format!("{scheme}://{host}{path}")).ok())
     }
 
     /// The automatic breadcrumb for the request itself, made only when an event is built.
@@ -392,6 +397,24 @@ mod tests {
                 .unwrap();
             let expected = Url::parse(&format!("http://{host}{uri}")).unwrap();
             assert_eq!(url, expected, "{uri} on {host}");
+        }
+        // Same host, another scheme: not served from the cached `http` base.
+        let https = snapshot("https://x.example.com/s", None).to_request_interface();
+        assert_eq!(https.url.unwrap().as_str(), "https://x.example.com/s");
+        let http = snapshot("/s", Some("x.example.com")).to_request_interface();
+        assert_eq!(http.url.unwrap().as_str(), "http://x.example.com/s");
+    }
+
+    #[test]
+    fn a_host_header_that_is_not_a_host_gives_no_url() {
+        for host in [
+            "",
+            "evil.example.com/admin",
+            "a.example.com?x=1",
+            "a.example.com#f",
+        ] {
+            let req = snapshot("/users", Some(host)).to_request_interface();
+            assert_eq!(req.url, None, "{host:?}");
         }
     }
 

@@ -58,12 +58,16 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             let Some(tracking) = this.tracking.take() else {
+                // Untracked (no client) or already finished: still keep a panicking `Drop`
+                // from unwinding into the server.
+                let _ = drop_inner(this.kind, None);
                 return;
             };
-            // Dropped unpolled after `call` panicked: that panic is still to be reported.
+            // Dropped unpolled after `call` panicked: that panic is still to be reported. No
+            // response went out: the request counts as cancelled.
             if let KindProj::Panicked { caught } = this.kind.as_mut().project() {
                 if let Some(caught) = caught.take() {
-                    tracking.on_panic(caught, &mut Response::new(()));
+                    tracking.on_panic(caught, None, 499);
                     return;
                 }
             }
@@ -72,7 +76,7 @@ pin_project! {
             // recorded before the transaction is queued; a panic in that drop is reported.
             match drop_inner(this.kind, Some(&tracking.scope)) {
                 Ok(()) => tracking.finish_transaction(499),
-                Err(caught) => tracking.on_panic(caught, &mut Response::new(())),
+                Err(caught) => tracking.on_panic(caught, None, 499),
             }
         }
     }
@@ -130,11 +134,20 @@ where
         };
         let tracking = this.tracking.take();
         // The finished future is dropped now, before anything is queued; should its drop
-        // panic, that is the handler's failure to report. (It has finished: its spans have
-        // ended, so this drop needs no scope.)
+        // panic, that is the handler's failure to report. It runs outside the request's scope
+        // (its spans hold their own; entering would cost every request an `Arc` clone), so
+        // breadcrumbs or captures made by a finished future's `Drop` go to the process scope.
         let dropped = drop_inner(this.kind, None);
         let outcome = match (outcome, dropped) {
-            (Ok(_), Err(caught)) => Err(caught),
+            (Ok(Ok(_)), Err(caught)) => Err(caught),
+            (Ok(Err(err)), Err(caught)) => {
+                // The service's error still goes to the caller (error handlers, retries); the
+                // panic is reported with the 500 that error stands for.
+                if let Some(t) = tracking {
+                    t.on_panic(caught, None, 500);
+                }
+                return Poll::Ready(Err(err));
+            }
             (outcome, _) => outcome,
         };
         Poll::Ready(match outcome {
@@ -154,7 +167,7 @@ where
                 let mut response = Response::new(B::default());
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 if let Some(t) = tracking {
-                    t.on_panic(caught, &mut response);
+                    t.on_panic(caught, Some(response.headers_mut()), 500);
                 }
                 Ok(response)
             }
@@ -176,7 +189,7 @@ impl Tracking {
         let finished = SystemTime::now();
         let event_id = failure.then(event::new_event_id);
         if let (Some(id), Some(header)) = (event_id, &self.event_id_header) {
-            insert_event_id(response, header, id);
+            insert_event_id(response.headers_mut(), header, id);
         }
         let Tracking { scope, .. } = self;
         let client = scope.client.clone();
@@ -207,7 +220,9 @@ impl Tracking {
         });
     }
 
-    fn on_panic<B>(self, caught: Caught, response: &mut Response<B>) {
+    /// Reports a caught panic and the transaction, with `status` (500 when the layer answers
+    /// for the panic, 499 when no response went out). `headers` receive the event id header.
+    fn on_panic(self, caught: Caught, headers: Option<&mut http::HeaderMap>, status: u16) {
         let finished = SystemTime::now();
         let sampled = self.scope.trace.sampled;
         let fresh = match caught {
@@ -218,17 +233,17 @@ impl Tracking {
             return;
         }
         let event_id = event::new_event_id();
-        if let (Some(_), Some(header)) = (&fresh, &self.event_id_header) {
-            insert_event_id(response, header, event_id);
+        if let (Some(_), Some(header), Some(headers)) = (&fresh, &self.event_id_header, headers) {
+            insert_event_id(headers, header, event_id);
         }
         let Tracking { scope, .. } = self;
         let client = scope.client.clone();
         client.defer(categories(fresh.is_some(), sampled), move || {
             if let Some(details) = fresh {
-                scope.send_panic(&details, Some(500), finished, Some(event_id));
+                scope.send_panic(&details, Some(status), finished, Some(event_id));
             }
             if sampled {
-                scope.send_transaction(500, finished);
+                scope.send_transaction(status, finished);
             }
         });
     }
@@ -247,13 +262,13 @@ impl Tracking {
     }
 }
 
-fn insert_event_id<B>(
-    response: &mut Response<B>,
+fn insert_event_id(
+    headers: &mut http::HeaderMap,
     header: &http::HeaderName,
     id: sentry_types::Uuid,
 ) {
     if let Ok(value) = http::HeaderValue::from_str(&id.simple().to_string()) {
-        response.headers_mut().insert(header.clone(), value);
+        headers.insert(header.clone(), value);
     }
 }
 

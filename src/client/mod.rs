@@ -121,6 +121,10 @@ pub struct Client {
     inner: Arc<ClientInner>,
 }
 
+// Aligned past a cache line pair: every request clones the `Client` (into its scope) and the
+// worker thread drops that clone, so the `Arc`'s reference count bounces between cores; the
+// options the request path reads must not share its cache line.
+#[repr(align(128))]
 struct ClientInner {
     options: Options,
     sink: Option<Arc<dyn Sink>>,

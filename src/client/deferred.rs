@@ -12,13 +12,40 @@ use std::thread::Thread;
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 
+use crate::scope::RequestScope;
 use crate::sink::Sink;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// A unit of deferred work, with what it would send (counted as lost if it panics).
 pub(crate) struct Job {
-    pub(crate) work: Box<dyn FnOnce() + Send>,
+    pub(crate) work: Work,
     pub(crate) categories: &'static [Category],
+}
+
+/// What a job does.
+pub(crate) enum Work {
+    /// Anything, boxed.
+    Boxed(Box<dyn FnOnce() + Send>),
+    /// The most common job, a sampled request's transaction, queued without a box: one
+    /// allocation less on the request path, and one less for the worker to free.
+    Transaction {
+        scope: Arc<RequestScope>,
+        status: u16,
+        finished: SystemTime,
+    },
+}
+
+impl Work {
+    fn run(self) {
+        match self {
+            Work::Boxed(f) => f(),
+            Work::Transaction {
+                scope,
+                status,
+                finished,
+            } => scope.send_transaction(status, finished),
+        }
+    }
 }
 
 /// Jobs waiting at most; beyond, new jobs are dropped (and counted by the caller).
@@ -134,7 +161,8 @@ impl Drop for Deferred {
 fn run(shared: &Shared, job: Job) {
     // A panicking user hook must not take the worker down with it; what the job would have
     // sent is counted as lost.
-    if catch_unwind(AssertUnwindSafe(job.work)).is_err() {
+    let work = job.work;
+    if catch_unwind(AssertUnwindSafe(|| work.run())).is_err() {
         if let Some(sink) = &shared.sink {
             for category in job.categories {
                 sink.record_discard(Reason::InternalSdkError, *category, 1);
@@ -181,7 +209,7 @@ mod tests {
 
     fn job(f: impl FnOnce() + Send + 'static) -> Job {
         Job {
-            work: Box::new(f),
+            work: Work::Boxed(Box::new(f)),
             categories: &[],
         }
     }
@@ -208,7 +236,7 @@ mod tests {
         let deferred = Deferred::new(Some(Arc::new(sink.clone())));
         let ran = Arc::new(AtomicBool::new(false));
         deferred.push(Job {
-            work: Box::new(|| panic!("user hook bug")),
+            work: Work::Boxed(Box::new(|| panic!("user hook bug"))),
             categories: &[Category::Transaction],
         });
         let r = ran.clone();

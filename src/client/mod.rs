@@ -261,10 +261,27 @@ impl Client {
         categories: &'static [Category],
         job: impl FnOnce() + Send + 'static,
     ) {
-        let job = deferred::Job {
-            work: Box::new(job),
-            categories,
+        self.defer_work(categories, deferred::Work::Boxed(Box::new(job)));
+    }
+
+    /// Sends a sampled request's transaction from the worker (see [`defer`](Self::defer)),
+    /// without boxing a closure for it.
+    pub(crate) fn defer_transaction(
+        &self,
+        scope: Arc<crate::scope::RequestScope>,
+        status: u16,
+        finished: std::time::SystemTime,
+    ) {
+        let work = deferred::Work::Transaction {
+            scope,
+            status,
+            finished,
         };
+        self.defer_work(&[Category::Transaction], work);
+    }
+
+    fn defer_work(&self, categories: &'static [Category], work: deferred::Work) {
+        let job = deferred::Job { work, categories };
         if !self.inner.deferred.push(job) {
             for category in categories {
                 self.record_discard(Reason::QueueOverflow, *category, 1);

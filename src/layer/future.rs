@@ -193,6 +193,11 @@ impl Tracking {
         }
         let Tracking { scope, .. } = self;
         let client = scope.client.clone();
+        if !failure {
+            // Sampled and successful, by far the most common: no closure to box.
+            client.defer_transaction(scope, status.as_u16(), finished);
+            return;
+        }
         client.defer(categories(failure, sampled), move || {
             let code = status.as_u16();
             if let Some(event_id) = event_id {
@@ -255,9 +260,7 @@ impl Tracking {
             scope
                 .client
                 .clone()
-                .defer(&[Category::Transaction], move || {
-                    scope.send_transaction(status, finished);
-                });
+                .defer_transaction(scope, status, finished);
         }
     }
 }

@@ -320,3 +320,70 @@ async fn a_finished_future_that_panics_when_dropped_is_a_reported_500_and_errors
         .collect();
     assert_eq!(panics, ["drop after finishing", "drop after finishing"]);
 }
+
+/// A sink whose `send` waits until the test opens its gate, stalling the client's worker.
+#[derive(Clone, Default)]
+struct Gated {
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    discarded: Arc<Mutex<Vec<(Reason, Category, u32)>>>,
+}
+
+impl Gated {
+    fn open(&self) {
+        *self.open.0.lock().unwrap() = true;
+        self.open.1.notify_all();
+    }
+}
+
+impl Sink for Gated {
+    fn send(&self, _envelope: Envelope) {
+        let (open, opened) = &*self.open;
+        let _open = opened
+            .wait_while(open.lock().unwrap(), |open| !*open)
+            .unwrap();
+    }
+
+    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        self.discarded
+            .lock()
+            .unwrap()
+            .push((reason, category, quantity));
+    }
+}
+
+#[tokio::test]
+async fn transactions_over_the_clients_queue_bound_are_counted_with_their_spans() {
+    let sink = Gated::default();
+    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let client = layer.client().clone();
+    let app = axum::Router::new()
+        .route(
+            "/orders",
+            axum::routing::get(|| async {
+                drop(lighttrace::start_span("db.query", "SELECT orders"));
+                "ok"
+            }),
+        )
+        .layer(layer);
+    // The client's queue holds 10,000 jobs (the one its stalled worker is running included).
+    const REQUESTS: u32 = 10_007;
+    for _ in 0..REQUESTS {
+        let req = Request::get("/orders")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap();
+    }
+    sink.open();
+    assert!(client.flush(Duration::from_secs(60)).await);
+    let discarded = sink.discarded.lock().unwrap().clone();
+    let count = |category: Category| -> u32 {
+        discarded
+            .iter()
+            .filter(|(r, c, _)| *r == Reason::QueueOverflow && *c == category)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    assert_eq!(count(Category::Transaction), REQUESTS - 10_000);
+    // Each had one child span and its root.
+    assert_eq!(count(Category::Span), 2 * (REQUESTS - 10_000));
+}

@@ -570,6 +570,14 @@ async fn spawned_work_propagates_the_sampling_decision_but_records_no_spans() {
     );
 }
 
+/// Sends a request and gives up on it after 50 ms: the response future is dropped mid-flight,
+/// as when a client goes away or a timeout fires.
+async fn give_up_on(app: Router, path: &str) {
+    let req = Request::get(path).body(Body::empty()).unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
+    assert!(gave_up.is_err(), "{path} was expected never to answer");
+}
+
 #[tokio::test]
 async fn a_cancelled_request_is_cancelled_with_the_spans_its_drop_ends() {
     let sink = MemorySink::new();
@@ -583,10 +591,7 @@ async fn a_cancelled_request_is_cancelled_with_the_spans_its_drop_ends() {
             }),
         )
         .layer(TrackingLayer::with_options(options(&sink)));
-    let req = Request::get("/slow").body(Body::empty()).unwrap();
-    // The client gives up: the response future is dropped mid-flight.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
-    assert!(gave_up.is_err());
+    give_up_on(app, "/slow").await;
     assert!(sink.wait_for_transactions(1, WAIT).await);
     let tx = &sink.transactions()[0];
     assert_eq!(tx.name.as_deref(), Some("GET /slow"));
@@ -608,10 +613,9 @@ impl Drop for PanicsOnDrop {
     }
 }
 
-#[tokio::test]
-async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
-    let sink = MemorySink::new();
-    let app = Router::new()
+/// A route that never answers, holding a `PanicsOnDrop`.
+fn stuck_with_failing_cleanup(layer: TrackingLayer) -> Router {
+    Router::new()
         .route(
             "/stuck",
             get(|| async {
@@ -620,11 +624,15 @@ async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
                 "never"
             }),
         )
-        .layer(TrackingLayer::with_options(options(&sink)));
-    let req = Request::get("/stuck").body(Body::empty()).unwrap();
+        .layer(layer)
+}
+
+#[tokio::test]
+async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
+    let sink = MemorySink::new();
+    let app = stuck_with_failing_cleanup(TrackingLayer::with_options(options(&sink)));
     // Dropping the response future runs the handler's drop, which panics: it must not escape.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
-    assert!(gave_up.is_err());
+    give_up_on(app, "/stuck").await;
     assert!(sink.wait_for_events(1, WAIT).await);
     let event = &sink.events()[0];
     let exception = &event.exception.values[0];
@@ -647,18 +655,7 @@ async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
 
 #[tokio::test]
 async fn without_a_dsn_a_panicking_drop_still_stays_inside_the_layer() {
-    let app = Router::new()
-        .route(
-            "/stuck",
-            get(|| async {
-                let _cleanup = PanicsOnDrop;
-                std::future::pending::<()>().await;
-                "never"
-            }),
-        )
-        .layer(TrackingLayer::with_options(Options::new()));
-    let req = Request::get("/stuck").body(Body::empty()).unwrap();
+    let app = stuck_with_failing_cleanup(TrackingLayer::with_options(Options::new()));
     // The panic would otherwise unwind out of the timeout's drop, failing this test.
-    let gave_up = tokio::time::timeout(Duration::from_millis(50), app.oneshot(req)).await;
-    assert!(gave_up.is_err());
+    give_up_on(app, "/stuck").await;
 }

@@ -85,17 +85,17 @@ impl Deferred {
         }
     }
 
-    /// Queues a job; `false` when the queue is full (the job was dropped).
-    pub(crate) fn push(&self, job: Job) -> bool {
+    /// Queues a job, or gives it back when the queue is full (for the caller to count).
+    pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
         let Some(worker) = self.worker() else {
             // No thread could be started: do the work here rather than lose it.
             run(&self.shared, job);
-            return true;
+            return Ok(());
         };
         // Counted before it is visible to the worker, which subtracts after running it.
         if self.shared.pending.fetch_add(1, Ordering::AcqRel) >= CAPACITY {
             self.shared.pending.fetch_sub(1, Ordering::AcqRel);
-            return false;
+            return Err(job);
         }
         let len = {
             let mut queue = self.shared.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -105,7 +105,7 @@ impl Deferred {
         if len == WAKE_AT {
             worker.unpark();
         }
-        true
+        Ok(())
     }
 
     /// Waits until every queued job has run, at most `timeout`.
@@ -221,10 +221,11 @@ mod tests {
         let caller = std::thread::current().id();
         for _ in 0..1000 {
             let count = count.clone();
-            assert!(deferred.push(job(move || {
+            let queued = deferred.push(job(move || {
                 assert_ne!(std::thread::current().id(), caller);
                 count.fetch_add(1, Ordering::Relaxed);
-            })));
+            }));
+            assert!(queued.is_ok());
         }
         assert!(deferred.drain(Duration::from_secs(5)).await);
         assert_eq!(count.load(Ordering::Relaxed), 1000);
@@ -235,12 +236,12 @@ mod tests {
         let sink = crate::sink::MemorySink::new();
         let deferred = Deferred::new(Some(Arc::new(sink.clone())));
         let ran = Arc::new(AtomicBool::new(false));
-        deferred.push(Job {
+        let _ = deferred.push(Job {
             work: Work::Boxed(Box::new(|| panic!("user hook bug"))),
             categories: &[Category::Transaction],
         });
         let r = ran.clone();
-        deferred.push(job(move || r.store(true, Ordering::Relaxed)));
+        let _ = deferred.push(job(move || r.store(true, Ordering::Relaxed)));
         assert!(deferred.drain(Duration::from_secs(5)).await);
         assert!(ran.load(Ordering::Relaxed));
         assert_eq!(

@@ -282,9 +282,18 @@ impl Client {
 
     fn defer_work(&self, categories: &'static [Category], work: deferred::Work) {
         let job = deferred::Job { work, categories };
-        if !self.inner.deferred.push(job) {
-            for category in categories {
-                self.record_discard(Reason::QueueOverflow, *category, 1);
+        let Err(job) = self.inner.deferred.push(job) else {
+            return;
+        };
+        match job.work {
+            // Counted as the sink would count it: with its spans.
+            deferred::Work::Transaction { scope, .. } => {
+                scope.discard_transaction(Reason::QueueOverflow);
+            }
+            deferred::Work::Boxed(_) => {
+                for category in categories {
+                    self.record_discard(Reason::QueueOverflow, *category, 1);
+                }
             }
         }
     }

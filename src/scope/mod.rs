@@ -316,23 +316,28 @@ impl RequestScope {
             .send_sampled_event(event, self.trace_header(name.as_deref()))
     }
 
+    /// Counts the request's transaction as dropped for `reason` without building it, as a sink
+    /// would count it: the transaction, and its spans (the root one included); spans already
+    /// over the cap stay `buffer_overflow`.
+    pub(crate) fn discard_transaction(&self, reason: Reason) {
+        let (spans, over) = self.state().take_spans();
+        if over > 0 {
+            self.client
+                .record_discard(Reason::BufferOverflow, Category::Span, over);
+        }
+        self.client.record_discard(reason, Category::Transaction, 1);
+        let spans = u32::try_from(spans.len() + 1).unwrap_or(u32::MAX);
+        self.client.record_discard(reason, Category::Span, spans);
+    }
+
     /// Builds and sends the request's transaction. Only called for sampled requests.
     pub(crate) fn send_transaction(&self, status: u16, finished: SystemTime) {
         let Some(request) = &self.request else {
             return;
         };
         if let Some(reason) = self.client.sink_would_drop(Category::Transaction) {
-            // Not built at all: the sink would throw it away. Counted as the sink would have
-            // counted it, the transaction and its spans (the root one included).
-            let (spans, over) = self.state().take_spans();
-            let spans = spans.len();
-            if over > 0 {
-                self.client
-                    .record_discard(Reason::BufferOverflow, Category::Span, over);
-            }
-            self.client.record_discard(reason, Category::Transaction, 1);
-            let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
-            self.client.record_discard(reason, Category::Span, spans);
+            // Not built at all: the sink would throw it away.
+            self.discard_transaction(reason);
             return;
         }
         let name = request.transaction_name();

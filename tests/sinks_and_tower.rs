@@ -169,11 +169,31 @@ async fn a_hand_written_sink_plugs_in() {
     assert_eq!(*sink.0.lock().unwrap(), ["GET /items/{id}"]);
 }
 
+/// What a hand-written sink was told the client dropped.
+#[derive(Clone, Default)]
+struct Discards(Arc<Mutex<Vec<(Reason, Category, u32)>>>);
+
+impl Discards {
+    fn record(&self, reason: Reason, category: Category, quantity: u32) {
+        self.0.lock().unwrap().push((reason, category, quantity));
+    }
+
+    /// How many of `category` were dropped as `queue_overflow`.
+    fn overflowed(&self, category: Category) -> u32 {
+        let discarded = self.0.lock().unwrap();
+        discarded
+            .iter()
+            .filter(|(r, c, _)| *r == Reason::QueueOverflow && *c == category)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+}
+
 /// A sink that is saturated for transactions (but not for errors), and says so up front.
 #[derive(Clone, Default)]
 struct Saturated {
     sent: Arc<Mutex<Vec<&'static str>>>,
-    discarded: Arc<Mutex<Vec<(Reason, Category, u32)>>>,
+    discarded: Discards,
 }
 
 impl Sink for Saturated {
@@ -188,10 +208,7 @@ impl Sink for Saturated {
     }
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
-        self.discarded
-            .lock()
-            .unwrap()
-            .push((reason, category, quantity));
+        self.discarded.record(reason, category, quantity);
     }
 
     fn would_drop(&self, category: Category) -> Option<Reason> {
@@ -227,17 +244,9 @@ async fn transactions_a_saturated_sink_would_drop_are_counted_not_built() {
     assert!(client.flush(WAIT).await);
     // The error still went out; neither transaction was handed to the sink.
     assert_eq!(*sink.sent.lock().unwrap(), ["event"]);
-    let discarded = sink.discarded.lock().unwrap().clone();
-    let count = |category: Category| -> u32 {
-        discarded
-            .iter()
-            .filter(|(r, c, _)| *r == Reason::QueueOverflow && *c == category)
-            .map(|(_, _, n)| n)
-            .sum()
-    };
-    assert_eq!(count(Category::Transaction), 2);
+    assert_eq!(sink.discarded.overflowed(Category::Transaction), 2);
     // Two child spans plus the root of /orders, and the root of /fail.
-    assert_eq!(count(Category::Span), 4);
+    assert_eq!(sink.discarded.overflowed(Category::Span), 4);
 }
 
 #[tokio::test]
@@ -325,7 +334,7 @@ async fn a_finished_future_that_panics_when_dropped_is_a_reported_500_and_errors
 #[derive(Clone, Default)]
 struct Gated {
     open: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    discarded: Arc<Mutex<Vec<(Reason, Category, u32)>>>,
+    discarded: Discards,
 }
 
 impl Gated {
@@ -344,10 +353,7 @@ impl Sink for Gated {
     }
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
-        self.discarded
-            .lock()
-            .unwrap()
-            .push((reason, category, quantity));
+        self.discarded.record(reason, category, quantity);
     }
 }
 
@@ -375,15 +381,13 @@ async fn transactions_over_the_clients_queue_bound_are_counted_with_their_spans(
     }
     sink.open();
     assert!(client.flush(Duration::from_secs(60)).await);
-    let discarded = sink.discarded.lock().unwrap().clone();
-    let count = |category: Category| -> u32 {
-        discarded
-            .iter()
-            .filter(|(r, c, _)| *r == Reason::QueueOverflow && *c == category)
-            .map(|(_, _, n)| n)
-            .sum()
-    };
-    assert_eq!(count(Category::Transaction), REQUESTS - 10_000);
+    assert_eq!(
+        sink.discarded.overflowed(Category::Transaction),
+        REQUESTS - 10_000
+    );
     // Each had one child span and its root.
-    assert_eq!(count(Category::Span), 2 * (REQUESTS - 10_000));
+    assert_eq!(
+        sink.discarded.overflowed(Category::Span),
+        2 * (REQUESTS - 10_000)
+    );
 }

@@ -30,9 +30,30 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The crate is laid out as the path an event takes: [`layer`](TrackingLayer) (tower glue and
-//! panic catching) → scope (per-request state, reached by the free functions) → event (protocol
-//! values) → [`Client`] (sampling, scrubbing, hooks, envelopes) → [`sink`] (delivery).
+//! # How it is built
+//!
+//! The crate is laid out as the path an event takes, and its modules import only along that
+//! path (a test in `tests/architecture.rs` fails on any import that reaches back):
+//!
+//! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`]): tower glue
+//!   and panic catching.
+//! - **scope**: per-request state, reached by the free functions ([`add_breadcrumb`],
+//!   [`set_user`], [`capture_error`], [`start_span`], ...). The response future makes the
+//!   request's scope current around each poll (a thread-local set through a guard); each future
+//!   that opens spans keeps its own current span the same way. When the request ends, the scope
+//!   finishes into plain data.
+//! - **client** ([`Client`], [`Options`]): sampling, then, on one worker thread per client, the
+//!   one preparation path of events and transactions (defaults, scrubbing, the user's hooks,
+//!   each contained, the envelope) and the client-report accounting.
+//! - **sink** ([`sink::Sink`], [`HttpSink`], [`MemorySink`], [`FileSink`]): delivery.
+//! - **event**: the vocabulary all of them share (the request snapshot, trace ids, scope data,
+//!   the finished request, and pure builders of protocol values); it imports none of them.
+//!
+//! Nothing user-written runs on the request task when it can run on the worker: `before_send`,
+//! `before_send_transaction` and `before_breadcrumb` run on the worker, and the closures that
+//! must run on the request path (`traces_sampler`, `transaction_name`, `classify`) are contained
+//! like the hooks: a panic in any of them is counted or falls back to the default, and never
+//! reaches the request.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -44,16 +65,17 @@ pub mod sink;
 mod util;
 
 pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext, ScrubRules};
+pub use layer::future;
 pub use layer::{
-    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ResponseFuture,
-    ServerErrors, TrackingLayer, TrackingService,
+    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
+    TrackingLayer, TrackingService,
 };
 #[cfg(feature = "reqwest")]
 pub use scope::TracedRequest;
 pub use scope::{
     add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
     inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_named,
-    start_span, CapturableError, FutureExt, InScope, InSpan, ReportErrors, SpanGuard,
+    start_span, CapturableError, FutureExt, SpanGuard,
 };
 pub use sink::{FileSink, MemorySink, Sink};
 #[cfg(feature = "http-sink")]

@@ -84,6 +84,35 @@ async fn panics_outside_requests_are_captured_without_blocking() {
         .any(|e| e.exception.values.last().unwrap().value.as_deref()
             == Some("background job failed")));
 
+    // The hook runs no user code: a `before_send` that panics on the panic it is given cannot
+    // abort the process (a panic inside a panic hook does), it only loses that event.
+    let sink = MemorySink::new();
+    let client = Client::new(Options::new().sink(common::Keep(sink.clone())).before_send(
+        |event| {
+            let value = event.exception.values.last().and_then(|e| e.value.clone());
+            if value.as_deref() == Some("poison for before_send") {
+                panic!("a buggy before_send");
+            }
+            Some(event)
+        },
+    ));
+    client.install_global();
+    let joined = std::thread::spawn(|| panic!("poison for before_send")).join();
+    assert!(joined.is_err());
+    let joined = std::thread::spawn(|| panic!("harmless")).join();
+    assert!(joined.is_err());
+    assert!(client.flush(Duration::from_secs(5)).await);
+    let values: Vec<_> = sink
+        .events()
+        .iter()
+        .map(|e| e.exception.values.last().unwrap().value.clone().unwrap())
+        .collect();
+    assert_eq!(values, ["harmless"]);
+    use lighttrace::protocol::client_report::{Category, Reason};
+    assert!(sink
+        .discarded()
+        .contains(&(Reason::EventProcessor, Category::Error, 1)));
+
     // A hung collector cannot freeze panicking threads: the hook only queues.
     let collector = common::Collector::start(common::Mode::Hang).await;
     Client::new(Options::new().dsn(collector.dsn())).install_global();

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
 use sentry_types::Dsn;
 
+use super::config::ConfigError;
+
 use crate::sink::Sink;
 
 /// A hook that may change or drop an error event before it is sent.
@@ -18,67 +20,6 @@ pub(crate) type BeforeSendTransaction =
 pub(crate) type TracesSampler = Arc<dyn Fn(&super::SamplingContext<'_>) -> f32 + Send + Sync>;
 /// A hook that may change or drop a breadcrumb when it is recorded.
 pub(crate) type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
-
-/// Why configuration failed. Messages name the problem and never contain a DSN's keys.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A DSN string did not parse.
-    InvalidDsn {
-        /// Where the DSN came from: `"code"` or the environment variable's name.
-        origin: &'static str,
-        /// The parser's reason.
-        source: sentry_types::ParseDsnError,
-    },
-    /// The file sink's directory could not be created.
-    Io(std::io::Error),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::InvalidDsn { origin, source } => write!(
-                f,
-                "invalid DSN ({origin}): {source}; expected https://<public_key>@<host>/<project_id>"
-            ),
-            ConfigError::Io(e) => write!(f, "lighttrace sink I/O error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConfigError::InvalidDsn { source, .. } => Some(source),
-            ConfigError::Io(e) => Some(e),
-        }
-    }
-}
-
-impl From<std::io::Error> for ConfigError {
-    fn from(e: std::io::Error) -> Self {
-        ConfigError::Io(e)
-    }
-}
-
-/// Parses a DSN, with an error that names the problem but never echoes the string (it holds a
-/// key).
-///
-/// ```
-/// let dsn = lighttrace::parse_dsn("https://public@errors.example.com/42").unwrap();
-/// assert_eq!(dsn.project_id().to_string(), "42");
-///
-/// let err = lighttrace::parse_dsn("not a dsn").unwrap_err();
-/// assert!(err.to_string().starts_with("invalid DSN"));
-/// ```
-pub fn parse_dsn(dsn: &str) -> Result<Dsn, ConfigError> {
-    dsn.trim()
-        .parse()
-        .map_err(|source| ConfigError::InvalidDsn {
-            origin: "code",
-            source,
-        })
-}
 
 /// Configuration for a [`Client`](crate::Client). Start from [`Options::new`] (nothing from the
 /// environment) or [`Options::from_env`], then chain setters.
@@ -111,6 +52,7 @@ pub struct Options {
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) traces_sampler: Option<TracesSampler>,
     pub(crate) max_spans: usize,
+    pub(crate) max_queue_bytes: usize,
     pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
     pub(crate) propagate_traceparent: bool,
     pub(crate) max_request_body_size: usize,
@@ -137,6 +79,7 @@ impl Default for Options {
             sink: None,
             traces_sampler: None,
             max_spans: 1000,
+            max_queue_bytes: 8 * 1024 * 1024,
             trace_propagation_targets: None,
             propagate_traceparent: false,
             max_request_body_size: 10 * 1024,
@@ -150,7 +93,7 @@ impl Default for Options {
 impl fmt::Debug for Options {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Options")
-            .field("dsn", &self.dsn.as_ref().map(crate::client::RedactedDsn))
+            .field("dsn", &self.dsn.as_ref().map(crate::util::RedactedDsn))
             .field("environment", &self.environment)
             .field("release", &self.release)
             .field("sample_rate", &self.sample_rate)
@@ -190,14 +133,7 @@ impl Options {
         let mut options = Self::new().env_release_and_environment();
         for var in ["LIGHTTRACE_DSN", "SENTRY_DSN"] {
             if let Some(value) = env_var(var) {
-                let dsn = value
-                    .trim()
-                    .parse()
-                    .map_err(|source| ConfigError::InvalidDsn {
-                        origin: var,
-                        source,
-                    })?;
-                options.dsn = Some(dsn);
+                options.dsn = Some(super::config::parse_dsn_from(&value, var)?);
                 break;
             }
         }
@@ -253,7 +189,8 @@ impl Options {
         self
     }
 
-    /// How many breadcrumbs a scope keeps; older ones are dropped first (default 100).
+    /// How many breadcrumbs an event carries at most, the request's own included; older ones
+    /// are dropped first (default 100).
     pub fn max_breadcrumbs(mut self, max: usize) -> Self {
         self.max_breadcrumbs = max;
         self
@@ -272,7 +209,10 @@ impl Options {
         self
     }
 
-    /// Called with every error event after scrubbing; return `None` to drop it.
+    /// Called with every error event after scrubbing; return `None` to drop it (counted as
+    /// `before_send`). It runs on the client's worker thread, never on the request task; if it
+    /// panics, the event is dropped and counted as `event_processor`, and nothing else is
+    /// affected.
     ///
     /// ```
     /// let options = lighttrace::Options::new().before_send(|mut event| {
@@ -288,7 +228,9 @@ impl Options {
         self
     }
 
-    /// Called with every transaction after scrubbing; return `None` to drop it.
+    /// Called with every transaction after scrubbing; return `None` to drop it (counted as
+    /// `before_send`, with its spans). Like [`before_send`](Self::before_send) it runs on the
+    /// worker thread, and a panic in it drops the transaction as `event_processor`.
     ///
     /// ```
     /// // Keep health checks out of the performance data.
@@ -304,7 +246,11 @@ impl Options {
         self
     }
 
-    /// Called with every breadcrumb as it is recorded; return `None` to drop it.
+    /// Called with the breadcrumbs an error event carries, when that event is built; return
+    /// `None` to leave one out. It runs on the client's worker thread when an event is built,
+    /// not when the breadcrumb is recorded, so requests that send no event never call it, and a
+    /// slow or panicking hook cannot touch a request. A breadcrumb whose hook panics is left
+    /// out.
     ///
     /// ```
     /// let options = lighttrace::Options::new()
@@ -327,7 +273,8 @@ impl Options {
 
     /// Decides each request's trace sample rate (0.0 to 1.0) from its method, route, headers and
     /// the upstream decision. Without it an upstream decision is honoured, else
-    /// `traces_sample_rate` applies.
+    /// `traces_sample_rate` applies. It runs on the request path, so keep it cheap; if it
+    /// panics, the request is not traced and its transaction is counted as `event_processor`.
     ///
     /// ```
     /// let options = lighttrace::Options::new().traces_sampler(|ctx| {
@@ -349,6 +296,20 @@ impl Options {
     /// Spans recorded per transaction at most (default 1000); later ones are dropped and counted.
     pub fn max_spans(mut self, max: usize) -> Self {
         self.max_spans = max;
+        self
+    }
+
+    /// How much memory the client's queue of work (finished requests and captures waiting to be
+    /// built off the request task) may hold, estimated from what each job keeps alive: its
+    /// request's headers, captured body, breadcrumbs and spans (default 8 MiB). Past it, new
+    /// work is dropped and counted in client reports as `queue_overflow`; one job larger than
+    /// the whole bound is still taken when the queue is empty.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().max_queue_bytes(2 * 1024 * 1024);
+    /// ```
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes;
         self
     }
 
@@ -467,14 +428,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalid_dsn_error_names_problem_without_the_key() {
-        let err = parse_dsn("https://supersecretkey@/1").unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("invalid DSN (code)"), "{msg}");
-        assert!(!msg.contains("supersecretkey"));
-    }
-
-    #[test]
     fn rates_are_clamped() {
         let o = Options::new().sample_rate(7.0).traces_sample_rate(f32::NAN);
         assert_eq!(o.sample_rate, 1.0);
@@ -483,7 +436,8 @@ mod tests {
 
     #[test]
     fn debug_redacts_the_dsn_key() {
-        let o = Options::new().dsn(parse_dsn("https://abcdef0123456789@example.com/3").unwrap());
+        let o =
+            Options::new().dsn(crate::parse_dsn("https://abcdef0123456789@example.com/3").unwrap());
         let dbg = format!("{o:?}");
         assert!(!dbg.contains("abcdef0123456789"), "{dbg}");
         assert!(dbg.contains("example.com"));

@@ -56,6 +56,12 @@ impl BodyCapture {
         }
     }
 
+    /// The bytes kept so far, plus the buffer's bookkeeping.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0.capacity() + 64
+    }
+
     /// Records a frame of `total_len` bytes given as its contiguous `chunks`.
     pub(crate) fn record(&self, chunks: &[&[u8]], total_len: usize) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());

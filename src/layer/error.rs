@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
+use crate::event::ErrorValue;
+
 /// The error type for handlers: return `Result<T, HandlerError>` and use `?` on any error.
 ///
 /// The client gets a plain `500 Internal Server Error` (or the status you chose) without the
@@ -71,7 +73,7 @@ impl HandlerError {
 
     /// The wrapped error.
     pub fn error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.reported.error
+        &*self.reported.value.error
     }
 
     /// A response for plain tower services: the status, an empty body, and the error in an
@@ -93,13 +95,13 @@ impl HandlerError {
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.reported.error, f)
+        fmt::Debug::fmt(&self.reported.value.error, f)
     }
 }
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.reported.error, f)
+        fmt::Display::fmt(&self.reported.value.error, f)
     }
 }
 
@@ -127,11 +129,7 @@ impl axum::response::IntoResponse for HandlerError {
 /// ```
 #[derive(Clone)]
 pub struct ReportedError {
-    pub(crate) error: Arc<dyn StdError + Send + Sync + 'static>,
-    pub(crate) type_name: Option<&'static str>,
-    /// The stack an `anyhow::Error` captured, shown on the outermost exception.
-    #[cfg(feature = "anyhow")]
-    pub(crate) anyhow: Option<Arc<anyhow::Error>>,
+    value: ErrorValue,
 }
 
 impl ReportedError {
@@ -141,16 +139,23 @@ impl ReportedError {
         E: StdError + Send + Sync + 'static,
     {
         ReportedError {
-            error: Arc::new(error),
-            type_name: Some(std::any::type_name::<E>()),
-            #[cfg(feature = "anyhow")]
-            anyhow: None,
+            value: ErrorValue {
+                error: Arc::new(error),
+                type_name: Some(std::any::type_name::<E>()),
+                #[cfg(feature = "anyhow")]
+                anyhow: None,
+            },
         }
     }
 
     /// The wrapped error.
     pub fn error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.error
+        &*self.value.error
+    }
+
+    /// The error as the worker reports it.
+    pub(crate) fn into_value(self) -> ErrorValue {
+        self.value
     }
 }
 
@@ -161,15 +166,12 @@ impl ReportedError {
     pub fn from_anyhow(error: anyhow::Error) -> Self {
         let error = Arc::new(error);
         ReportedError {
-            error: Arc::new(AnyhowRef(error.clone())),
-            type_name: None,
-            anyhow: Some(error),
+            value: ErrorValue {
+                error: Arc::new(AnyhowRef(error.clone())),
+                type_name: None,
+                anyhow: Some(error),
+            },
         }
-    }
-
-    /// The backtrace an `anyhow::Error` captured, if any.
-    pub(crate) fn backtrace(&self) -> Option<&std::backtrace::Backtrace> {
-        self.anyhow.as_deref().map(anyhow::Error::backtrace)
     }
 }
 
@@ -224,6 +226,8 @@ impl HandlerError {
 
 impl fmt::Debug for ReportedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ReportedError").field(&self.error).finish()
+        f.debug_tuple("ReportedError")
+            .field(&self.value.error)
+            .finish()
     }
 }

@@ -1,21 +1,18 @@
-//! The response future: polls the inner future inside the request's scope, catches panics, and
-//! reports the outcome when the response is ready.
+//! The futures lighttrace returns: the layer's [`ResponseFuture`], and the wrappers of
+//! [`FutureExt`](crate::FutureExt) ([`InScope`], [`InSpan`], [`ReportErrors`]).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
-use sentry_types::protocol::v7::client_report::Category;
-use sentry_types::protocol::v7::Level;
+use sentry_types::protocol::v7::SpanId;
 
-use super::classify::ClassifyResponse;
-use super::error::ReportedError;
-use crate::event;
-use crate::scope::{catch, exception_event, Caught, RequestScope};
+use super::outcome::Tracking;
+use crate::scope::{catch, Caught};
+
+pub use crate::scope::{InScope, InSpan, ReportErrors};
 
 pin_project! {
     #[project = KindProj]
@@ -38,20 +35,17 @@ impl<F> Kind<F> {
     }
 }
 
-/// Per-request tracking state, taken when the request completes.
-pub(crate) struct Tracking {
-    pub(crate) scope: Arc<RequestScope>,
-    pub(crate) classifier: Arc<dyn ClassifyResponse>,
-    /// Where to put the event id on responses that produced an event, if anywhere.
-    pub(crate) event_id_header: Option<http::HeaderName>,
-}
-
 pin_project! {
-    /// The future [`TrackingService`](super::TrackingService) returns.
+    /// The future [`TrackingService`](crate::TrackingService) returns: polls the inner future
+    /// inside the request's scope, catches panics, and reports the outcome when the response is
+    /// ready (or when it is dropped first, as a cancelled request).
+    #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
         tracking: Option<Tracking>,
+        // The current span inside the handler's future (a guard it holds open).
+        span: Option<SpanId>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -60,7 +54,7 @@ pin_project! {
             let Some(tracking) = this.tracking.take() else {
                 // Untracked (no client) or already finished: still keep a panicking `Drop`
                 // from unwinding into the server.
-                let _ = drop_inner(this.kind, None);
+                let _ = drop_inner(this.kind, None, &mut None);
                 return;
             };
             // Dropped unpolled after `call` panicked: that panic is still to be reported. No
@@ -73,9 +67,9 @@ pin_project! {
             }
             // Dropped before completing: the client went away (or a timeout fired). The inner
             // future goes first, inside the request's scope, so the spans its drop ends are
-            // recorded before the transaction is queued; a panic in that drop is reported.
-            match drop_inner(this.kind, Some(&tracking.scope)) {
-                Ok(()) => tracking.finish_transaction(499),
+            // recorded before the scope finishes; a panic in that drop is reported.
+            match drop_inner(this.kind, Some(&tracking), this.span) {
+                Ok(()) => tracking.on_end(499),
                 Err(caught) => tracking.on_panic(caught, None, 499),
             }
         }
@@ -86,17 +80,22 @@ pin_project! {
 /// in its `Drop`. The future is `Done` afterwards either way.
 fn drop_inner<F>(
     mut kind: Pin<&mut Kind<F>>,
-    scope: Option<&Arc<RequestScope>>,
+    tracking: Option<&Tracking>,
+    span: &mut Option<SpanId>,
 ) -> Result<(), Caught> {
-    catch(|| match scope {
-        Some(scope) => scope.enter(|| kind.set(Kind::Done)),
+    catch(tracking.is_some(), || match tracking {
+        Some(t) => t.scope().enter(span, || kind.set(Kind::Done)),
         None => kind.set(Kind::Done),
     })
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(kind: Kind<F>, tracking: Option<Tracking>) -> Self {
-        ResponseFuture { kind, tracking }
+    pub(crate) fn new(kind: Kind<F>, tracking: Option<Tracking>, span: Option<SpanId>) -> Self {
+        ResponseFuture {
+            kind,
+            tracking,
+            span,
+        }
     }
 }
 
@@ -118,8 +117,8 @@ where
         let outcome = match this.kind.as_mut().project() {
             KindProj::Future { future } => {
                 let polled = match this.tracking.as_ref() {
-                    Some(t) => catch(|| t.scope.enter(|| future.poll(cx))),
-                    None => catch(|| future.poll(cx)),
+                    Some(t) => catch(true, || t.scope().enter(this.span, || future.poll(cx))),
+                    None => catch(false, || future.poll(cx)),
                 };
                 match polled {
                     Ok(Poll::Pending) => return Poll::Pending,
@@ -133,11 +132,11 @@ where
             KindProj::Done => panic!("lighttrace::ResponseFuture polled after completion"),
         };
         let tracking = this.tracking.take();
-        // The finished future is dropped now, before anything is queued; should its drop
+        // The finished future is dropped now, before the scope finishes; should its drop
         // panic, that is the handler's failure to report. It runs outside the request's scope
         // (its spans hold their own; entering would cost every request an `Arc` clone), so
         // breadcrumbs or captures made by a finished future's `Drop` go to the process scope.
-        let dropped = drop_inner(this.kind, None);
+        let dropped = drop_inner(this.kind, None, &mut None);
         let outcome = match (outcome, dropped) {
             (Ok(Ok(_)), Err(caught)) => Err(caught),
             (Ok(Err(err)), Err(caught)) => {
@@ -159,7 +158,7 @@ where
             }
             Ok(Err(err)) => {
                 if let Some(t) = tracking {
-                    t.finish_transaction(500);
+                    t.on_end(500);
                 }
                 Err(err)
             }
@@ -173,127 +172,4 @@ where
             }
         })
     }
-}
-
-impl Tracking {
-    /// Classifies the response, then hands the expensive part (building the error event and the
-    /// transaction, hooks, the sink) to the client's worker: the request only pays for a push.
-    fn on_response<B>(self, response: &mut Response<B>) {
-        let status = response.status();
-        let reported = response.extensions_mut().remove::<ReportedError>();
-        let failure = self.classifier.is_failure(status);
-        let sampled = self.scope.trace.sampled;
-        if !failure && !sampled {
-            return;
-        }
-        let finished = SystemTime::now();
-        let event_id = failure.then(event::new_event_id);
-        if let (Some(id), Some(header)) = (event_id, &self.event_id_header) {
-            insert_event_id(response.headers_mut(), header, id);
-        }
-        let Tracking { scope, .. } = self;
-        let client = scope.client.clone();
-        if !failure {
-            // Sampled and successful, by far the most common: no closure to box.
-            client.defer_transaction(scope, status.as_u16(), finished);
-            return;
-        }
-        client.defer(categories(failure, sampled), move || {
-            let code = status.as_u16();
-            if let Some(event_id) = event_id {
-                let mut event = match reported {
-                    Some(r) => {
-                        #[allow(unused_mut)]
-                        let mut chain =
-                            event::error_chain(&*r.error, r.type_name, "lighttrace.handler", true);
-                        #[cfg(feature = "anyhow")]
-                        if let (Some(bt), Some(outermost)) = (r.backtrace(), chain.last_mut()) {
-                            let in_app = scope.client.options_ref().in_app();
-                            outermost.stacktrace = event::stacktrace_from(bt, &in_app, false);
-                        }
-                        exception_event(chain, Level::Error)
-                    }
-                    None => status_event(&scope, status),
-                };
-                event.event_id = event_id;
-                event.timestamp = finished;
-                scope.send_event(event, Some(code));
-            }
-            if sampled {
-                scope.send_transaction(code, finished);
-            }
-        });
-    }
-
-    /// Reports a caught panic and the transaction, with `status` (500 when the layer answers
-    /// for the panic, 499 when no response went out). `headers` receive the event id header.
-    fn on_panic(self, caught: Caught, headers: Option<&mut http::HeaderMap>, status: u16) {
-        let finished = SystemTime::now();
-        let sampled = self.scope.trace.sampled;
-        let fresh = match caught {
-            Caught::Fresh(details) => Some(details),
-            Caught::AlreadyReported => None,
-        };
-        if fresh.is_none() && !sampled {
-            return;
-        }
-        let event_id = event::new_event_id();
-        if let (Some(_), Some(header), Some(headers)) = (&fresh, &self.event_id_header, headers) {
-            insert_event_id(headers, header, event_id);
-        }
-        let Tracking { scope, .. } = self;
-        let client = scope.client.clone();
-        client.defer(categories(fresh.is_some(), sampled), move || {
-            if let Some(details) = fresh {
-                scope.send_panic(&details, Some(status), finished, Some(event_id));
-            }
-            if sampled {
-                scope.send_transaction(status, finished);
-            }
-        });
-    }
-
-    fn finish_transaction(self, status: u16) {
-        if self.scope.trace.sampled {
-            let finished = SystemTime::now();
-            let Tracking { scope, .. } = self;
-            scope
-                .client
-                .clone()
-                .defer_transaction(scope, status, finished);
-        }
-    }
-}
-
-fn insert_event_id(
-    headers: &mut http::HeaderMap,
-    header: &http::HeaderName,
-    id: sentry_types::Uuid,
-) {
-    if let Ok(value) = http::HeaderValue::from_str(&id.simple().to_string()) {
-        headers.insert(header.clone(), value);
-    }
-}
-
-/// What a deferred job would have sent, for counting it if the queue is full.
-fn categories(event: bool, transaction: bool) -> &'static [Category] {
-    match (event, transaction) {
-        (true, true) => &[Category::Error, Category::Transaction],
-        (true, false) => &[Category::Error],
-        (false, true) => &[Category::Transaction],
-        (false, false) => &[],
-    }
-}
-
-/// A failed response without an error: a stable title so identical failures group together.
-fn status_event(
-    scope: &RequestScope,
-    status: StatusCode,
-) -> sentry_types::protocol::v7::Event<'static> {
-    let name = scope.transaction_name().unwrap_or_default();
-    let code = status.as_u16().to_string();
-    let mut event = event::new_event(Level::Error, SystemTime::now());
-    // The same title for the same status and route: identical failures group into one issue.
-    event.message = Some(format!("HTTP {code} on {name}"));
-    event
 }

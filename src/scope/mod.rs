@@ -1,32 +1,45 @@
 //! Per-request state, and the free functions that reach it from handlers and middleware.
 //!
-//! Each request's [`RequestScope`] is owned by that request's response future, which sets it as a
-//! `tokio` task-local around every poll of the inner service. Free functions such as
-//! [`add_breadcrumb`] therefore reach the scope of the request they run in and no other: there
-//! is no thread-local hub to bind, and concurrent requests cannot see each other's state.
+//! Each request's [`RequestScope`] is owned by that request's response future. Around every
+//! poll of the inner service the future makes it the thread's current scope (a thread-local
+//! set through a guard, and restored when the poll ends, on unwind too), so free functions such
+//! as [`add_breadcrumb`] reach the scope of the request they run in and no other: concurrent
+//! requests cannot see each other's state, and no hub has to be bound to each future.
+//!
+//! The current *span* is tracked the same way, but per future: each future that can open spans
+//! (the response future, [`InSpan`], and `tracing` spans) keeps its own "current span" and swaps
+//! it in for the length of its poll, as `tracing`'s `Instrumented` does. Concurrent futures of
+//! one request (`join!`, `select!`) therefore never parent their spans under each other's.
+//!
+//! When the request completes, the future takes the scope's state out in one lock, into a
+//! plain [`Finished`] value for the client's worker; the scope is closed from then on, and a
+//! span that ends later is counted, not raced.
 
+mod api;
 #[cfg(feature = "reqwest")]
 mod outgoing;
 mod panic;
+mod process;
 mod propagate;
 mod span;
 mod task;
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::error::Error as StdError;
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::{
-    Breadcrumb, DynamicSamplingContext, Event, Exception, Level, Span, User, Value,
-};
-use sentry_types::Uuid;
-
-use crate::client::{Client, TraceHeader};
-use crate::event::{self, PanicDetails, RequestSnapshot, TraceIds};
 use sentry_types::protocol::v7::client_report::{Category, Reason};
+use sentry_types::protocol::v7::{DynamicSamplingContext, Span, SpanId};
 
+use crate::client::Client;
+use crate::event::{
+    CaptureContext, DscInput, Failure, Finished, RequestSnapshot, ScopeData, TraceIds,
+};
+
+pub use api::{
+    add_breadcrumb, capture_error, capture_message, current_trace_id, set_extra, set_fingerprint,
+    set_tag, set_user, CapturableError,
+};
 #[cfg(feature = "reqwest")]
 pub use outgoing::TracedRequest;
 pub use panic::capture_panics;
@@ -36,32 +49,65 @@ pub(crate) use propagate::{incoming_trace, is_trace_header};
 pub use span::{start_span, SpanGuard};
 pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
 
+/// What is current on this thread: set only for the length of a poll (or a call) of tracked
+/// code.
+struct Current {
+    /// The scope of the request whose future (or a task forked from it) is being polled.
+    scope: RefCell<Option<Arc<RequestScope>>>,
+    /// The span new spans are children of, in the future being polled (`None`: the request's
+    /// root span).
+    span: Cell<Option<SpanId>>,
+}
+
 thread_local! {
-    /// The scope of the request whose future (or a task forked from it) is being polled on this
-    /// thread; set only for the length of that poll. It does what a tokio task-local does, but
-    /// through a guard instead of a closure: the closure moved the request and the inner future
-    /// in and out on every call and poll, which showed up as `memcpy` in the hot path.
-    static CURRENT: RefCell<Option<Arc<RequestScope>>> = const { RefCell::new(None) };
+    // A guard instead of tokio's task-local closure: the closure moved the request and the
+    // inner future in and out on every call and poll, which showed up as `memcpy`.
+    static CURRENT: Current = const {
+        Current {
+            scope: RefCell::new(None),
+            span: Cell::new(None),
+        }
+    };
 }
 
 /// The current request's scope, if code runs inside one. The borrow ends before it returns, so
 /// whatever the caller then runs may enter other scopes.
 pub(crate) fn current() -> Option<Arc<RequestScope>> {
-    CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()
+    CURRENT
+        .try_with(|c| c.scope.borrow().clone())
+        .ok()
+        .flatten()
 }
 
-/// Keeps a scope current until dropped, then restores the one before it (also on unwind).
-/// Not `Send`: it must be dropped on the thread whose scope it set.
-pub(crate) struct Entered {
-    prev: Option<Arc<RequestScope>>,
+/// The span new spans are children of in the future being polled.
+pub(crate) fn current_span() -> Option<SpanId> {
+    CURRENT.try_with(|c| c.span.get()).ok().flatten()
+}
+
+/// Makes `span` the current span, returning the one before.
+pub(crate) fn replace_span(span: Option<SpanId>) -> Option<SpanId> {
+    CURRENT.try_with(|c| c.span.replace(span)).ok().flatten()
+}
+
+/// Keeps a scope and a future's current span in place until dropped; then writes the future's
+/// current span back to its slot and restores what was current before (also on unwind). Not
+/// `Send`: it must be dropped on the thread whose state it set.
+struct Entered<'a> {
+    prev_scope: Option<Arc<RequestScope>>,
+    prev_span: Option<SpanId>,
+    slot: &'a mut Option<SpanId>,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
-impl Drop for Entered {
+impl Drop for Entered<'_> {
     fn drop(&mut self) {
-        let prev = self.prev.take();
-        // The replaced scope is dropped after the borrow has ended.
-        let _ = CURRENT.try_with(|c| c.replace(prev));
+        let prev = self.prev_scope.take();
+        let prev_span = self.prev_span;
+        let _ = CURRENT.try_with(|c| {
+            *self.slot = c.span.replace(prev_span);
+            // The replaced scope is dropped after the borrow has ended.
+            c.scope.replace(prev)
+        });
     }
 }
 
@@ -69,543 +115,178 @@ impl Drop for Entered {
 /// tags, extra data, breadcrumbs, spans).
 pub(crate) struct RequestScope {
     pub(crate) client: Client,
-    pub(crate) request: Option<RequestSnapshot>,
     pub(crate) trace: TraceIds,
     /// Whether spans started in this scope are recorded (a sampled request's own scope).
-    pub(crate) records_spans: bool,
+    records_spans: bool,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    /// Taken when the scope finishes.
+    request: Option<RequestSnapshot>,
     /// The sampling context an upstream service froze, forwarded unchanged (boxed: it is rare,
     /// and the scope is allocated per request).
-    pub(crate) frozen_dsc: Option<Box<DynamicSamplingContext>>,
-    /// Allocated on first change: most requests never touch it, and an empty one still cost
-    /// its size in every request's allocation and a drop of each collection.
-    state: Mutex<Option<Box<ScopeState>>>,
-}
-
-/// What handlers can change. Also used, process-wide, for captures outside any request.
-#[derive(Clone)]
-pub(crate) struct ScopeState {
-    /// Boxed: most requests set none, and the scope is allocated per request.
-    user: Option<Box<User>>,
-    tags: BTreeMap<String, String>,
-    extra: BTreeMap<String, Value>,
-    breadcrumbs: VecDeque<Breadcrumb>,
-    /// Finished child spans.
-    spans: Vec<Span>,
-    /// Open child spans, innermost last: the parent of a new span.
-    open_spans: Vec<sentry_types::protocol::v7::SpanId>,
-    spans_dropped: u32,
-    fingerprint: Option<Vec<String>>,
-}
-
-impl ScopeState {
-    const fn new() -> Self {
-        ScopeState {
-            user: None,
-            tags: BTreeMap::new(),
-            extra: BTreeMap::new(),
-            breadcrumbs: VecDeque::new(),
-            spans: Vec::new(),
-            open_spans: Vec::new(),
-            spans_dropped: 0,
-            fingerprint: None,
-        }
-    }
-}
-
-/// Scope for captures outside any request, used with the global client.
-static PROCESS_SCOPE: Mutex<Option<Box<ScopeState>>> = Mutex::new(None);
-
-/// What an untouched state reads as.
-static EMPTY: ScopeState = ScopeState::new();
-
-/// A locked scope state: reads see an empty state until the first change allocates it.
-pub(crate) struct StateGuard<'a>(MutexGuard<'a, Option<Box<ScopeState>>>);
-
-impl std::ops::Deref for StateGuard<'_> {
-    type Target = ScopeState;
-
-    fn deref(&self) -> &ScopeState {
-        self.0.as_deref().unwrap_or(&EMPTY)
-    }
-}
-
-impl std::ops::DerefMut for StateGuard<'_> {
-    fn deref_mut(&mut self) -> &mut ScopeState {
-        self.0.get_or_insert_with(|| Box::new(ScopeState::new()))
-    }
-}
-
-impl StateGuard<'_> {
-    /// Takes the finished spans and the count of those dropped over the cap, without
-    /// allocating a state that was never touched.
-    fn take_spans(&mut self) -> (Vec<Span>, u32) {
-        match self.0.as_deref_mut() {
-            Some(state) => (
-                std::mem::take(&mut state.spans),
-                std::mem::take(&mut state.spans_dropped),
-            ),
-            None => (Vec::new(), 0),
-        }
-    }
-}
-
-fn lock(m: &Mutex<Option<Box<ScopeState>>>) -> StateGuard<'_> {
-    StateGuard(m.lock().unwrap_or_else(|e| e.into_inner()))
+    upstream_dsc: Option<Box<DynamicSamplingContext>>,
+    /// Allocated on first change: most requests never touch it.
+    data: Option<Box<ScopeData>>,
+    /// The request finished: its state was taken, and late spans are counted, not kept.
+    closed: bool,
 }
 
 impl RequestScope {
     pub(crate) fn new(
         client: Client,
-        request: Option<RequestSnapshot>,
+        request: RequestSnapshot,
         trace: TraceIds,
-        frozen_dsc: Option<Box<DynamicSamplingContext>>,
+        upstream_dsc: Option<Box<DynamicSamplingContext>>,
     ) -> Self {
         RequestScope {
             client,
-            request,
             records_spans: trace.sampled,
             trace,
-            frozen_dsc,
-            state: Mutex::new(None),
+            inner: Mutex::new(Inner {
+                request: Some(request),
+                upstream_dsc,
+                data: None,
+                closed: false,
+            }),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A copy for spawned work: the same request and trace, and the user, tags and breadcrumbs
     /// as they are now. Changes on either side do not reach the other, and the copy records no
     /// spans (the request's transaction may be long gone when the work finishes).
     pub(crate) fn fork(&self, task: Option<&str>) -> RequestScope {
+        let inner = self.lock();
         // An untouched state stays unallocated in the copy too.
-        let mut state = self.state().0.as_deref().cloned().map(Box::new);
-        if let Some(state) = state.as_deref_mut() {
-            state.spans = Vec::new();
-            state.open_spans = Vec::new();
-        }
+        let mut data = inner.data.as_deref().map(|d| Box::new(d.without_spans()));
         if let Some(task) = task {
-            let state = state.get_or_insert_with(|| Box::new(ScopeState::new()));
-            state.tags.insert("task".into(), task.to_owned());
+            let data = data.get_or_insert_with(Default::default);
+            data.tags.insert("task".into(), task.to_owned());
         }
         RequestScope {
             client: self.client.clone(),
-            request: self.request.clone(),
-            // Same trace and sampling decision (outgoing calls from the task propagate them),
-            // but no spans: the request's transaction may be long gone.
+            // Same trace and sampling decision (outgoing calls from the task propagate them).
             trace: self.trace,
             records_spans: false,
-            frozen_dsc: self.frozen_dsc.clone(),
-            state: Mutex::new(state),
+            inner: Mutex::new(Inner {
+                request: inner.request.clone(),
+                upstream_dsc: inner.upstream_dsc.clone(),
+                data,
+                closed: false,
+            }),
         }
     }
 
-    pub(crate) fn set_tag(&self, key: &str, value: &str) {
-        self.state().tags.insert(key.to_owned(), value.to_owned());
-    }
-
-    /// The envelope trace header for this scope's trace.
-    fn trace_header<'a>(&'a self, transaction: Option<&'a str>) -> TraceHeader<'a> {
-        TraceHeader {
-            trace_id: self.trace.trace_id,
-            transaction,
-            sampled: self.trace.sampled,
-            sample_rate: Some(self.trace.sample_rate),
-            frozen: self.frozen_dsc.as_deref(),
+    /// Changes what handlers can change; ignored once the request finished.
+    pub(crate) fn with_data(&self, f: impl FnOnce(&mut ScopeData)) {
+        let mut inner = self.lock();
+        if !inner.closed {
+            f(inner.data.get_or_insert_with(Default::default));
         }
     }
 
-    /// Reports a panic caught in this scope, off the request task: symbolicating the stack
-    /// trace can take milliseconds.
-    pub(crate) fn report_panic(self: &Arc<Self>, details: PanicDetails, status: Option<u16>) {
-        let scope = self.clone();
-        let timestamp = SystemTime::now();
-        self.client.defer(&[Category::Error], move || {
-            scope.send_panic(&details, status, timestamp, None);
-        });
-    }
-
-    /// Builds and sends a panic event (the expensive part: symbolication).
-    pub(crate) fn send_panic(
-        &self,
-        details: &PanicDetails,
-        status: Option<u16>,
-        at: SystemTime,
-        event_id: Option<Uuid>,
-    ) {
-        // Decided before symbolicating: a dropped panic costs no symbol lookups.
-        if !self.client.sample_error() {
+    /// Keeps a finished span for the transaction, or counts it: over `max_spans` (counted with
+    /// the transaction as `buffer_overflow`), or after the request finished (`event_processor`
+    /// now: its transaction is already on its way).
+    pub(crate) fn record_span(&self, span: Span) {
+        let max = self.client.options_ref().max_spans;
+        let mut inner = self.lock();
+        if inner.closed {
+            drop(inner);
+            self.client
+                .record_discard(Reason::EventProcessor, Category::Span, 1);
             return;
         }
-        let mut event = exception_event(
-            vec![event::panic_exception(
-                details,
-                &self.client.options_ref().in_app(),
-            )],
-            Level::Fatal,
-        );
-        event.timestamp = at;
-        if let Some(id) = event_id {
-            event.event_id = id;
+        let data = inner.data.get_or_insert_with(Default::default);
+        if data.spans.len() < max {
+            data.spans.push(span);
+        } else {
+            data.spans_dropped = data.spans_dropped.saturating_add(1);
         }
-        self.send_sampled_event(event, status);
     }
 
-    /// Makes this scope the current one until the guard is dropped.
+    /// Whether spans started in this scope are recorded.
+    pub(crate) fn records_spans(&self) -> bool {
+        self.records_spans
+    }
+
+    /// A copy of the scope for an event captured in it, `span` being the current span.
+    pub(crate) fn capture_context(&self, span: Option<SpanId>) -> CaptureContext {
+        let inner = self.lock();
+        CaptureContext {
+            request: inner.request.clone(),
+            trace: Some(self.trace),
+            span_id: span,
+            upstream_dsc: inner.upstream_dsc.clone(),
+            data: inner.data.as_deref().map(|d| Box::new(d.without_spans())),
+        }
+    }
+
+    /// The input of this trace's sampling context, for outgoing `baggage`.
+    pub(crate) fn dsc_input(&self) -> DscInput {
+        let inner = self.lock();
+        DscInput::for_trace(
+            &self.trace,
+            inner
+                .request
+                .as_ref()
+                .map(RequestSnapshot::transaction_name),
+            inner.upstream_dsc.clone(),
+        )
+    }
+
+    /// Closes the scope and takes its state out, in one lock, as the plain value the worker
+    /// builds the error event and the transaction from. `None` if it was already taken.
+    pub(crate) fn finish(
+        &self,
+        status: u16,
+        finished: SystemTime,
+        failure: Option<Box<Failure>>,
+    ) -> Option<Finished> {
+        let mut inner = self.lock();
+        inner.closed = true;
+        let request = inner.request.take()?;
+        Some(Finished {
+            request,
+            trace: self.trace,
+            upstream_dsc: inner.upstream_dsc.take(),
+            data: inner.data.take(),
+            status,
+            finished,
+            failure,
+        })
+    }
+
+    /// Runs `f` with this scope current and `*span` as the current span; afterwards `*span`
+    /// holds the span that was current when `f` returned (a guard started in `f` and still
+    /// open), and what was current before is restored.
     #[inline]
-    pub(crate) fn entered(self: &Arc<Self>) -> Entered {
-        let prev = CURRENT
-            .try_with(|c| c.replace(Some(self.clone())))
-            .ok()
-            .flatten();
-        Entered {
-            prev,
+    pub(crate) fn enter<R>(
+        self: &Arc<Self>,
+        span: &mut Option<SpanId>,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        let (prev_scope, prev_span) = CURRENT
+            .try_with(|c| (c.scope.replace(Some(self.clone())), c.span.replace(*span)))
+            .unwrap_or((None, None));
+        let _entered = Entered {
+            prev_scope,
+            prev_span,
+            slot: span,
             _not_send: std::marker::PhantomData,
-        }
-    }
-
-    /// Runs `f` with this scope as the current one.
-    #[inline]
-    pub(crate) fn enter<R>(self: &Arc<Self>, f: impl FnOnce() -> R) -> R {
-        let _entered = self.entered();
+        };
         f()
     }
-
-    pub(crate) fn state(&self) -> StateGuard<'_> {
-        lock(&self.state)
-    }
-
-    pub(crate) fn transaction_name(&self) -> Option<String> {
-        self.request.as_ref().map(RequestSnapshot::transaction_name)
-    }
-
-    /// Fills an event with everything the scope knows, and sends it.
-    pub(crate) fn send_event(&self, event: Event<'static>, status: Option<u16>) -> Option<Uuid> {
-        if !self.client.sample_error() {
-            return None;
-        }
-        self.send_sampled_event(event, status)
-    }
-
-    fn send_sampled_event(&self, mut event: Event<'static>, status: Option<u16>) -> Option<Uuid> {
-        let name = self.transaction_name();
-        if event.transaction.is_none() {
-            event.transaction = name.clone();
-        }
-        let mut breadcrumbs = Vec::new();
-        if let Some(request) = &self.request {
-            event.request = Some(request.to_request_interface());
-            breadcrumbs.push(request.breadcrumb());
-        }
-        let client_ip = self.request.as_ref().and_then(|r| r.client_ip);
-        {
-            let state = self.state();
-            apply_state(&state, &mut event, breadcrumbs);
-        }
-        if let Some(ip) = client_ip {
-            // Only collected with `send_default_pii`.
-            let user = event.user.get_or_insert_with(Default::default);
-            user.ip_address.get_or_insert(ip.into());
-        }
-        event.contexts.insert(
-            "trace".into(),
-            self.trace.trace_context("http.server", None),
-        );
-        if let Some(status) = status {
-            event
-                .contexts
-                .insert("response".into(), event::response_context(status));
-        }
-        self.client
-            .send_sampled_event(event, self.trace_header(name.as_deref()))
-    }
-
-    /// Counts the request's transaction as dropped for `reason` without building it, as a sink
-    /// would count it: the transaction, and its spans (the root one included); spans already
-    /// over the cap stay `buffer_overflow`.
-    pub(crate) fn discard_transaction(&self, reason: Reason) {
-        let (spans, over) = self.state().take_spans();
-        if over > 0 {
-            self.client
-                .record_discard(Reason::BufferOverflow, Category::Span, over);
-        }
-        self.client.record_discard(reason, Category::Transaction, 1);
-        let spans = u32::try_from(spans.len() + 1).unwrap_or(u32::MAX);
-        self.client.record_discard(reason, Category::Span, spans);
-    }
-
-    /// Builds and sends the request's transaction. Only called for sampled requests.
-    pub(crate) fn send_transaction(&self, status: u16, finished: SystemTime) {
-        let Some(request) = &self.request else {
-            return;
-        };
-        if let Some(reason) = self.client.sink_would_drop(Category::Transaction) {
-            // Not built at all: the sink would throw it away.
-            self.discard_transaction(reason);
-            return;
-        }
-        let name = request.transaction_name();
-        let span_status = event::span_status_for(status);
-        let (user, tags, extra, spans) = {
-            let mut state = self.state();
-            let (spans, dropped) = state.take_spans();
-            if dropped > 0 {
-                self.client
-                    .record_discard(Reason::BufferOverflow, Category::Span, dropped);
-            }
-            (
-                state.user.as_deref().cloned(),
-                state.tags.clone(),
-                state.extra.clone(),
-                spans,
-            )
-        };
-        let mut contexts = BTreeMap::new();
-        contexts.insert(
-            "trace".into(),
-            self.trace.trace_context("http.server", Some(span_status)),
-        );
-        contexts.insert("response".into(), event::response_context(status));
-        let mut tx = event::new_transaction(name.clone(), request.started, finished);
-        tx.user = user;
-        tx.tags = tags;
-        tx.extra = extra;
-        tx.spans = spans;
-        tx.contexts = contexts;
-        tx.request = Some(request.to_request_interface());
-        self.client
-            .send_transaction(tx, self.trace_header(Some(&name)));
-    }
-}
-
-/// Copies user, tags, extra data and breadcrumbs into an event (fields already set win).
-fn apply_state(state: &ScopeState, event: &mut Event<'static>, mut breadcrumbs: Vec<Breadcrumb>) {
-    if event.user.is_none() {
-        event.user = state.user.as_deref().cloned();
-    }
-    if let Some(fingerprint) = &state.fingerprint {
-        let default = event.fingerprint.len() == 1 && event.fingerprint[0] == "{{ default }}";
-        if default {
-            event.fingerprint = fingerprint
-                .iter()
-                .cloned()
-                .map(Into::into)
-                .collect::<Vec<_>>()
-                .into();
-        }
-    }
-    for (k, v) in &state.tags {
-        event.tags.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    for (k, v) in &state.extra {
-        event.extra.entry(k.clone()).or_insert_with(|| v.clone());
-    }
-    breadcrumbs.extend(state.breadcrumbs.iter().cloned());
-    breadcrumbs.append(&mut event.breadcrumbs.values);
-    event.breadcrumbs = breadcrumbs.into();
 }
 
 /// Runs `f` on the current request's scope, or returns `None` outside any request.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<RequestScope>) -> R) -> Option<R> {
     current().map(|scope| f(&scope))
-}
-
-/// Changes the current request's state, or the process-wide state when a global client exists.
-fn with_state(f: impl FnOnce(&mut ScopeState, &Client)) {
-    if let Some(scope) = current() {
-        f(&mut scope.state(), &scope.client);
-    } else if let Some(client) = Client::global() {
-        f(&mut lock(&PROCESS_SCOPE), &client);
-    }
-}
-
-/// Sends an event through the current request's scope, or through the global client.
-fn send(event: Event<'static>) -> Option<Uuid> {
-    match current() {
-        Some(scope) => scope.send_event(event, None),
-        None => send_outside(&Client::global()?, event),
-    }
-}
-
-/// Sends an event captured outside any request, with the process-wide scope's state.
-pub(crate) fn send_outside(client: &Client, mut event: Event<'static>) -> Option<Uuid> {
-    apply_state(&lock(&PROCESS_SCOPE), &mut event, Vec::new());
-    let trace = TraceIds::new_root(false, 0.0);
-    event
-        .contexts
-        .insert("trace".into(), trace.trace_context("default", None));
-    client.send_event(event, TraceHeader::unsampled(trace.trace_id))
-}
-
-/// Records a breadcrumb on the current request (or, outside requests, on the process-wide scope
-/// of the global client). The oldest breadcrumbs go once `max_breadcrumbs` is reached.
-///
-/// ```
-/// use lighttrace::{add_breadcrumb, Breadcrumb, Level};
-///
-/// async fn checkout() {
-///     add_breadcrumb(Breadcrumb {
-///         category: Some("payment".into()),
-///         message: Some("Payment processing started".into()),
-///         level: Level::Info,
-///         data: [("amount".to_owned(), 29.99.into()), ("currency".to_owned(), "USD".into())]
-///             .into_iter()
-///             .collect(),
-///         ..Default::default()
-///     });
-/// }
-/// ```
-pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
-    let scope = current();
-    let Some(client) = scope
-        .as_ref()
-        .map(|s| s.client.clone())
-        .or_else(Client::global)
-    else {
-        return;
-    };
-    let max = client.options_ref().max_breadcrumbs;
-    if max == 0 {
-        return;
-    }
-    // The user's hook runs before any lock is taken: it may itself add breadcrumbs, capture,
-    // or panic without deadlocking the scope.
-    let Some(crumb) = client.process_breadcrumb(breadcrumb) else {
-        return;
-    };
-    let mut state = match &scope {
-        Some(scope) => scope.state(),
-        None => lock(&PROCESS_SCOPE),
-    };
-    while state.breadcrumbs.len() >= max {
-        state.breadcrumbs.pop_front();
-    }
-    state.breadcrumbs.push_back(crumb);
-}
-
-/// Sets (or, with `None`, clears) the user of the current request. It is sent as given:
-/// explicitly set data is never scrubbed away.
-///
-/// ```
-/// lighttrace::set_user(Some(lighttrace::User { id: Some("42".into()), ..Default::default() }));
-/// ```
-pub fn set_user(user: Option<User>) {
-    with_state(|state, _| state.user = user.map(Box::new));
-}
-
-/// Groups the current request's events by this fingerprint instead of Sentry's default
-/// grouping (`None` restores it). `"{{ default }}"` keeps the default grouping as one part.
-/// An event built with its own fingerprint keeps it.
-///
-/// ```
-/// // All timeouts of one upstream are one issue, whatever the message says.
-/// lighttrace::set_fingerprint(Some(vec!["{{ default }}".into(), "payments-timeout".into()]));
-/// ```
-pub fn set_fingerprint(fingerprint: Option<Vec<String>>) {
-    with_state(|state, _| state.fingerprint = fingerprint);
-}
-
-/// Sets a tag on the current request's events and transaction.
-///
-/// ```
-/// lighttrace::set_tag("tenant", "acme");
-/// ```
-pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
-    let (key, value) = (key.into(), value.into());
-    with_state(|state, _| {
-        state.tags.insert(key, value);
-    });
-}
-
-/// Attaches arbitrary data to the current request's events (scrubbed like everything else).
-///
-/// ```
-/// lighttrace::set_extra("cart_items", 3.into());
-/// ```
-pub fn set_extra(key: impl Into<String>, value: Value) {
-    let key = key.into();
-    with_state(|state, _| {
-        state.extra.insert(key, value);
-    });
-}
-
-/// Reports an error, with its `source()` chain, in the context of the current request. Returns
-/// the event id when it was sent.
-///
-/// ```
-/// # async fn load() -> Result<(), std::io::Error> { Ok(()) }
-/// async fn handler() -> &'static str {
-///     if let Err(err) = load().await {
-///         lighttrace::capture_error(&err); // report it, then degrade gracefully
-///     }
-///     "ok"
-/// }
-/// ```
-pub fn capture_error<E>(error: &E) -> Option<Uuid>
-where
-    E: CapturableError + ?Sized,
-{
-    let exceptions = event::error_chain(error.as_error(), error.type_name(), "generic", true);
-    send(exception_event(exceptions, Level::Error))
-}
-
-/// Anything [`capture_error`] takes: every `Error + 'static` type, and `dyn Error` itself (so
-/// `&*boxed_error` works too).
-pub trait CapturableError {
-    /// The error as a trait object, to walk its `source()` chain.
-    fn as_error(&self) -> &(dyn StdError + 'static);
-    /// The concrete type's name, when known statically.
-    fn type_name(&self) -> Option<&'static str>;
-}
-
-impl<E: StdError + 'static> CapturableError for E {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
-        self
-    }
-    fn type_name(&self) -> Option<&'static str> {
-        Some(std::any::type_name::<E>())
-    }
-}
-
-impl CapturableError for dyn StdError + 'static {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
-        self
-    }
-    fn type_name(&self) -> Option<&'static str> {
-        None
-    }
-}
-
-impl CapturableError for dyn StdError + Send + Sync + 'static {
-    fn as_error(&self) -> &(dyn StdError + 'static) {
-        self
-    }
-    fn type_name(&self) -> Option<&'static str> {
-        None
-    }
-}
-
-pub(crate) fn exception_event(exceptions: Vec<Exception>, level: Level) -> Event<'static> {
-    let mut event = event::new_event(level, SystemTime::now());
-    event.exception = exceptions.into();
-    event
-}
-
-/// Reports a message in the context of the current request. Returns the event id when it was
-/// sent.
-///
-/// ```
-/// lighttrace::capture_message("cache miss storm", lighttrace::Level::Warning);
-/// ```
-pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Uuid> {
-    let mut event = event::new_event(level, SystemTime::now());
-    event.message = Some(message.into());
-    send(event)
-}
-
-/// The trace id of the current request, e.g. to log it or return it to a client.
-///
-/// ```
-/// assert!(lighttrace::current_trace_id().is_none()); // outside any request
-/// ```
-pub fn current_trace_id() -> Option<String> {
-    with_current(|scope| scope.trace.trace_id.to_string())
 }
 
 #[cfg(test)]
@@ -615,9 +296,18 @@ mod tests {
 
     fn scope() -> Arc<RequestScope> {
         let client = Client::new(Options::new());
+        let request = RequestSnapshot {
+            method: http::Method::GET,
+            uri: "/".parse().unwrap(),
+            headers: Vec::new(),
+            route: None,
+            started: SystemTime::now(),
+            body: None,
+            client_ip: None,
+        };
         Arc::new(RequestScope::new(
             client,
-            None,
+            request,
             TraceIds::new_root(false, 0.0),
             None,
         ))
@@ -628,39 +318,34 @@ mod tests {
     }
 
     #[test]
-    fn entering_nests_and_restores_the_scope_before() {
+    fn entering_nests_and_restores_the_scope_and_span_before() {
         let (outer, inner) = (scope(), scope());
+        let (mut outer_span, mut inner_span) = (None, None);
         assert!(current().is_none());
-        outer.enter(|| {
+        outer.enter(&mut outer_span, || {
             assert!(is_current(&outer));
-            inner.enter(|| assert!(is_current(&inner)));
+            replace_span(Some(SpanId::from([1; 8])));
+            inner.enter(&mut inner_span, || {
+                assert!(is_current(&inner));
+                assert_eq!(current_span(), None, "each future has its own current span");
+                replace_span(Some(SpanId::from([2; 8])));
+            });
             assert!(is_current(&outer));
+            assert_eq!(current_span(), Some(SpanId::from([1; 8])));
         });
         assert!(current().is_none());
-    }
-
-    #[test]
-    fn reading_or_forking_an_untouched_scope_allocates_no_state() {
-        let s = scope();
-        assert!(s.state().breadcrumbs.is_empty());
-        assert!(s.state().take_spans().0.is_empty());
-        assert!(lock(&s.state).0.is_none());
-        assert!(lock(&s.fork(None).state).0.is_none());
-        let named = s.fork(Some("job"));
-        assert_eq!(
-            named.state().tags.get("task").map(String::as_str),
-            Some("job")
-        );
-        s.set_tag("k", "v");
-        assert_eq!(s.state().tags.get("k").map(String::as_str), Some("v"));
+        assert_eq!(current_span(), None);
+        // Each slot kept what was current in it when its poll ended.
+        assert_eq!(outer_span, Some(SpanId::from([1; 8])));
+        assert_eq!(inner_span, Some(SpanId::from([2; 8])));
     }
 
     #[test]
     fn a_panic_inside_still_restores_the_scope_before() {
         let (outer, inner) = (scope(), scope());
-        outer.enter(|| {
+        outer.enter(&mut None, || {
             let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                inner.enter(|| panic!("boom"))
+                inner.enter(&mut None, || panic!("boom"))
             }));
             assert!(caught.is_err());
             assert!(is_current(&outer));
@@ -669,5 +354,35 @@ mod tests {
         // Only the test's own handles are left: entering leaked no reference.
         assert_eq!(Arc::strong_count(&outer), 1);
         assert_eq!(Arc::strong_count(&inner), 1);
+    }
+
+    #[test]
+    fn untouched_scopes_allocate_no_state_and_finishing_closes() {
+        let s = scope();
+        assert!(s.lock().data.is_none());
+        assert!(s.fork(None).lock().data.is_none());
+        let named = s.fork(Some("job"));
+        assert_eq!(
+            named
+                .lock()
+                .data
+                .as_ref()
+                .unwrap()
+                .tags
+                .get("task")
+                .map(String::as_str),
+            Some("job")
+        );
+        s.with_data(|d| {
+            d.tags.insert("k".into(), "v".into());
+        });
+        let finished = s.finish(200, SystemTime::now(), None).unwrap();
+        assert_eq!(finished.data.unwrap().tags["k"], "v");
+        assert!(s.finish(200, SystemTime::now(), None).is_none());
+        // Closed: later changes go nowhere.
+        s.with_data(|d| {
+            d.tags.insert("late".into(), "x".into());
+        });
+        assert!(s.lock().data.is_none());
     }
 }

@@ -43,10 +43,11 @@ impl TracedRequest for reqwest::RequestBuilder {
                 span.set_data("http.request.method".into(), method.clone().into());
                 span.set_data("url".into(), url.to_string().into());
             }
-            let parent = span.as_ref().map(Running::id);
+            let parent = span.as_ref().and_then(Running::id);
             with_current(|scope| {
                 propagate::inject(scope, &full_url, request.headers_mut(), parent)
             });
+            // Dropped before the response (cancelled), the span is recorded as cancelled.
             let result = client.execute(request).await;
             if let Some(mut span) = span {
                 let status = match &result {

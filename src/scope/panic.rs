@@ -1,24 +1,27 @@
 //! Panic capture: one process-wide hook, chained to whatever hook was there before.
 //!
 //! Inside tracked code (a request, or a task run `in_current_scope`) the hook only records the
-//! panic's location and an unresolved stack trace; the code that catches the unwind reports it.
-//! Outside tracked code it reports the panic itself through the global client, but only after
-//! [`capture_panics`] opted in. It never flushes and never waits on I/O.
+//! panic's message, location and an unresolved stack; the code that catches the unwind reports
+//! it. Outside tracked code it reports the panic itself through the global client, but only
+//! after [`capture_panics`] opted in, and only by queueing: symbolication, scrubbing and
+//! `before_send` run on the client's worker, never inside the hook. Panics of user hooks run
+//! contained (and of layers with nothing to send to) are neither recorded nor reported. The hook
+//! never flushes and never waits on I/O.
 
 use std::backtrace::Backtrace;
-use std::cell::{Cell, RefCell};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
+use std::time::SystemTime;
 
 use sentry_types::protocol::v7::Level;
 
+use super::process;
 use crate::client::Client;
-use crate::event::{self, PanicDetails};
+use crate::event::{self, Capture, Captured, PanicDetails};
+use crate::util::unwind::{self, Mode};
 
 thread_local! {
-    /// Non-zero while this thread runs tracked code.
-    static TRACKED: Cell<u32> = const { Cell::new(0) };
     /// What the hook recorded for the latest tracked panic on this thread.
     static LAST: RefCell<Option<PanicDetails>> = const { RefCell::new(None) };
 }
@@ -26,56 +29,61 @@ thread_local! {
 static INSTALL: Once = Once::new();
 static CAPTURE_UNTRACKED: AtomicBool = AtomicBool::new(false);
 
-/// A panic payload that was already reported: re-raised so a `JoinHandle` still sees the panic,
-/// without a second event from an outer layer.
-pub(crate) struct Reported(pub(crate) String);
+/// The payload of a panic that was already reported, re-raised so a `JoinHandle` still sees
+/// the panic without a second event from an outer layer.
+pub(crate) struct PanicAlreadyReported(pub(crate) String);
 
 /// Installs the hook once per process, chaining the previous one (so panics are still printed).
 pub(crate) fn install_hook() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let location = info
-                .location()
-                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-            let message = message_of(info.payload());
-            if TRACKED.with(Cell::get) > 0 {
-                let details = PanicDetails {
-                    message,
-                    location,
-                    // Walking the stack is cheap enough; symbols are resolved only if sent.
-                    backtrace: Some(Backtrace::force_capture()),
-                };
-                LAST.with(|last| *last.borrow_mut() = Some(details));
-            } else if CAPTURE_UNTRACKED.load(Ordering::Relaxed) {
-                report_untracked(PanicDetails {
-                    message,
-                    location,
-                    backtrace: Some(Backtrace::force_capture()),
-                });
+            match unwind::mode() {
+                Mode::Quiet => {}
+                Mode::Tracked => {
+                    let details = details_of(info);
+                    let _ = LAST.try_with(|last| *last.borrow_mut() = Some(details));
+                }
+                Mode::Untracked => {
+                    if CAPTURE_UNTRACKED.load(Ordering::Relaxed) {
+                        report_untracked(info);
+                    }
+                }
             }
             previous(info);
         }));
     });
 }
 
-/// Reports a panic outside any request or scoped task through the global client.
-fn report_untracked(details: PanicDetails) {
-    let Some(client) = Client::global() else {
+/// The message, location and (unresolved) stack of a panic. Walking the stack is cheap
+/// enough; symbols are resolved only if the event is sent.
+fn details_of(info: &std::panic::PanicHookInfo<'_>) -> PanicDetails {
+    PanicDetails {
+        message: message_of(info.payload()),
+        location: info
+            .location()
+            .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
+        backtrace: Some(Backtrace::force_capture()),
+    }
+}
+
+/// Queues a panic outside any request or scoped task for the global client's worker.
+fn report_untracked(info: &std::panic::PanicHookInfo<'_>) {
+    let Some(client) = Client::global().filter(Client::is_enabled) else {
         return;
     };
-    let mut event = super::exception_event(
-        vec![event::panic_exception(
-            &details,
-            &client.options_ref().in_app(),
-        )],
-        Level::Fatal,
-    );
-    if let Some(name) = std::thread::current().name() {
-        event.tags.insert("thread".into(), name.to_owned());
-    }
-    // `send` only queues: a hung collector cannot freeze the panicking thread.
-    super::send_outside(&client, event);
+    let origin_tag = std::thread::current()
+        .name()
+        .map(|name| ("thread", name.to_owned()));
+    client.capture(Capture {
+        event_id: event::new_event_id(),
+        level: Level::Fatal,
+        timestamp: SystemTime::now(),
+        what: Captured::Panic(details_of(info)),
+        origin_tag,
+        // This thread may hold the process scope's lock: never wait for it here.
+        context: process::capture_context(false),
+    });
 }
 
 /// Reports panics on any thread or task outside a request (where the layer and scoped tasks
@@ -83,13 +91,28 @@ fn report_untracked(details: PanicDetails) {
 /// location and stack trace. Call it once at startup; the hook that was installed before (such as
 /// the default one that prints the panic) keeps running.
 ///
-/// The hook never flushes or waits: a hung collector cannot freeze the process. Flush the client
-/// before exiting to deliver what the hook queued.
+/// The hook only queues the panic: its stack is symbolicated, scrubbed and passed to
+/// `before_send` on the client's worker, so a panicking `before_send` cannot abort the process
+/// and a hung collector cannot freeze it. Flush the client before exiting to deliver what the
+/// hook queued.
 ///
 /// ```
-/// let client = lighttrace::Client::new(lighttrace::Options::new());
+/// # #[tokio::main] async fn main() {
+/// let sink = lighttrace::MemorySink::new();
+/// let client = lighttrace::Client::new(lighttrace::Options::new().sink(sink.clone()));
 /// client.install_global();
 /// lighttrace::capture_panics();
+///
+/// let _ = std::thread::Builder::new()
+///     .name("importer".into())
+///     .spawn(|| panic!("bad row 17"))
+///     .unwrap()
+///     .join();
+/// assert!(client.flush(std::time::Duration::from_secs(5)).await);
+/// let event = &sink.events()[0];
+/// assert_eq!(event.exception.values[0].value.as_deref(), Some("bad row 17"));
+/// assert_eq!(event.tags["thread"], "importer");
+/// # }
 /// ```
 pub fn capture_panics() {
     install_hook();
@@ -98,7 +121,7 @@ pub fn capture_panics() {
 
 /// The message of a panic payload.
 pub(crate) fn message_of(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(Reported(message)) = payload.downcast_ref::<Reported>() {
+    if let Some(PanicAlreadyReported(message)) = payload.downcast_ref::<PanicAlreadyReported>() {
         message.clone()
     } else {
         PanicDetails::message_of(payload)
@@ -113,24 +136,20 @@ pub(crate) enum Caught {
     AlreadyReported,
 }
 
-/// Runs `f` as tracked code, catching a panic.
+/// Runs `f` catching a panic: as tracked code when `tracked` (the hook records the panic's
+/// stack for the caller to report), else quietly (nothing will report it: only the message is
+/// kept).
 #[inline]
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
-    struct Exit;
-    impl Drop for Exit {
-        fn drop(&mut self) {
-            TRACKED.with(|t| t.set(t.get().saturating_sub(1)));
-        }
-    }
-    TRACKED.with(|t| t.set(t.get() + 1));
-    let exit = Exit;
-    let result = catch_unwind(AssertUnwindSafe(f));
-    drop(exit);
-    result.map_err(|payload| {
-        if payload.is::<Reported>() {
+pub(crate) fn catch<R>(tracked: bool, f: impl FnOnce() -> R) -> Result<R, Caught> {
+    let mode = if tracked { Mode::Tracked } else { Mode::Quiet };
+    unwind::catch_in(mode, f).map_err(|payload| {
+        if payload.is::<PanicAlreadyReported>() {
             return Caught::AlreadyReported;
         }
-        let recorded = LAST.with(|last| last.borrow_mut().take());
+        let recorded = LAST
+            .try_with(|last| last.borrow_mut().take())
+            .ok()
+            .flatten();
         let message = message_of(&*payload);
         Caught::Fresh(match recorded {
             Some(details) if details.message == message => details,

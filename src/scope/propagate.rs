@@ -3,7 +3,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use sentry_types::protocol::v7::{DynamicSamplingContext, SpanId};
 
-use super::{with_current, RequestScope};
+use super::{current_span, with_current, RequestScope};
 use crate::event::propagation::{self, IncomingTrace};
 
 static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
@@ -33,13 +33,13 @@ pub(crate) fn incoming_trace(
         .filter_map(|v| v.to_str().ok())
         .flat_map(propagation::sentry_baggage)
         .collect();
-    let frozen = frozen_dsc(&entries, &incoming).map(Box::new);
-    Some((incoming, frozen))
+    let upstream = upstream_dsc(&entries, &incoming).map(Box::new);
+    Some((incoming, upstream))
 }
 
 /// The upstream sampling context, when it is complete enough for Relay (trace id and public
 /// key) and belongs to the same trace.
-fn frozen_dsc(
+fn upstream_dsc(
     entries: &[(String, String)],
     incoming: &IncomingTrace,
 ) -> Option<DynamicSamplingContext> {
@@ -66,11 +66,26 @@ fn frozen_dsc(
 /// [`trace_propagation_targets`](crate::Options::trace_propagation_targets).
 ///
 /// ```
-/// async fn handler() {
+/// use axum::{routing::get, Router};
+/// use lighttrace::{MemorySink, Options, TrackingLayer};
+/// use tower::ServiceExt;
+///
+/// async fn handler() -> String {
 ///     let mut headers = http::HeaderMap::new();
-///     lighttrace::inject_trace_headers("http://inventory.internal/items", &mut headers);
+///     assert!(lighttrace::inject_trace_headers("http://inventory.internal/items", &mut headers));
 ///     // ... send the request with `headers` using any HTTP client ...
+///     headers["sentry-trace"].to_str().unwrap().to_owned()
 /// }
+///
+/// # #[tokio::main] async fn main() {
+/// let app = Router::new()
+///     .route("/", get(handler))
+///     .layer(TrackingLayer::with_options(Options::new().sink(MemorySink::new())));
+/// let res = app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+/// let sentry_trace = std::str::from_utf8(&body).unwrap();
+/// assert_eq!(sentry_trace.len(), 32 + 1 + 16 + 2); // trace id, span id, sampled flag
+/// # }
 /// ```
 pub fn inject_trace_headers(url: &str, headers: &mut HeaderMap) -> bool {
     with_current(|scope| inject(scope, url, headers, None)).unwrap_or(false)
@@ -88,9 +103,7 @@ pub(crate) fn inject(
         return false;
     }
     let trace = &scope.trace;
-    let span_id = parent
-        .or_else(|| scope.state().open_spans.last().copied())
-        .unwrap_or(trace.span_id);
+    let span_id = parent.or_else(current_span).unwrap_or(trace.span_id);
     let sentry_trace = propagation::sentry_trace_value(trace.trace_id, span_id, trace.sampled);
     if let Ok(v) = HeaderValue::from_str(&sentry_trace) {
         headers.insert(SENTRY_TRACE.clone(), v);
@@ -101,10 +114,10 @@ pub(crate) fn inject(
             headers.insert(TRACEPARENT.clone(), v);
         }
     }
-    let name = scope.transaction_name();
-    let dsc = match &scope.frozen_dsc {
-        Some(frozen) => (**frozen).clone(),
-        None => scope.client.own_dsc(&scope.trace_header(name.as_deref())),
+    let input = scope.dsc_input();
+    let dsc = match input.upstream {
+        Some(upstream) => *upstream,
+        None => scope.client.own_dsc(&input),
     };
     let ours: Vec<(String, String)> = match serde_json::to_value(&dsc) {
         Ok(serde_json::Value::Object(map)) => map

@@ -3,34 +3,31 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{Span, SpanId, SpanStatus, Value};
 
-use super::{with_current, RequestScope};
+use super::{current_span, replace_span, with_current, RequestScope};
 use crate::event::new_span_id;
 
-/// A span being recorded: where it goes when it ends, and the span itself.
+/// A span being recorded: where it goes when it ends, and the span itself. Dropped without
+/// [`finish`](Running::finish) (its future was cancelled), it is recorded as `cancelled`.
 pub(crate) struct Running {
     scope: Arc<RequestScope>,
-    span: Span,
+    span: Option<Span>,
 }
 
 impl Running {
-    /// Starts a span under the current one, if this request is being traced.
+    /// Starts a span under the current one (the span current in the future being polled, else
+    /// the request's root span), if this request is being traced. It does not become current:
+    /// callers decide where it is.
     pub(crate) fn start(op: String, description: String) -> Option<Running> {
         with_current(|scope| {
-            if !scope.records_spans {
+            if !scope.records_spans() {
                 return None;
             }
-            let parent = scope
-                .state()
-                .open_spans
-                .last()
-                .copied()
-                .unwrap_or(scope.trace.span_id);
+            let parent = current_span().unwrap_or(scope.trace.span_id);
             Some(Running {
                 scope: scope.clone(),
-                span: Span {
+                span: Some(Span {
                     span_id: new_span_id(),
                     trace_id: scope.trace.trace_id,
                     parent_span_id: Some(parent),
@@ -42,90 +39,96 @@ impl Running {
                     status: None,
                     tags: Default::default(),
                     data: Default::default(),
-                },
+                }),
             })
         })
         .flatten()
     }
 
-    pub(crate) fn id(&self) -> SpanId {
-        self.span.span_id
-    }
-
-    /// Makes this span the parent of spans started from now on.
-    pub(crate) fn enter(&self) {
-        self.scope.state().open_spans.push(self.span.span_id);
-    }
-
-    /// Undoes [`enter`](Self::enter).
-    pub(crate) fn exit(&self) {
-        let mut state = self.scope.state();
-        if let Some(pos) = state
-            .open_spans
-            .iter()
-            .rposition(|id| *id == self.span.span_id)
-        {
-            state.open_spans.remove(pos);
-        }
+    pub(crate) fn id(&self) -> Option<SpanId> {
+        self.span.as_ref().map(|s| s.span_id)
     }
 
     pub(crate) fn set_data(&mut self, key: String, value: Value) {
-        self.span.data.insert(key, value);
+        if let Some(span) = self.span.as_mut() {
+            span.data.insert(key, value);
+        }
     }
 
     pub(crate) fn set_status(&mut self, status: SpanStatus) {
-        self.span.status = Some(status);
+        if let Some(span) = self.span.as_mut() {
+            span.status = Some(status);
+        }
     }
 
-    /// Ends the span and records it in its transaction (or counts it, past the cap).
+    /// Ends the span and records it in its transaction (or counts it: past the cap, or after
+    /// the request finished).
     pub(crate) fn finish(mut self, default_status: SpanStatus) {
-        self.exit();
-        self.span.timestamp = Some(SystemTime::now());
-        if self.span.status.is_none() {
-            self.span.status = Some(default_status);
-        }
-        let max = self.scope.client.options_ref().max_spans;
-        let mut state = self.scope.state();
-        if state.spans.len() < max {
-            state.spans.push(self.span);
-        } else {
-            drop(state);
-            self.scope
-                .client
-                .record_discard(Reason::BufferOverflow, Category::Span, 1);
+        self.end(default_status);
+    }
+
+    fn end(&mut self, default_status: SpanStatus) {
+        if let Some(mut span) = self.span.take() {
+            span.timestamp = Some(SystemTime::now());
+            span.status.get_or_insert(default_status);
+            self.scope.record_span(span);
         }
     }
 }
 
-/// Starts a child span of whatever span is current in this request. It ends when the guard is
-/// dropped or [`finish`](SpanGuard::finish)ed. Outside a sampled request it records nothing and
-/// costs next to nothing.
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.end(SpanStatus::Cancelled);
+    }
+}
+
+/// Starts a child span of whatever span is current in the code running now, and makes it the
+/// current one: spans started after it (in this future) are its children. It ends when the guard
+/// is dropped or [`finish`](SpanGuard::finish)ed. Outside a sampled request it records nothing
+/// and costs next to nothing.
 ///
-/// For work that runs concurrently with other work of the same request (`join!`, `select!`),
-/// prefer [`FutureExt::in_span`](crate::FutureExt::in_span), which is current only while its
-/// future is being polled.
+/// A guard held across an `.await` stays current only in the future that holds it: concurrent
+/// futures of the same request (`join!`, `select!`) keep their own current span. For work that
+/// is itself one of those futures, [`FutureExt::in_span`](crate::FutureExt::in_span) reads
+/// better.
 ///
 /// ```
-/// # async fn fetch_user(_: u64) -> String { String::new() }
-/// async fn get_user(id: u64) -> String {
+/// use axum::{routing::get, Router};
+/// use lighttrace::{MemorySink, Options, TrackingLayer};
+/// use tower::ServiceExt;
+///
+/// async fn get_user() -> &'static str {
 ///     let mut span = lighttrace::start_span("db.query", "SELECT * FROM users WHERE id = $1");
-///     let user = fetch_user(id).await;
+///     tokio::task::yield_now().await; // the query
 ///     span.set_data("rows", 1);
-///     user // the span ends here, when `span` is dropped
+///     "ann" // the span ends here, when `span` is dropped
 /// }
+///
+/// # #[tokio::main] async fn main() {
+/// let sink = MemorySink::new();
+/// let app = Router::new()
+///     .route("/users/{id}", get(get_user))
+///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+/// app.oneshot(http::Request::get("/users/7").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+///
+/// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
+/// let span = &sink.transactions()[0].spans[0];
+/// assert_eq!(span.op.as_deref(), Some("db.query"));
+/// assert_eq!(span.data["rows"], 1);
+/// # }
 /// ```
 pub fn start_span(op: impl Into<String>, description: impl Into<String>) -> SpanGuard {
     let running = Running::start(op.into(), description.into());
-    if let Some(r) = &running {
-        r.enter();
-    }
-    SpanGuard { running }
+    let restore = running.as_ref().map(|r| replace_span(r.id()));
+    SpanGuard { running, restore }
 }
 
 /// A running span; see [`start_span`].
 #[must_use = "the span ends when this guard is dropped"]
 pub struct SpanGuard {
     running: Option<Running>,
+    /// What was current before this span, to restore when it ends.
+    restore: Option<Option<SpanId>>,
 }
 
 impl std::fmt::Debug for SpanGuard {
@@ -153,21 +156,30 @@ impl SpanGuard {
 
     /// The span's id while it is being recorded (the request is sampled).
     pub fn span_id(&self) -> Option<SpanId> {
-        self.running.as_ref().map(Running::id)
+        self.running.as_ref().and_then(Running::id)
     }
 
     /// Ends the span now.
     pub fn finish(mut self) {
-        if let Some(r) = self.running.take() {
-            r.finish(SpanStatus::Ok);
+        self.end();
+    }
+
+    fn end(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Only where it is still the current span: a guard dropped elsewhere (moved into
+            // another future) must not change that future's current span.
+            if let Some(previous) = self.restore.take() {
+                if current_span() == running.id() {
+                    replace_span(previous);
+                }
+            }
+            running.finish(SpanStatus::Ok);
         }
     }
 }
 
 impl Drop for SpanGuard {
     fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            r.finish(SpanStatus::Ok);
-        }
+        self.end();
     }
 }

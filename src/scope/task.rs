@@ -1,4 +1,5 @@
-//! Futures that carry the request's scope into spawned work, or record a span while they run.
+//! Futures that carry the request's scope into spawned work, record a span while they run, or
+//! report the error they return.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -7,12 +8,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
-use sentry_types::protocol::v7::{Level, SpanStatus};
+use sentry_types::protocol::v7::{Level, SpanId, SpanStatus};
 
-use super::panic::{self, Caught, Reported};
+use super::api::capture;
+use super::panic::{self, Caught, PanicAlreadyReported};
 use super::span::Running;
-use super::{current, exception_event, RequestScope};
-use crate::event;
+use super::{current, replace_span, RequestScope};
+use crate::client::Client;
+use crate::event::{self, Capture, Captured};
 
 /// Extension methods for futures, in the style of tracing's `Instrument`.
 pub trait FutureExt: Future + Sized {
@@ -21,53 +24,108 @@ pub trait FutureExt: Future + Sized {
     /// re-raised so a `JoinHandle` still sees it.
     ///
     /// ```
-    /// use lighttrace::FutureExt;
+    /// use axum::{routing::get, Router};
+    /// use lighttrace::{FutureExt, Level, MemorySink, Options, TrackingLayer};
+    /// use tower::ServiceExt;
     ///
     /// async fn handler() -> &'static str {
+    ///     lighttrace::set_tag("tenant", "acme");
     ///     tokio::spawn(async {
-    ///         lighttrace::capture_message("sent from the background", lighttrace::Level::Info);
+    ///         lighttrace::capture_message("sent from the background", Level::Info);
     ///     }.in_current_scope().named("audit"));
     ///     "accepted"
     /// }
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let sink = MemorySink::new();
+    /// let app = Router::new()
+    ///     .route("/", get(handler))
+    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    ///
+    /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
+    /// let event = &sink.events()[0];
+    /// assert_eq!(event.tags["tenant"], "acme"); // the request's scope, copied
+    /// assert_eq!(event.tags["task"], "audit");
+    /// # }
     /// ```
     fn in_current_scope(self) -> InScope<Self> {
         let scope = current().map(|current| Arc::new(current.fork(None)));
+        // Without a scope a panic can only be reported through the global client.
+        let tracked = scope.is_some() || Client::global().is_some_and(|c| c.is_enabled());
         InScope {
             inner: self,
             scope,
+            span: None,
+            tracked,
             name: None,
         }
     }
 
     /// Records this future as a child span of the current one; spans started while it is being
-    /// polled nest under it. Works for concurrent futures of the same request.
+    /// polled nest under it. Concurrent futures of the same request each keep their own.
     ///
     /// ```
-    /// use lighttrace::FutureExt;
-    /// # async fn fetch_user() {} async fn fetch_posts() {}
-    /// async fn handler() {
+    /// use axum::{routing::get, Router};
+    /// use lighttrace::{FutureExt, MemorySink, Options, TrackingLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// async fn handler() -> &'static str {
     ///     tokio::join!(
-    ///         fetch_user().in_span("db.query", "SELECT user"),
-    ///         fetch_posts().in_span("db.query", "SELECT posts"),
+    ///         tokio::task::yield_now().in_span("db.query", "SELECT user"),
+    ///         tokio::task::yield_now().in_span("db.query", "SELECT posts"),
     ///     );
+    ///     "ok"
     /// }
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let sink = MemorySink::new();
+    /// let app = Router::new()
+    ///     .route("/", get(handler))
+    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    ///
+    /// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
+    /// let tx = &sink.transactions()[0];
+    /// assert_eq!(tx.spans.len(), 2);
+    /// assert_eq!(tx.spans[0].parent_span_id, tx.spans[1].parent_span_id); // siblings
+    /// # }
     /// ```
     fn in_span(self, op: impl Into<String>, description: impl Into<String>) -> InSpan<Self> {
         InSpan {
             inner: self,
             pending: Some((op.into(), description.into())),
             running: None,
+            span: None,
         }
     }
 
     /// Reports an `Err` this future returns (with its `source()` chain), and passes it on.
     ///
     /// ```
-    /// use lighttrace::FutureExt;
-    /// # async fn send_notification() -> Result<(), std::io::Error> { Ok(()) }
-    /// async fn handler() {
-    ///     lighttrace::spawn_named("notify_user", send_notification().report_errors());
+    /// use axum::{routing::get, Router};
+    /// use lighttrace::{FutureExt, MemorySink, Options, TrackingLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// async fn send_notification() -> Result<(), std::io::Error> {
+    ///     Err(std::io::Error::other("smtp refused"))
     /// }
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let sink = MemorySink::new();
+    /// let app = Router::new()
+    ///     .route("/", get(|| async {
+    ///         lighttrace::spawn_named("notify_user", send_notification().report_errors());
+    ///         "accepted"
+    ///     }))
+    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    ///
+    /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
+    /// let event = &sink.events()[0];
+    /// assert_eq!(event.exception.values[0].value.as_deref(), Some("smtp refused"));
+    /// assert_eq!(event.tags["task"], "notify_user");
+    /// # }
     /// ```
     fn report_errors(self) -> ReportErrors<Self> {
         ReportErrors { inner: self }
@@ -78,21 +136,26 @@ impl<F: Future> FutureExt for F {}
 
 pin_project! {
     /// A future running with a copy of a request's scope; see [`FutureExt::in_current_scope`].
+    #[must_use = "futures do nothing unless polled or spawned"]
     pub struct InScope<F> {
         #[pin]
         inner: F,
         scope: Option<Arc<RequestScope>>,
+        // The current span inside this future (it records none, but keeps its own).
+        span: Option<SpanId>,
+        tracked: bool,
         name: Option<Cow<'static, str>>,
     }
 }
 
 impl<F> InScope<F> {
     /// Names the work: events from it carry a `task` tag with this name.
-    #[must_use]
     pub fn named(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         let name = name.into();
         if let Some(scope) = &self.scope {
-            scope.set_tag("task", &name);
+            scope.with_data(|data| {
+                data.tags.insert("task".into(), name.to_string());
+            });
         }
         self.name = Some(name);
         self
@@ -111,32 +174,38 @@ impl<F: Future> Future for InScope<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let inner = this.inner;
+        let span = this.span;
         let polled = match this.scope.as_ref() {
-            Some(scope) => panic::catch(|| scope.enter(|| inner.poll(cx))),
-            None => panic::catch(|| inner.poll(cx)),
+            Some(scope) => panic::catch(true, || scope.enter(span, || inner.poll(cx))),
+            None => panic::catch(*this.tracked, || inner.poll(cx)),
         };
         match polled {
             Ok(poll) => poll,
-            Err(Caught::AlreadyReported) => {
-                std::panic::resume_unwind(Box::new(Reported("panic in a scoped task".to_owned())))
-            }
+            Err(Caught::AlreadyReported) => std::panic::resume_unwind(Box::new(
+                PanicAlreadyReported("panic in a scoped task".to_owned()),
+            )),
             Err(Caught::Fresh(details)) => {
                 let message = details.message.clone();
-                match this.scope.as_ref() {
-                    Some(scope) => scope.report_panic(details, None),
-                    None => {
-                        if let Some(client) = crate::client::Client::global() {
-                            let in_app = client.options_ref().in_app();
-                            let exception = event::panic_exception(&details, &in_app);
-                            let mut ev = exception_event(vec![exception], Level::Fatal);
-                            if let Some(name) = this.name.as_deref() {
-                                ev.tags.insert("task".into(), name.to_owned());
-                            }
-                            super::send_outside(&client, ev);
+                if *this.tracked {
+                    let task = this.name.as_deref().map(|n| ("task", n.to_owned()));
+                    let what = Captured::Panic(details);
+                    match this.scope.as_ref() {
+                        Some(scope) => {
+                            scope.client.capture(Capture {
+                                event_id: event::new_event_id(),
+                                level: Level::Fatal,
+                                timestamp: std::time::SystemTime::now(),
+                                what,
+                                origin_tag: None,
+                                context: scope.capture_context(None),
+                            });
+                        }
+                        None => {
+                            capture(what, Level::Fatal, task);
                         }
                     }
                 }
-                std::panic::resume_unwind(Box::new(Reported(message)))
+                std::panic::resume_unwind(Box::new(PanicAlreadyReported(message)))
             }
         }
     }
@@ -144,20 +213,16 @@ impl<F: Future> Future for InScope<F> {
 
 pin_project! {
     /// A future recorded as a span; see [`FutureExt::in_span`].
+    #[must_use = "futures do nothing unless polled"]
     pub struct InSpan<F> {
         #[pin]
         inner: F,
         pending: Option<(String, String)>,
+        // Dropped before it finished (the losing branch of a `select!`): recorded as
+        // cancelled.
         running: Option<Running>,
-    }
-
-    impl<F> PinnedDrop for InSpan<F> {
-        fn drop(this: Pin<&mut Self>) {
-            // Dropped before it finished: cancelled (e.g. the losing branch of a select!).
-            if let Some(running) = this.project().running.take() {
-                running.finish(SpanStatus::Cancelled);
-            }
-        }
+        // The current span inside this future: its own, or one a guard opened in it.
+        span: Option<SpanId>,
     }
 }
 
@@ -173,21 +238,23 @@ impl<F: Future> Future for InSpan<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         if let Some((op, description)) = this.pending.take() {
+            // Parented where it is first polled, as a span created there would be.
             *this.running = Running::start(op, description);
+            *this.span = this.running.as_ref().and_then(Running::id);
         }
-        let Some(running) = this.running.as_ref() else {
+        if this.running.is_none() {
             return this.inner.poll(cx);
-        };
-        struct Exit<'a>(&'a Running);
-        impl Drop for Exit<'_> {
+        }
+        struct Swap<'a>(&'a mut Option<SpanId>, Option<SpanId>);
+        impl Drop for Swap<'_> {
             fn drop(&mut self) {
-                self.0.exit();
+                *self.0 = replace_span(self.1);
             }
         }
-        running.enter();
-        let exit = Exit(running);
+        let outer = replace_span(*this.span);
+        let swap = Swap(this.span, outer);
         let poll = this.inner.poll(cx);
-        drop(exit);
+        drop(swap);
         if poll.is_ready() {
             if let Some(running) = this.running.take() {
                 running.finish(SpanStatus::Ok);
@@ -200,6 +267,7 @@ impl<F: Future> Future for InSpan<F> {
 pin_project! {
     /// A future whose `Err` is reported; see [`FutureExt::report_errors`].
     #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
     pub struct ReportErrors<F> {
         #[pin]
         inner: F,
@@ -226,12 +294,28 @@ where
 /// A panic in it is reported with `handled: false`.
 ///
 /// ```
+/// use axum::{routing::get, Router};
+/// use lighttrace::{MemorySink, Options, TrackingLayer};
+/// use tower::ServiceExt;
+///
 /// async fn handler() -> &'static str {
-///     lighttrace::spawn(async {
-///         lighttrace::add_breadcrumb(lighttrace::Breadcrumb::default());
-///     });
+///     let job = lighttrace::spawn(async { panic!("the import crashed") });
+///     assert!(job.await.is_err()); // the JoinHandle still sees the panic
 ///     "accepted"
 /// }
+///
+/// # #[tokio::main] async fn main() {
+/// let sink = MemorySink::new();
+/// let app = Router::new()
+///     .route("/import", get(handler))
+///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+/// app.oneshot(http::Request::get("/import").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+///
+/// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
+/// let event = &sink.events()[0];
+/// assert_eq!(event.exception.values[0].value.as_deref(), Some("the import crashed"));
+/// assert_eq!(event.transaction.as_deref(), Some("GET /import"));
+/// # }
 /// ```
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where

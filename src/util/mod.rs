@@ -1,4 +1,10 @@
-//! Small text helpers shared by scrubbing and trace propagation.
+//! Small helpers any stage may use: text decoding, DSN redaction, and the unwinding modes that
+//! keep user code contained.
+
+mod redact;
+pub(crate) mod unwind;
+
+pub(crate) use redact::RedactedDsn;
 
 /// Decodes `%XX` sequences (and `+` as a space when `plus_is_space`); invalid sequences are kept
 /// as they are, and invalid UTF-8 is replaced, so any input is accepted.

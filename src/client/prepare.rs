@@ -1,0 +1,222 @@
+//! The one preparation path of events and transactions, run on the client's worker: defaults,
+//! scrubbing, the user's hooks (contained), the envelope with its sampling context, the sink.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+use sentry_types::protocol::v7::{
+    ClientSdkInfo, DynamicSamplingContext, Envelope, EnvelopeHeaders, Event, Transaction,
+};
+use sentry_types::Uuid;
+
+use super::hooks::{self, Verdict};
+use super::options::Options;
+use super::sampling::Unsampled;
+use super::scrub;
+use super::worker::{Job, Runner};
+use crate::event::{self, DscInput, EventRules, Finished};
+use crate::sink::Sink;
+
+/// What the worker needs: the options and the sink. Shared by the client's handles and its
+/// worker thread.
+pub(crate) struct Core {
+    pub(crate) options: Options,
+    pub(crate) sink: Option<Arc<dyn Sink>>,
+    pub(crate) unsampled: Unsampled,
+}
+
+impl Runner for Core {
+    fn run(&self, job: Job) {
+        match job {
+            Job::Request(finished) => self.finish_request(finished),
+            Job::Capture(capture) => {
+                let (event, dsc) = self.with_rules(|rules| event::capture_event(*capture, rules));
+                self.send_event(event, &dsc);
+            }
+        }
+    }
+
+    fn discard(&self, reason: Reason, category: Category, quantity: u32) {
+        self.record_discard(reason, category, quantity);
+    }
+}
+
+/// The fields events and transactions share defaults for.
+struct Common<'a, 'b> {
+    release: &'a mut Option<Cow<'b, str>>,
+    environment: &'a mut Option<Cow<'b, str>>,
+    server_name: &'a mut Option<Cow<'b, str>>,
+    tags: &'a mut BTreeMap<String, String>,
+    platform: &'a mut Cow<'b, str>,
+    sdk: &'a mut Option<Cow<'b, ClientSdkInfo>>,
+}
+
+impl Core {
+    pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        if let Some(sink) = &self.sink {
+            sink.record_discard(reason, category, quantity);
+        }
+    }
+
+    /// Runs `f` with the rules events are assembled by, `before_breadcrumb` contained.
+    fn with_rules<R>(&self, f: impl FnOnce(&mut EventRules<'_>) -> R) -> R {
+        let mut keep = |crumb| hooks::before_breadcrumb(&self.options, crumb);
+        f(&mut EventRules {
+            in_app: self.options.in_app(),
+            max_breadcrumbs: self.options.max_breadcrumbs,
+            keep_breadcrumb: &mut keep,
+        })
+    }
+
+    /// A request's error event, then its transaction.
+    fn finish_request(&self, mut finished: Finished) {
+        if let Some(failure) = finished.failure.take() {
+            let (event, dsc) =
+                self.with_rules(|rules| event::failure_event(&finished, *failure, rules));
+            self.send_event(event, &dsc);
+        }
+        if finished.traced() {
+            self.send_transaction(finished);
+        }
+    }
+
+    /// Defaults, scrubbing, `before_send`, envelope, sink.
+    pub(crate) fn send_event(&self, mut event: Event<'static>, dsc: &DscInput) {
+        let Some(sink) = self.sink.as_deref() else {
+            return;
+        };
+        let options = &self.options;
+        self.fill_defaults(Common {
+            release: &mut event.release,
+            environment: &mut event.environment,
+            server_name: &mut event.server_name,
+            tags: &mut event.tags,
+            platform: &mut event.platform,
+            sdk: &mut event.sdk,
+        });
+        if event.event_id.is_nil() {
+            event.event_id = event::new_event_id();
+        }
+        scrub::event(&mut event, options.send_default_pii, &options.scrub_rules);
+        let event = match hooks::before_send(options, event) {
+            Verdict::Keep(event) => event,
+            Verdict::Dropped => {
+                sink.record_discard(Reason::BeforeSend, Category::Error, 1);
+                return;
+            }
+            Verdict::Panicked => {
+                sink.record_discard(Reason::EventProcessor, Category::Error, 1);
+                return;
+            }
+        };
+        let mut envelope = Envelope::new().with_headers(self.envelope_headers(event.event_id, dsc));
+        envelope.add_item(event);
+        self.unsampled.report_to(sink);
+        sink.send(envelope);
+    }
+
+    /// Builds a sampled request's transaction, unless the sink would drop it anyway; then
+    /// defaults, scrubbing, `before_send_transaction`, envelope, sink.
+    fn send_transaction(&self, finished: Finished) {
+        let Some(sink) = self.sink.as_deref() else {
+            return;
+        };
+        let (spans, over_cap) = finished
+            .data
+            .as_ref()
+            .map_or((0, 0), |d| (d.spans.len(), d.spans_dropped));
+        if over_cap > 0 {
+            sink.record_discard(Reason::BufferOverflow, Category::Span, over_cap);
+        }
+        // Counted as the sink would count it: the transaction, and its spans (the root one
+        // included).
+        let lost = |reason: Reason| {
+            sink.record_discard(reason, Category::Transaction, 1);
+            let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
+            sink.record_discard(reason, Category::Span, spans);
+        };
+        if let Some(reason) = sink.would_drop(Category::Transaction) {
+            // Not built at all: the sink would throw it away.
+            lost(reason);
+            return;
+        }
+        let (mut tx, dsc) = event::transaction(finished);
+        let options = &self.options;
+        self.fill_defaults(Common {
+            release: &mut tx.release,
+            environment: &mut tx.environment,
+            server_name: &mut tx.server_name,
+            tags: &mut tx.tags,
+            platform: &mut tx.platform,
+            sdk: &mut tx.sdk,
+        });
+        scrub::transaction(&mut tx, options.send_default_pii, &options.scrub_rules);
+        let tx: Transaction<'static> = match hooks::before_send_transaction(options, tx) {
+            Verdict::Keep(tx) => tx,
+            Verdict::Dropped => return lost(Reason::BeforeSend),
+            Verdict::Panicked => return lost(Reason::EventProcessor),
+        };
+        let mut envelope = Envelope::new().with_headers(self.envelope_headers(tx.event_id, &dsc));
+        envelope.add_item(tx);
+        self.unsampled.report_to(sink);
+        sink.send(envelope);
+    }
+
+    /// Release, environment, server name, the options' tags (the event's own win), platform
+    /// and SDK.
+    fn fill_defaults(&self, common: Common<'_, '_>) {
+        let options = &self.options;
+        if common.release.is_none() {
+            *common.release = options.release.clone().map(Into::into);
+        }
+        if common.environment.is_none() {
+            *common.environment = options.environment.clone().map(Into::into);
+        }
+        if common.server_name.is_none() {
+            *common.server_name = options.server_name.clone().map(Into::into);
+        }
+        for (k, v) in &options.tags {
+            common.tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        // Relay rewrites "rust" to "other"; "native" is what Sentry expects for Rust.
+        *common.platform = "native".into();
+        *common.sdk = Some(event::sdk_info());
+    }
+
+    fn envelope_headers(&self, event_id: Uuid, dsc: &DscInput) -> EnvelopeHeaders {
+        let headers = EnvelopeHeaders::new()
+            .with_event_id(event_id)
+            .with_sent_at(SystemTime::now());
+        match &dsc.upstream {
+            Some(upstream) => headers.with_trace((**upstream).clone()),
+            // Relay requires a public key in the trace header: without a DSN there is none.
+            None if self.options.dsn.is_some() => headers.with_trace(self.own_dsc(dsc)),
+            None => headers,
+        }
+    }
+
+    /// The dynamic sampling context this process starts for a trace.
+    pub(crate) fn own_dsc(&self, dsc: &DscInput) -> DynamicSamplingContext {
+        let options = &self.options;
+        let mut out = DynamicSamplingContext::new()
+            .with_trace_id(dsc.trace_id)
+            .with_sample_rate(dsc.sample_rate.unwrap_or(options.traces_sample_rate))
+            .with_sampled(dsc.sampled);
+        if let Some(dsn) = &options.dsn {
+            out = out.with_public_key(dsn.public_key().to_owned());
+        }
+        if let Some(release) = &options.release {
+            out = out.with_release(release.clone());
+        }
+        if let Some(environment) = &options.environment {
+            out = out.with_environment(environment.clone());
+        }
+        if let Some(name) = &dsc.transaction {
+            out = out.with_transaction(name.clone());
+        }
+        out
+    }
+}

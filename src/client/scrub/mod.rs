@@ -1,0 +1,50 @@
+//! Client-side scrubbing, applied to every event and transaction before any user hook sees it.
+//!
+//! The default rules are at least as strict as Relay's server-side defaults, so nothing that
+//! Sentry would strip on arrival leaves the process in the first place.
+
+mod request;
+mod rules;
+mod text;
+mod value;
+
+use sentry_types::protocol::v7::{Event, Transaction};
+
+pub use rules::ScrubRules;
+
+/// Scrubs everything in an event that could carry a secret the user did not set explicitly.
+pub(crate) fn event(event: &mut Event<'static>, send_default_pii: bool, rules: &ScrubRules) {
+    if let Some(request) = event.request.as_mut() {
+        request::scrub_request(request, send_default_pii, rules);
+    }
+    value::scrub_map(&mut event.extra, rules);
+    for crumb in event.breadcrumbs.values.iter_mut() {
+        value::scrub_breadcrumb(crumb, rules);
+    }
+    if let Some(user) = event.user.as_mut() {
+        value::scrub_map(&mut user.other, rules);
+    }
+    value::scrub_messages(event, rules);
+}
+
+/// Scrubs everything in a transaction that could carry a secret the user did not set
+/// explicitly.
+pub(crate) fn transaction(
+    tx: &mut Transaction<'static>,
+    send_default_pii: bool,
+    rules: &ScrubRules,
+) {
+    if let Some(request) = tx.request.as_mut() {
+        request::scrub_request(request, send_default_pii, rules);
+    }
+    value::scrub_map(&mut tx.extra, rules);
+    if let Some(user) = tx.user.as_mut() {
+        value::scrub_map(&mut user.other, rules);
+    }
+    for span in tx.spans.iter_mut() {
+        value::scrub_map(&mut span.data, rules);
+        if let Some(description) = span.description.as_mut() {
+            rules.scrub_string(description);
+        }
+    }
+}

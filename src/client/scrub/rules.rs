@@ -1,0 +1,241 @@
+//! What counts as a secret: the default patterns (Relay's server-side defaults and more) and
+//! the user's additions and removals.
+
+use std::borrow::Cow;
+
+use super::text::contains_ignore_case;
+
+const DEFAULT_HEADER_PARTS: &[&str] = &[
+    "auth",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "key",
+    "jwt",
+    "bearer",
+    "sso",
+    "saml",
+    "csrf",
+    "xsrf",
+    "credentials",
+    "session",
+    "cookie",
+];
+
+const DEFAULT_KEY_PARTS: &[&str] = &[
+    "password",
+    "secret",
+    "passwd",
+    "api_key",
+    "api-key",
+    "apikey",
+    "auth",
+    "credentials",
+    "mysql_pwd",
+    "privatekey",
+    "private_key",
+    "private-key",
+    "token",
+    "key",
+    "session",
+    "csrf",
+    "xsrf",
+    "jwt",
+];
+
+const DEFAULT_EXACT_KEYS: &[&str] = &["otp", "two_factor", "two-factor", "pwd", "pass"];
+
+const DEFAULT_COOKIES: &[&str] = &[
+    "session",
+    "sessionid",
+    "__session",
+    "user_session",
+    "phpsessid",
+    "jsessionid",
+    "asp.net_sessionid",
+    "connect.sid",
+    "csrf",
+    "xsrf",
+    "_csrf",
+    "csrftoken",
+    "csrf_token",
+    "xsrf-token",
+    "remember_token",
+];
+
+/// Headers that carry the client's address: personal data unless `send_default_pii` is on.
+pub(super) const IP_HEADERS: &[&str] = &[
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+    "true-client-ip",
+    "cf-connecting-ip",
+];
+
+/// Common headers that never carry secrets: checked first, so most headers cost one comparison
+/// pass instead of a search per pattern.
+const PLAIN_HEADERS: &[&str] = &[
+    "host",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "user-agent",
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "connection",
+    "cache-control",
+    "pragma",
+    "origin",
+    "referer",
+    "x-request-id",
+    "traceparent",
+    "sentry-trace",
+    "baggage",
+];
+
+/// What counts as a secret. The defaults cover Relay's server-side defaults and more; add or
+/// remove rules to fit your data. Patterns match case-insensitively: key and header patterns
+/// anywhere in the name, cookie names and exact keys as a whole.
+///
+/// ```
+/// use lighttrace::{Options, ScrubRules};
+///
+/// let rules = ScrubRules::new()
+///     .sensitive_key("ssn")           // also scrub `ssn`, `customer_ssn`, ...
+///     .sensitive_header("x-tenant")   // and this header's value
+///     .allow_key("key");              // but a key named like `sort_key` is fine here
+/// let options = Options::new().scrub_rules(rules);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ScrubRules {
+    header_parts: Vec<Cow<'static, str>>,
+    key_parts: Vec<Cow<'static, str>>,
+    exact_keys: Vec<Cow<'static, str>>,
+    cookies: Vec<Cow<'static, str>>,
+    pub(super) credit_cards: bool,
+}
+
+impl Default for ScrubRules {
+    fn default() -> Self {
+        let own = |list: &[&'static str]| list.iter().map(|s| Cow::Borrowed(*s)).collect();
+        ScrubRules {
+            header_parts: own(DEFAULT_HEADER_PARTS),
+            key_parts: own(DEFAULT_KEY_PARTS),
+            exact_keys: own(DEFAULT_EXACT_KEYS),
+            cookies: own(DEFAULT_COOKIES),
+            credit_cards: true,
+        }
+    }
+}
+
+impl ScrubRules {
+    /// The default rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keys (query parameters, JSON and form fields at any depth, extra and breadcrumb data)
+    /// containing `part` are scrubbed.
+    pub fn sensitive_key(mut self, part: impl Into<String>) -> Self {
+        self.key_parts
+            .push(Cow::Owned(part.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// Headers whose name contains `part` are scrubbed.
+    pub fn sensitive_header(mut self, part: impl Into<String>) -> Self {
+        self.header_parts
+            .push(Cow::Owned(part.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// The cookie named `name` is scrubbed (cookies are only sent with `send_default_pii`).
+    pub fn sensitive_cookie(mut self, name: impl Into<String>) -> Self {
+        self.cookies
+            .push(Cow::Owned(name.into().to_ascii_lowercase()));
+        self
+    }
+
+    /// Removes a key pattern or exact key (as listed in the defaults, e.g. `"key"` or `"otp"`).
+    pub fn allow_key(mut self, pattern: &str) -> Self {
+        self.key_parts.retain(|p| !p.eq_ignore_ascii_case(pattern));
+        self.exact_keys.retain(|p| !p.eq_ignore_ascii_case(pattern));
+        self
+    }
+
+    /// Removes a header pattern (as listed in the defaults, e.g. `"key"`).
+    pub fn allow_header(mut self, pattern: &str) -> Self {
+        self.header_parts
+            .retain(|p| !p.eq_ignore_ascii_case(pattern));
+        self
+    }
+
+    /// Whether numbers that pass the Luhn check (card numbers) are scrubbed in string values
+    /// (default on).
+    pub fn credit_cards(mut self, on: bool) -> Self {
+        self.credit_cards = on;
+        self
+    }
+
+    pub(crate) fn is_sensitive_header(&self, name: &str) -> bool {
+        if PLAIN_HEADERS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            return false;
+        }
+        self.header_parts
+            .iter()
+            .any(|p| contains_ignore_case(name, p))
+    }
+
+    pub(crate) fn is_sensitive_key(&self, key: &str) -> bool {
+        self.exact_keys.iter().any(|k| k.eq_ignore_ascii_case(key))
+            || self.key_parts.iter().any(|p| contains_ignore_case(key, p))
+    }
+
+    pub(super) fn is_sensitive_cookie(&self, name: &str) -> bool {
+        self.cookies.iter().any(|c| c.eq_ignore_ascii_case(name)) || self.is_sensitive_key(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::text::has_bearer;
+    use super::*;
+
+    fn rules() -> ScrubRules {
+        ScrubRules::default()
+    }
+
+    #[test]
+    fn case_insensitive_matching() {
+        let r = rules();
+        assert!(r.is_sensitive_header("X-API-KEY"));
+        assert!(r.is_sensitive_header("x-Auth-Token"));
+        assert!(!r.is_sensitive_header("Accept"));
+        assert!(!r.is_sensitive_header("X-Forwarded-Proto"));
+        assert!(r.is_sensitive_key("DB_Password"));
+        assert!(r.is_sensitive_key("OTP"));
+        assert!(!r.is_sensitive_key("page"));
+        assert!(has_bearer("x BeArEr abc"));
+        assert!(!has_bearer("bear"));
+    }
+
+    #[test]
+    fn rules_can_be_added_and_removed() {
+        let r = ScrubRules::new()
+            .sensitive_key("ssn")
+            .allow_key("key")
+            .sensitive_header("X-Tenant");
+        assert!(r.is_sensitive_key("customer_SSN"));
+        assert!(!r.is_sensitive_key("sort_key"));
+        assert!(r.is_sensitive_key("api_key"), "api_key is its own pattern");
+        assert!(r.is_sensitive_header("x-tenant-id"));
+        assert!(ScrubRules::new()
+            .credit_cards(false)
+            .scrub_text("4111111111111111")
+            .is_none());
+    }
+}

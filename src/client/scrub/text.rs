@@ -1,0 +1,211 @@
+//! Scrubbing free-form text: bearer tokens, credentials and sensitive parameters of URLs, and
+//! card numbers (Luhn).
+
+use super::request::scrub_query;
+use super::ScrubRules;
+use crate::event::FILTERED;
+
+impl ScrubRules {
+    /// A free-form string with bearer tokens, URL credentials and sensitive query parameters
+    /// (a `Referer`, an error that prints the URL it failed on) and card numbers removed, if
+    /// it had any.
+    pub(super) fn scrub_text(&self, value: &str) -> Option<String> {
+        if has_bearer(value) {
+            return Some(FILTERED.to_owned());
+        }
+        let urls = self.scrub_urls(value);
+        let text = urls.as_deref().unwrap_or(value);
+        let cards = if self.credit_cards {
+            scrub_cards(text)
+        } else {
+            None
+        };
+        cards.or(urls)
+    }
+
+    /// Userinfo and sensitive query parameters of every `scheme://…` URL in `text`.
+    fn scrub_urls(&self, text: &str) -> Option<String> {
+        if !text.contains("://") {
+            return None;
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        let mut changed = false;
+        while let Some(pos) = rest.find("://") {
+            let after = &rest[pos + 3..];
+            let end = after
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '}' | ',')
+                })
+                .unwrap_or(after.len());
+            let (url, tail) = after.split_at(end);
+            out.push_str(&rest[..pos + 3]);
+            let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+            let (authority, path) = url.split_at(authority_end);
+            let host = match authority.rsplit_once('@') {
+                Some((_, host)) => {
+                    changed = true;
+                    host
+                }
+                None => authority,
+            };
+            out.push_str(host);
+            match path.split_once('?') {
+                Some((before, query)) => {
+                    let (query, fragment) = match query.split_once('#') {
+                        Some((q, f)) => (q, Some(f)),
+                        None => (query, None),
+                    };
+                    let clean = scrub_query(query, self);
+                    changed |= clean != query;
+                    out.push_str(before);
+                    out.push('?');
+                    out.push_str(&clean);
+                    if let Some(f) = fragment {
+                        out.push('#');
+                        out.push_str(f);
+                    }
+                }
+                None => out.push_str(path),
+            }
+            rest = tail;
+        }
+        out.push_str(rest);
+        changed.then_some(out)
+    }
+
+    pub(super) fn scrub_string(&self, value: &mut String) {
+        if let Some(clean) = self.scrub_text(value) {
+            *value = clean;
+        }
+    }
+}
+
+/// Whether `haystack` contains the lower-case ASCII `needle`, ignoring ASCII case, without
+/// allocating a lower-cased copy.
+pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// `Bearer <token>` anywhere in a value.
+pub(super) fn has_bearer(value: &str) -> bool {
+    contains_ignore_case(value, "bearer ")
+}
+
+/// Replaces runs of 13 to 19 digits (spaces and dashes allowed between them) that pass the
+/// Luhn check. `None` when there is nothing to replace.
+fn scrub_cards(value: &str) -> Option<String> {
+    if value.bytes().filter(u8::is_ascii_digit).count() < 13 {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    let mut out = String::with_capacity(value.len());
+    let mut changed = false;
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() || (i > 0 && bytes[i - 1].is_ascii_digit()) {
+            i += 1;
+            continue;
+        }
+        // A run of digits with single separators.
+        let start = i;
+        let mut end = i;
+        let mut digits = Vec::with_capacity(19);
+        let mut j = i;
+        while j < bytes.len() {
+            let b = bytes[j];
+            if b.is_ascii_digit() {
+                digits.push(b - b'0');
+                end = j + 1;
+                j += 1;
+            } else if matches!(b, b' ' | b'-')
+                && j + 1 < bytes.len()
+                && bytes[j + 1].is_ascii_digit()
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if (13..=19).contains(&digits.len()) && luhn(&digits) {
+            out.push_str(&value[copied..start]);
+            out.push_str(FILTERED);
+            copied = end;
+            changed = true;
+        }
+        i = end.max(i + 1);
+    }
+    if !changed {
+        return None;
+    }
+    out.push_str(&value[copied..]);
+    Some(out)
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            let d = u32::from(*d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> ScrubRules {
+        ScrubRules::default()
+    }
+
+    #[test]
+    fn urls_inside_text_lose_credentials_and_sensitive_parameters() {
+        let r = rules();
+        assert_eq!(
+            r.scrub_text("error sending request for url (https://api.example.com/v1?token=abc&page=2): timed out").as_deref(),
+            Some("error sending request for url (https://api.example.com/v1?token=[Filtered]&page=2): timed out")
+        );
+        assert_eq!(
+            r.scrub_text("https://bob:hunter2@db.internal:5432/x")
+                .as_deref(),
+            Some("https://db.internal:5432/x")
+        );
+        assert_eq!(r.scrub_text("see https://example.com/docs?page=2"), None);
+        assert_eq!(r.scrub_text("no url here"), None);
+    }
+
+    #[test]
+    fn card_numbers_pass_luhn_only() {
+        assert_eq!(
+            scrub_cards("paid with 4111 1111 1111 1111 today").as_deref(),
+            Some("paid with [Filtered] today")
+        );
+        assert_eq!(
+            scrub_cards("5500-0000-0000-0004").as_deref(),
+            Some("[Filtered]")
+        );
+        assert_eq!(
+            scrub_cards("378282246310005").as_deref(),
+            Some("[Filtered]")
+        );
+        assert_eq!(scrub_cards("order 4111111111111112"), None, "fails Luhn");
+        assert_eq!(scrub_cards("id 1234"), None);
+        assert_eq!(scrub_cards("ts 1700000000000000000000"), None, "too long");
+    }
+}

@@ -1,0 +1,410 @@
+//! Work moved off the request task: a finished request's error event and transaction, and
+//! captures, built, scrubbed, passed through the user's hooks and handed to the sink.
+//!
+//! A request only pushes a plain value onto a queue (a short lock, no syscall while the worker
+//! is awake). The queue is bounded by an estimate of the bytes its jobs keep alive, not by their
+//! number: a job can pin a request's headers, up to `max_request_body_size` of its body and up
+//! to `max_spans` spans. One worker thread per client drains it in batches. While work keeps
+//! coming it naps briefly between batches, so producers never wake it; once a nap finds nothing
+//! to do it parks until a producer (or a flush, or the client going away) wakes it.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
+
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+
+use crate::event::{Capture, Finished};
+
+/// A unit of work: plain data, never a closure or a handle on the scope it came from.
+// A finished request, by far the most common job, is kept inline: boxing it would cost every
+// traced request an allocation (and the worker a free on another thread's arena).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// A request that finished with an error event or a transaction to send.
+    Request(Finished),
+    /// A message, an error or a panic to report.
+    Capture(Box<Capture>),
+}
+
+impl Job {
+    /// An estimate of the heap bytes the job keeps alive while it waits.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        match self {
+            Job::Request(f) => f.retained_bytes(),
+            Job::Capture(c) => c.retained_bytes(),
+        }
+    }
+
+    /// What the job would send, as client reports count it: `(reason-independent category,
+    /// quantity)`, plus spans already dropped over the cap (counted as `buffer_overflow`).
+    pub(crate) fn items(&self) -> (Vec<(Category, u32)>, u32) {
+        match self {
+            Job::Request(f) => {
+                let mut items = Vec::with_capacity(3);
+                if f.failure.is_some() {
+                    items.push((Category::Error, 1));
+                }
+                let (spans, dropped) = f
+                    .data
+                    .as_ref()
+                    .map_or((0, 0), |d| (d.spans.len(), d.spans_dropped));
+                if f.traced() {
+                    items.push((Category::Transaction, 1));
+                    let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
+                    items.push((Category::Span, spans));
+                }
+                (items, if f.traced() { dropped } else { 0 })
+            }
+            Job::Capture(_) => (vec![(Category::Error, 1)], 0),
+        }
+    }
+}
+
+/// Runs jobs. Implemented by the client's core; a trait so the queue can be tested alone.
+pub(crate) trait Runner: Send + Sync + 'static {
+    /// Builds and hands on what `job` carries.
+    fn run(&self, job: Job);
+    /// Counts what a lost job would have sent.
+    fn discard(&self, reason: Reason, category: Category, quantity: u32);
+}
+
+/// How long the worker naps between batches before it parks for good.
+const NAP: Duration = Duration::from_millis(2);
+
+struct QueueState {
+    queue: Mutex<Vec<(Job, usize)>>,
+    max_bytes: usize,
+    /// Estimated bytes of the jobs queued or running.
+    bytes: AtomicUsize,
+    /// Jobs queued or running.
+    pending: AtomicUsize,
+    /// The worker is parked without a timeout: a producer must wake it.
+    sleeping: AtomicBool,
+    /// A flush waits: skip the nap.
+    urgent: AtomicBool,
+    closed: AtomicBool,
+    /// Woken when the queue runs empty while a flush waits.
+    drained: tokio::sync::Notify,
+    worker: OnceLock<Option<Thread>>,
+    /// Times the worker woke up, for tests of its idle behaviour.
+    wakeups: AtomicU64,
+}
+
+/// The job queue of one client, and its worker thread (started on first use).
+pub(crate) struct Worker {
+    state: Arc<QueueState>,
+    runner: Arc<dyn Runner>,
+}
+
+impl Worker {
+    pub(crate) fn new(runner: Arc<dyn Runner>, max_bytes: usize) -> Self {
+        Worker {
+            state: Arc::new(QueueState {
+                queue: Mutex::new(Vec::new()),
+                max_bytes,
+                bytes: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
+                sleeping: AtomicBool::new(false),
+                urgent: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
+                drained: tokio::sync::Notify::new(),
+                worker: OnceLock::new(),
+                wakeups: AtomicU64::new(0),
+            }),
+            runner,
+        }
+    }
+
+    /// Queues a job; when the queue's byte bound would be passed, the job is dropped and what
+    /// it would have sent is counted as `queue_overflow`.
+    pub(crate) fn push(&self, job: Job) {
+        let Some(worker) = self.worker() else {
+            // No thread could be started: do the work here rather than lose it.
+            run(&*self.runner, job);
+            return;
+        };
+        let state = &*self.state;
+        let bytes = job.retained_bytes();
+        // Reserved before it is visible to the worker, which releases it after running it.
+        let before = state.bytes.fetch_add(bytes, Ordering::AcqRel);
+        if before.saturating_add(bytes) > state.max_bytes && before > 0 {
+            state.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            count(&*self.runner, &job, Reason::QueueOverflow);
+            return;
+        }
+        state.pending.fetch_add(1, Ordering::AcqRel);
+        state
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((job, bytes));
+        // Pairs with the worker's fence between announcing sleep and looking at the queue.
+        fence(Ordering::SeqCst);
+        if state.sleeping.load(Ordering::Relaxed) {
+            worker.unpark();
+        }
+    }
+
+    /// Waits until every queued job has run, at most `timeout`.
+    pub(crate) async fn drain(&self, timeout: std::time::Duration) -> bool {
+        let state = &*self.state;
+        if state.pending.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let wait = async {
+            loop {
+                let notified = state.drained.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if state.pending.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                state.urgent.store(true, Ordering::Release);
+                if let Some(worker) = self.worker() {
+                    worker.unpark();
+                }
+                // Also re-check now and then, in case a wake-up raced with the check above.
+                let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
+            }
+        };
+        // `tokio::time::timeout` copes with any duration, `Duration::MAX` included.
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// Times the worker thread woke up so far.
+    #[cfg(test)]
+    pub(crate) fn wakeups(&self) -> u64 {
+        self.state.wakeups.load(Ordering::Relaxed)
+    }
+
+    /// Whether the worker is parked until a producer wakes it.
+    #[cfg(test)]
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.state.sleeping.load(Ordering::Acquire)
+    }
+
+    fn worker(&self) -> Option<&Thread> {
+        self.state
+            .worker
+            .get_or_init(|| {
+                let (state, runner) = (self.state.clone(), self.runner.clone());
+                std::thread::Builder::new()
+                    .name("lighttrace-worker".into())
+                    .spawn(move || work(&state, &*runner))
+                    .ok()
+                    .map(|handle| handle.thread().clone())
+            })
+            .as_ref()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // The worker finishes what is queued, then exits.
+        self.state.closed.store(true, Ordering::Release);
+        if let Some(Some(worker)) = self.state.worker.get() {
+            worker.unpark();
+        }
+    }
+}
+
+/// Counts what `job` would have sent as lost for `reason`.
+fn count(runner: &dyn Runner, job: &Job, reason: Reason) {
+    let (items, over_cap) = job.items();
+    if over_cap > 0 {
+        runner.discard(Reason::BufferOverflow, Category::Span, over_cap);
+    }
+    for (category, quantity) in items {
+        runner.discard(reason, category, quantity);
+    }
+}
+
+fn run(runner: &dyn Runner, job: Job) {
+    // Hooks are contained where they are called; this only guards against a bug of ours, so
+    // that one bad job neither takes the worker down nor goes uncounted.
+    let (items, _) = job.items();
+    if crate::util::unwind::contain(|| runner.run(job)).is_none() {
+        for (category, quantity) in items {
+            runner.discard(Reason::InternalSdkError, category, quantity);
+        }
+    }
+}
+
+fn work(state: &QueueState, runner: &dyn Runner) {
+    // Swapped with the queue each round, so neither is reallocated from zero every batch.
+    let mut batch: Vec<(Job, usize)> = Vec::with_capacity(256);
+    let mut napped = false;
+    loop {
+        std::mem::swap(
+            &mut *state.queue.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut batch,
+        );
+        if !batch.is_empty() {
+            napped = false;
+            let n = batch.len();
+            let mut bytes = 0;
+            for (job, size) in batch.drain(..) {
+                run(runner, job);
+                bytes += size;
+            }
+            state.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            if state.pending.fetch_sub(n, Ordering::AcqRel) == n {
+                state.drained.notify_waiters();
+            }
+            continue;
+        }
+        if state.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if state.urgent.swap(false, Ordering::AcqRel) {
+            continue;
+        }
+        if !napped {
+            // Work may still be coming: nap once rather than make producers wake us.
+            napped = true;
+            std::thread::park_timeout(NAP);
+            state.wakeups.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        state.sleeping.store(true, Ordering::Relaxed);
+        // Pairs with the producers' fence between queueing and looking at `sleeping`.
+        fence(Ordering::SeqCst);
+        let idle = state
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty();
+        if idle && !state.closed.load(Ordering::Acquire) && !state.urgent.load(Ordering::Acquire) {
+            std::thread::park();
+            state.wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+        state.sleeping.store(false, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CaptureContext, Captured};
+    use std::sync::atomic::AtomicU32;
+
+    #[derive(Default)]
+    struct Counting {
+        ran: AtomicU32,
+        discarded: Mutex<Vec<(Reason, Category, u32)>>,
+        panic_on: Option<String>,
+        caller: Option<std::thread::ThreadId>,
+    }
+
+    impl Runner for Counting {
+        fn run(&self, job: Job) {
+            if let Job::Capture(c) = &job {
+                if let Captured::Message(m) = &c.what {
+                    if Some(m) == self.panic_on.as_ref() {
+                        panic!("a bug of ours");
+                    }
+                }
+            }
+            if let Some(caller) = self.caller {
+                assert_ne!(std::thread::current().id(), caller);
+            }
+            self.ran.fetch_add(1, Ordering::Relaxed);
+        }
+        fn discard(&self, reason: Reason, category: Category, quantity: u32) {
+            self.discarded
+                .lock()
+                .unwrap()
+                .push((reason, category, quantity));
+        }
+    }
+
+    fn message(text: &str) -> Job {
+        Job::Capture(Box::new(Capture {
+            event_id: crate::event::new_event_id(),
+            level: sentry_types::protocol::v7::Level::Error,
+            timestamp: std::time::SystemTime::now(),
+            what: Captured::Message(text.to_owned()),
+            origin_tag: None,
+            context: CaptureContext::default(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn jobs_run_off_thread_and_drain_waits_for_them() {
+        let runner = Arc::new(Counting {
+            caller: Some(std::thread::current().id()),
+            ..Default::default()
+        });
+        let worker = Worker::new(runner.clone(), usize::MAX);
+        for _ in 0..1000 {
+            worker.push(message("x"));
+        }
+        assert!(worker.drain(Duration::from_secs(5)).await);
+        assert_eq!(runner.ran.load(Ordering::Relaxed), 1000);
+        // Any timeout is accepted, however long.
+        assert!(worker.drain(Duration::MAX).await);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_is_counted_and_the_worker_goes_on() {
+        let runner = Arc::new(Counting {
+            panic_on: Some("boom".into()),
+            ..Default::default()
+        });
+        let worker = Worker::new(runner.clone(), usize::MAX);
+        worker.push(message("boom"));
+        worker.push(message("fine"));
+        assert!(worker.drain(Duration::from_secs(5)).await);
+        assert_eq!(runner.ran.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            *runner.discarded.lock().unwrap(),
+            [(Reason::InternalSdkError, Category::Error, 1)]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_by_bytes_and_counts_what_it_drops() {
+        let runner = Arc::new(Counting::default());
+        let one = message("x").retained_bytes();
+        // Room for three jobs, all taken by jobs in flight.
+        let worker = Worker::new(runner.clone(), one * 3);
+        let state = worker.state.clone();
+        state.bytes.fetch_add(one * 3, Ordering::AcqRel);
+        worker.push(message("over the bound"));
+        assert_eq!(
+            *runner.discarded.lock().unwrap(),
+            [(Reason::QueueOverflow, Category::Error, 1)]
+        );
+        state.bytes.fetch_sub(one * 3, Ordering::AcqRel);
+        worker.push(message("fits"));
+        assert!(worker.drain(Duration::from_secs(5)).await);
+        assert_eq!(runner.ran.load(Ordering::Relaxed), 1);
+        assert_eq!(state.bytes.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn an_idle_worker_sleeps_until_there_is_work() {
+        let runner = Arc::new(Counting::default());
+        let worker = Worker::new(runner.clone(), usize::MAX);
+        worker.push(message("wake up"));
+        assert!(worker.drain(Duration::from_secs(5)).await);
+        // After one nap without work it parks for good.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !worker.is_sleeping() && std::time::Instant::now() < deadline {
+            tokio::task::yield_now().await;
+        }
+        assert!(worker.is_sleeping());
+        let before = worker.wakeups();
+        // Absence can only be shown over time: a polling worker (the old one woke every
+        // 2-50 ms) would wake several times in this window.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(worker.wakeups(), before, "an idle worker woke up");
+        // And a producer wakes it.
+        worker.push(message("more"));
+        assert!(worker.drain(Duration::from_secs(5)).await);
+        assert_eq!(runner.ran.load(Ordering::Relaxed), 2);
+    }
+}

@@ -1,0 +1,288 @@
+//! Pure builders of protocol values: empty events and transactions, and the error event and
+//! transaction of a finished request or a capture, assembled from plain data.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use sentry_types::protocol::v7::{Breadcrumb, Context, Event, Level, ResponseContext, Transaction};
+
+use super::ids::new_event_id;
+use super::{
+    panic_exception, span_status_for, Capture, Captured, DscInput, Failure, Finished, InApp,
+    RequestSnapshot, ScopeData, TraceIds,
+};
+
+/// An empty event with a fresh id. `Event::default()` would also make a v4 id, from the
+/// system's random source; ours come from the fast thread-local generator.
+pub(crate) fn new_event(level: Level, timestamp: SystemTime) -> Event<'static> {
+    Event {
+        event_id: new_event_id(),
+        level,
+        fingerprint: Cow::Borrowed(DEFAULT_FINGERPRINT),
+        culprit: None,
+        transaction: None,
+        message: None,
+        logentry: None,
+        logger: None,
+        modules: BTreeMap::new(),
+        platform: Cow::Borrowed("native"),
+        timestamp,
+        server_name: None,
+        release: None,
+        dist: None,
+        environment: None,
+        user: None,
+        request: None,
+        contexts: BTreeMap::new(),
+        breadcrumbs: Default::default(),
+        exception: Default::default(),
+        stacktrace: None,
+        template: None,
+        threads: Default::default(),
+        tags: BTreeMap::new(),
+        extra: BTreeMap::new(),
+        debug_meta: Default::default(),
+        sdk: None,
+    }
+}
+
+const DEFAULT_FINGERPRINT: &[Cow<'static, str>] = &[Cow::Borrowed("{{ default }}")];
+
+/// An empty transaction with a fresh id (see [`new_event`] for why not `Default`).
+pub(crate) fn new_transaction(
+    name: String,
+    start_timestamp: SystemTime,
+    timestamp: SystemTime,
+) -> Transaction<'static> {
+    Transaction {
+        event_id: new_event_id(),
+        name: Some(name),
+        release: None,
+        environment: None,
+        user: None,
+        tags: BTreeMap::new(),
+        extra: BTreeMap::new(),
+        sdk: None,
+        platform: Cow::Borrowed("native"),
+        timestamp: Some(timestamp),
+        start_timestamp,
+        spans: Vec::new(),
+        contexts: BTreeMap::new(),
+        request: None,
+        server_name: None,
+    }
+}
+
+/// The `response` context, so `before_send` can filter on the status code.
+pub(crate) fn response_context(status: u16) -> Context {
+    Context::Response(Box::new(ResponseContext {
+        status_code: Some(u64::from(status)),
+        ..Default::default()
+    }))
+}
+
+/// Static SDK identity, shared by every event.
+pub(crate) fn sdk_info() -> Cow<'static, sentry_types::protocol::v7::ClientSdkInfo> {
+    use std::sync::OnceLock;
+    static SDK: OnceLock<sentry_types::protocol::v7::ClientSdkInfo> = OnceLock::new();
+    Cow::Borrowed(
+        SDK.get_or_init(|| sentry_types::protocol::v7::ClientSdkInfo {
+            name: crate::SDK_NAME.to_owned(),
+            version: crate::SDK_VERSION.to_owned(),
+            integrations: vec!["tower".to_owned()],
+            packages: vec![sentry_types::protocol::v7::ClientSdkPackage {
+                name: format!("cargo:{}", crate::SDK_NAME),
+                version: crate::SDK_VERSION.to_owned(),
+            }],
+        }),
+    )
+}
+
+/// How events are assembled: the client's in-app rules, its breadcrumb bound, and its
+/// `before_breadcrumb` hook (already contained by the caller).
+pub(crate) struct EventRules<'a> {
+    pub(crate) in_app: InApp<'a>,
+    pub(crate) max_breadcrumbs: usize,
+    pub(crate) keep_breadcrumb: &'a mut dyn FnMut(Breadcrumb) -> Option<Breadcrumb>,
+}
+
+/// The error event of a failed request, and the input of its sampling context.
+pub(crate) fn failure_event(
+    finished: &Finished,
+    failure: Failure,
+    rules: &mut EventRules<'_>,
+) -> (Event<'static>, DscInput) {
+    let mut event = match failure {
+        Failure::Response { event_id, error } => {
+            let mut event = new_event(Level::Error, finished.finished);
+            match error {
+                Some(error) => {
+                    event.exception = error.exceptions("lighttrace.handler", &rules.in_app).into();
+                }
+                None => {
+                    // The same title for the same status and route: identical failures group.
+                    let name = finished.request.transaction_name();
+                    event.message = Some(format!("HTTP {} on {name}", finished.status));
+                }
+            }
+            event.event_id = event_id;
+            event
+        }
+        Failure::Panic { event_id, details } => {
+            let mut event = new_event(Level::Fatal, finished.finished);
+            event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            event.event_id = event_id;
+            event
+        }
+    };
+    apply_request(&mut event, &finished.request, Some(finished.status));
+    let leading = Some(finished.request.breadcrumb());
+    super::apply_to_event(
+        finished.data.as_deref(),
+        &mut event,
+        leading,
+        rules.max_breadcrumbs,
+        rules.keep_breadcrumb,
+    );
+    event.contexts.insert(
+        "trace".into(),
+        finished.trace.trace_context("http.server", None),
+    );
+    let dsc = DscInput::for_trace(
+        &finished.trace,
+        Some(finished.request.transaction_name()),
+        finished.upstream_dsc.clone(),
+    );
+    (event, dsc)
+}
+
+/// The event of a capture, and the input of its sampling context.
+pub(crate) fn capture_event(
+    capture: Capture,
+    rules: &mut EventRules<'_>,
+) -> (Event<'static>, DscInput) {
+    let Capture {
+        event_id,
+        level,
+        timestamp,
+        what,
+        origin_tag,
+        context,
+    } = capture;
+    let mut event = match what {
+        Captured::Event(event) => *event,
+        Captured::Message(message) => {
+            let mut event = new_event(level, timestamp);
+            event.message = Some(message);
+            event
+        }
+        Captured::Exceptions(exceptions) => {
+            let mut event = new_event(level, timestamp);
+            event.exception = exceptions.into();
+            event
+        }
+        Captured::Panic(details) => {
+            let mut event = new_event(level, timestamp);
+            event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            event
+        }
+    };
+    event.event_id = event_id;
+    if let Some((key, value)) = origin_tag {
+        event.tags.insert(key.to_owned(), value);
+    }
+    let leading = context.request.as_ref().map(|request| {
+        apply_request(&mut event, request, None);
+        request.breadcrumb()
+    });
+    super::apply_to_event(
+        context.data.as_deref(),
+        &mut event,
+        leading,
+        rules.max_breadcrumbs,
+        rules.keep_breadcrumb,
+    );
+    let trace = context
+        .trace
+        .unwrap_or_else(|| TraceIds::new_root(false, 0.0));
+    let op = if context.request.is_some() {
+        "http.server"
+    } else {
+        "default"
+    };
+    if !event.contexts.contains_key("trace") {
+        let mut ctx = trace.trace_context(op, None);
+        if let (Context::Trace(t), Some(span_id)) = (&mut ctx, context.span_id) {
+            // The span the capture happened in; its parent is unknown here.
+            t.span_id = span_id;
+            t.parent_span_id = None;
+        }
+        event.contexts.insert("trace".into(), ctx);
+    }
+    let dsc = match &context.request {
+        Some(request) => DscInput::for_trace(
+            &trace,
+            Some(request.transaction_name()),
+            context.upstream_dsc,
+        ),
+        None => DscInput::unsampled(trace.trace_id),
+    };
+    (event, dsc)
+}
+
+/// The request interface, the transaction name, the client's address (only collected with
+/// `send_default_pii`) and the response context of a request's event.
+fn apply_request(event: &mut Event<'static>, request: &RequestSnapshot, status: Option<u16>) {
+    if event.transaction.is_none() {
+        event.transaction = Some(request.transaction_name());
+    }
+    event.request = Some(request.to_request_interface());
+    if let Some(ip) = request.client_ip {
+        let user = event.user.get_or_insert_with(Default::default);
+        user.ip_address.get_or_insert(ip.into());
+    }
+    if let Some(status) = status {
+        event
+            .contexts
+            .insert("response".into(), response_context(status));
+    }
+}
+
+/// The transaction of a finished, sampled request, and the input of its sampling context.
+pub(crate) fn transaction(finished: Finished) -> (Transaction<'static>, DscInput) {
+    let Finished {
+        request,
+        trace,
+        upstream_dsc,
+        data,
+        status,
+        finished,
+        ..
+    } = finished;
+    let name = request.transaction_name();
+    let mut tx = new_transaction(name.clone(), request.started, finished);
+    if let Some(data) = data {
+        let ScopeData {
+            user,
+            tags,
+            extra,
+            spans,
+            ..
+        } = *data;
+        tx.user = user.map(|u| *u);
+        tx.tags = tags;
+        tx.extra = extra;
+        tx.spans = spans;
+    }
+    let span_status = span_status_for(status);
+    tx.contexts.insert(
+        "trace".into(),
+        trace.trace_context("http.server", Some(span_status)),
+    );
+    tx.contexts
+        .insert("response".into(), response_context(status));
+    tx.request = Some(request.to_request_interface());
+    let dsc = DscInput::for_trace(&trace, Some(name), upstream_dsc);
+    (tx, dsc)
+}

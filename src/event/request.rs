@@ -1,0 +1,282 @@
+//! What the request path keeps of a request (cheap clones only), and the `request` interface
+//! and breadcrumb built from it when something is sent.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use http::header::{HeaderName, HeaderValue};
+use http::{Method, Uri};
+use sentry_types::protocol::v7::{Breadcrumb, Level, Request, Url};
+
+use super::BodyCapture;
+
+/// The route a request matched, kept without allocating on the request path.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    /// axum's `MatchedPath` (an `Arc<str>` inside, so cloning it is cheap).
+    #[cfg(feature = "axum")]
+    Axum(axum::extract::MatchedPath),
+    /// A name given by the user's closure.
+    Named(String),
+}
+
+/// The name every request that matched no route shares, so 404 scans cannot explode the number of
+/// transaction names.
+pub(crate) const UNMATCHED_ROUTE: &str = "<unmatched>";
+
+/// What the request path keeps about a request: cheap clones only.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestSnapshot {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    /// The request headers in order: a plain list is one allocation, where cloning the
+    /// `HeaderMap` would be two plus rebuilding its index.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) route: Option<Route>,
+    pub(crate) started: SystemTime,
+    /// The first bytes of the body, for JSON, form and text bodies.
+    pub(crate) body: Option<std::sync::Arc<BodyCapture>>,
+    /// The client's address (only collected with `send_default_pii`).
+    pub(crate) client_ip: Option<std::net::IpAddr>,
+}
+
+impl RequestSnapshot {
+    /// `GET /users/{user_id}`, or the shared unmatched name.
+    pub(crate) fn transaction_name(&self) -> String {
+        match &self.route {
+            Some(Route::Named(name)) => name.clone(),
+            #[cfg(feature = "axum")]
+            Some(Route::Axum(path)) => format!("{} {}", self.method, path.as_str()),
+            None => format!("{} {}", self.method, UNMATCHED_ROUTE),
+        }
+    }
+
+    /// The matched route template (or the user's name for it), if any.
+    pub(crate) fn route(&self) -> Option<&str> {
+        match &self.route {
+            #[cfg(feature = "axum")]
+            Some(Route::Axum(path)) => Some(path.as_str()),
+            Some(Route::Named(name)) => Some(name),
+            None => None,
+        }
+    }
+
+    /// An estimate of the heap bytes this snapshot keeps alive, for bounding queues by memory.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        // A header costs its name and value, plus their `Bytes` handles and the list entry.
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 80)
+            .sum();
+        let body = self.body.as_ref().map_or(0, |b| b.retained_bytes());
+        let uri = self.uri.path_and_query().map_or(0, |p| p.as_str().len())
+            + self.uri.authority().map_or(0, |a| a.as_str().len());
+        headers + uri + body
+    }
+
+    /// The `request` interface, unscrubbed: the client scrubs it before anything else sees it.
+    pub(crate) fn to_request_interface(&self) -> Request {
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in &self.headers {
+            let value = if value.is_sensitive() {
+                // Marked sensitive by the application (tower-http's SetSensitiveHeaders).
+                super::FILTERED.into()
+            } else {
+                String::from_utf8_lossy(value.as_bytes())
+            };
+            // Repeated headers are joined, as HTTP allows.
+            headers
+                .entry(canonical_header_name(name.as_str()))
+                .and_modify(|joined| {
+                    joined.push_str(", ");
+                    joined.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        Request {
+            url: self.url(),
+            method: Some(self.method.as_str().to_owned()),
+            query_string: self.uri.query().map(str::to_owned),
+            data: self.body.as_ref().and_then(|b| b.data()),
+            headers,
+            ..Default::default()
+        }
+    }
+
+    /// The absolute URL without its query string (the query goes into `query_string`) and
+    /// without userinfo.
+    fn url(&self) -> Option<Url> {
+        let scheme = self.uri.scheme_str().unwrap_or("http");
+        let host = self
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .or_else(|| {
+                self.headers
+                    .iter()
+                    .find(|(name, _)| name == http::header::HOST)
+                    .and_then(|(_, h)| h.to_str().ok())
+            })
+            .unwrap_or("localhost");
+        // The client strips userinfo too; doing it here means it never even reaches a hook.
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        // A `Host` header is whatever the client sent: one that is empty or would carry a path,
+        // query or fragment into the URL gives no URL at all.
+        if host.is_empty() || host.contains(['/', '\\', '?', '#']) {
+            return None;
+        }
+        // Parsing the scheme and host (IDNA included) was most of the cost of the request
+        // interface, and a service answers on few hosts: the last base is kept per thread and
+        // only the path is set on a copy of it.
+        thread_local! {
+            static BASE: RefCell<Option<(String, Url)>> = const { RefCell::new(None) };
+        }
+        let path = self.uri.path();
+        BASE.try_with(|base| {
+            let mut base = base.borrow_mut();
+            let mut url = match &*base {
+                Some((origin, url))
+                    if origin
+                        .strip_prefix(scheme)
+                        .and_then(|rest| rest.strip_prefix("://"))
+                        == Some(host) =>
+                {
+                    url.clone()
+                }
+                _ => {
+                    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+                    *base = Some((format!("{scheme}://{host}"), url.clone()));
+                    url
+                }
+            };
+            url.set_path(path);
+            Some(url)
+        })
+        // The thread is being torn down: parse it whole.
+        .unwrap_or_else(|_| Url::parse(&format!("{scheme}://{host}{path}")).ok())
+    }
+
+    /// The automatic breadcrumb for the request itself, made only when an event is built.
+    pub(crate) fn breadcrumb(&self) -> Breadcrumb {
+        let mut data = BTreeMap::new();
+        data.insert("method".into(), self.method.as_str().into());
+        data.insert("url".into(), self.uri.path().into());
+        Breadcrumb {
+            timestamp: self.started,
+            ty: "http".into(),
+            category: Some("request".into()),
+            level: Level::Info,
+            message: Some(format!("{} {}", self.method, self.uri.path())),
+            data,
+        }
+    }
+}
+
+/// `content-type` → `Content-Type`, as Sentry shows headers.
+fn canonical_header_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(uri: &str, host: Option<&str>) -> RequestSnapshot {
+        let mut headers = Vec::new();
+        if let Some(h) = host {
+            headers.push((http::header::HOST, h.parse().unwrap()));
+        }
+        RequestSnapshot {
+            method: Method::GET,
+            uri: uri.parse().unwrap(),
+            headers,
+            route: None,
+            started: SystemTime::now(),
+            body: None,
+            client_ip: None,
+        }
+    }
+
+    #[test]
+    fn url_is_rebuilt_from_host_without_query() {
+        let s = snapshot("/users/7?page=2", Some("api.example.com:8080"));
+        let req = s.to_request_interface();
+        assert_eq!(
+            req.url.unwrap().as_str(),
+            "http://api.example.com:8080/users/7"
+        );
+        assert_eq!(req.query_string.as_deref(), Some("page=2"));
+        assert_eq!(req.method.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn urls_built_on_the_cached_base_equal_a_full_parse() {
+        let cases = [
+            ("/a/b", "x.example.com"),
+            ("/a/../b%20c/./d", "x.example.com"),
+            ("/caf%C3%A9", "y.example.com:81"),
+            ("/", "y.example.com:81"),
+            ("/p", "EXAMPLE.com"),
+            ("/p", "x.example.com"),
+        ];
+        for (uri, host) in cases {
+            let url = snapshot(uri, Some(host))
+                .to_request_interface()
+                .url
+                .unwrap();
+            let expected = Url::parse(&format!("http://{host}{uri}")).unwrap();
+            assert_eq!(url, expected, "{uri} on {host}");
+        }
+        // Same host, another scheme: not served from the cached `http` base.
+        let https = snapshot("https://x.example.com/s", None).to_request_interface();
+        assert_eq!(https.url.unwrap().as_str(), "https://x.example.com/s");
+        let http = snapshot("/s", Some("x.example.com")).to_request_interface();
+        assert_eq!(http.url.unwrap().as_str(), "http://x.example.com/s");
+    }
+
+    #[test]
+    fn a_host_header_that_is_not_a_host_gives_no_url() {
+        for host in [
+            "",
+            "evil.example.com/admin",
+            "a.example.com?x=1",
+            "a.example.com#f",
+        ] {
+            let req = snapshot("/users", Some(host)).to_request_interface();
+            assert_eq!(req.url, None, "{host:?}");
+        }
+    }
+
+    #[test]
+    fn absolute_uri_loses_userinfo() {
+        let s = snapshot("https://bob:hunter2@example.com/x", None);
+        let url = s.to_request_interface().url.unwrap();
+        assert_eq!(url.as_str(), "https://example.com/x");
+    }
+
+    #[test]
+    fn unmatched_requests_share_one_name() {
+        let a = snapshot("/wp-admin.php", None);
+        let b = snapshot("/.env", None);
+        assert_eq!(a.transaction_name(), b.transaction_name());
+        assert_eq!(a.transaction_name(), "GET <unmatched>");
+    }
+
+    #[test]
+    fn header_names_are_canonicalised() {
+        assert_eq!(canonical_header_name("x-user-id"), "X-User-Id");
+        assert_eq!(canonical_header_name("content-type"), "Content-Type");
+    }
+}

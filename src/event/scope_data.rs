@@ -1,0 +1,218 @@
+//! What handlers add to a scope (user, tags, extra data, breadcrumbs, fingerprint, spans), as
+//! plain data, and how it is applied to an event.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use sentry_types::protocol::v7::{Breadcrumb, Event, Span, User, Value};
+
+/// The mutable part of a scope. A request's scope allocates it on first change; the process-wide
+/// scope (captures outside requests) has one too.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ScopeData {
+    /// Boxed: most requests set none.
+    pub(crate) user: Option<Box<User>>,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) extra: BTreeMap<String, Value>,
+    /// The newest `max_breadcrumbs`, oldest first, not yet passed through `before_breadcrumb`
+    /// (which runs off the request task, when an event carrying them is built).
+    pub(crate) breadcrumbs: VecDeque<Breadcrumb>,
+    pub(crate) fingerprint: Option<Vec<String>>,
+    /// Finished child spans of the request's transaction.
+    pub(crate) spans: Vec<Span>,
+    /// Spans dropped over `max_spans`, to be counted with the transaction.
+    pub(crate) spans_dropped: u32,
+}
+
+impl ScopeData {
+    /// Keeps `crumb`, dropping the oldest so that at most `max` are kept.
+    pub(crate) fn push_breadcrumb(&mut self, crumb: Breadcrumb, max: usize) {
+        if max == 0 {
+            return;
+        }
+        while self.breadcrumbs.len() >= max {
+            self.breadcrumbs.pop_front();
+        }
+        self.breadcrumbs.push_back(crumb);
+    }
+
+    /// A copy for an event or for spawned work: everything but the spans, which belong to the
+    /// request's transaction alone.
+    pub(crate) fn without_spans(&self) -> ScopeData {
+        ScopeData {
+            user: self.user.clone(),
+            tags: self.tags.clone(),
+            extra: self.extra.clone(),
+            breadcrumbs: self.breadcrumbs.clone(),
+            fingerprint: self.fingerprint.clone(),
+            spans: Vec::new(),
+            spans_dropped: 0,
+        }
+    }
+
+    /// An estimate of the heap bytes this keeps alive, for bounding queues by memory.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        let map = |m: &BTreeMap<String, Value>| -> usize {
+            m.iter().map(|(k, v)| k.len() + value_bytes(v) + 48).sum()
+        };
+        let tags: usize = self.tags.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        let crumbs: usize = self
+            .breadcrumbs
+            .iter()
+            .map(|c| 160 + c.message.as_ref().map_or(0, String::len) + map(&c.data))
+            .sum();
+        let spans: usize = self
+            .spans
+            .iter()
+            .map(|s| {
+                std::mem::size_of::<Span>()
+                    + s.op.as_ref().map_or(0, String::len)
+                    + s.description.as_ref().map_or(0, String::len)
+                    + map(&s.data)
+            })
+            .sum();
+        std::mem::size_of::<Self>() + tags + map(&self.extra) + crumbs + spans
+    }
+}
+
+fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::String(s) => s.len() + 24,
+        Value::Array(items) => items.iter().map(value_bytes).sum::<usize>() + 24,
+        Value::Object(map) => map.iter().map(|(k, v)| k.len() + value_bytes(v) + 48).sum(),
+        _ => 16,
+    }
+}
+
+/// Copies user, fingerprint, tags and extra data into an event (fields the event already has
+/// win), and sets its breadcrumbs: `leading` (such as the request's own), then the scope's, then
+/// the event's own, each passed through `keep` (the `before_breadcrumb` hook), of which the
+/// newest `max` are kept.
+pub(crate) fn apply_to_event(
+    data: Option<&ScopeData>,
+    event: &mut Event<'static>,
+    leading: Option<Breadcrumb>,
+    max: usize,
+    keep: &mut dyn FnMut(Breadcrumb) -> Option<Breadcrumb>,
+) {
+    if let Some(data) = data {
+        if event.user.is_none() {
+            event.user = data.user.as_deref().cloned();
+        }
+        if let Some(fingerprint) = &data.fingerprint {
+            let default = event.fingerprint.len() == 1 && event.fingerprint[0] == "{{ default }}";
+            if default {
+                event.fingerprint = fingerprint
+                    .iter()
+                    .cloned()
+                    .map(Into::into)
+                    .collect::<Vec<_>>()
+                    .into();
+            }
+        }
+        for (k, v) in &data.tags {
+            event.tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        for (k, v) in &data.extra {
+            event.extra.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    // Newest first, so the hook runs on no more breadcrumbs than the event can carry.
+    let own = std::mem::take(&mut event.breadcrumbs.values);
+    let scoped = data.into_iter().flat_map(|d| d.breadcrumbs.iter().cloned());
+    let all = leading.into_iter().chain(scoped).chain(own);
+    let mut kept: Vec<Breadcrumb> = Vec::new();
+    let candidates: Vec<Breadcrumb> = all.collect();
+    for crumb in candidates.into_iter().rev() {
+        if kept.len() >= max {
+            break;
+        }
+        if let Some(crumb) = keep(crumb) {
+            kept.push(crumb);
+        }
+    }
+    kept.reverse();
+    event.breadcrumbs = kept.into();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crumb(message: &str) -> Breadcrumb {
+        Breadcrumb {
+            message: Some(message.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    fn messages(event: &Event<'static>) -> Vec<String> {
+        event
+            .breadcrumbs
+            .values
+            .iter()
+            .map(|c| c.message.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest() {
+        let mut data = ScopeData::default();
+        for i in 0..5 {
+            data.push_breadcrumb(crumb(&i.to_string()), 3);
+        }
+        let kept: Vec<_> = data.breadcrumbs.iter().map(|c| c.message.clone()).collect();
+        assert_eq!(kept, [Some("2".into()), Some("3".into()), Some("4".into())]);
+        data.push_breadcrumb(crumb("x"), 0);
+        assert_eq!(data.breadcrumbs.len(), 3);
+    }
+
+    #[test]
+    fn an_event_carries_at_most_max_breadcrumbs_request_one_included() {
+        let mut data = ScopeData::default();
+        for i in 0..3 {
+            data.push_breadcrumb(crumb(&format!("c{i}")), 3);
+        }
+        let mut event = Event::new();
+        event.breadcrumbs = vec![crumb("own")].into();
+        let mut calls = 0;
+        apply_to_event(
+            Some(&data),
+            &mut event,
+            Some(crumb("request")),
+            3,
+            &mut |c| {
+                calls += 1;
+                Some(c)
+            },
+        );
+        assert_eq!(messages(&event), ["c1", "c2", "own"]);
+        assert_eq!(
+            calls, 3,
+            "the hook only runs on breadcrumbs that can be carried"
+        );
+
+        let mut event = Event::new();
+        apply_to_event(
+            Some(&data),
+            &mut event,
+            Some(crumb("request")),
+            10,
+            &mut |c| (c.message.as_deref() != Some("c1")).then_some(c),
+        );
+        assert_eq!(messages(&event), ["request", "c0", "c2"]);
+    }
+
+    #[test]
+    fn event_fields_win_over_scope_data() {
+        let mut data = ScopeData::default();
+        data.tags.insert("a".into(), "scope".into());
+        data.tags.insert("b".into(), "scope".into());
+        data.fingerprint = Some(vec!["fp".into()]);
+        let mut event = Event::new();
+        event.tags.insert("a".into(), "event".into());
+        apply_to_event(Some(&data), &mut event, None, 10, &mut Some);
+        assert_eq!(event.tags["a"], "event");
+        assert_eq!(event.tags["b"], "scope");
+        assert_eq!(event.fingerprint[0], "fp");
+    }
+}

@@ -1,0 +1,138 @@
+//! Trace identity: the ids of a request's trace, the span statuses, and the input of the
+//! dynamic sampling context (the envelope's `trace` header and outgoing `baggage`).
+
+use std::collections::BTreeMap;
+
+use sentry_types::protocol::v7::{
+    Context, DynamicSamplingContext, SpanId, SpanStatus, TraceContext, TraceId,
+};
+
+use super::ids::{new_span_id, new_trace_id};
+use super::propagation;
+
+/// The span status Sentry expects for an HTTP status code.
+pub(crate) fn span_status_for(status: u16) -> SpanStatus {
+    match status {
+        100..=399 => SpanStatus::Ok,
+        401 => SpanStatus::Unauthenticated,
+        403 => SpanStatus::PermissionDenied,
+        404 => SpanStatus::NotFound,
+        409 => SpanStatus::AlreadyExists,
+        429 => SpanStatus::ResourceExhausted,
+        499 => SpanStatus::Cancelled,
+        400..=498 => SpanStatus::InvalidArgument,
+        501 => SpanStatus::Unimplemented,
+        503 => SpanStatus::Unavailable,
+        504 => SpanStatus::DeadlineExceeded,
+        500..=599 => SpanStatus::InternalError,
+        _ => SpanStatus::UnknownError,
+    }
+}
+
+/// Trace identity of the current request (or of a capture outside any request).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TraceIds {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) sampled: bool,
+    /// The rate the sampling decision was made with.
+    pub(crate) sample_rate: f32,
+}
+
+impl TraceIds {
+    pub(crate) fn new_root(sampled: bool, sample_rate: f32) -> Self {
+        TraceIds {
+            trace_id: new_trace_id(),
+            span_id: new_span_id(),
+            parent_span_id: None,
+            sampled,
+            sample_rate,
+        }
+    }
+
+    /// Continues a trace an upstream service started.
+    pub(crate) fn continuing(
+        incoming: &propagation::IncomingTrace,
+        sampled: bool,
+        sample_rate: f32,
+    ) -> Self {
+        TraceIds {
+            trace_id: incoming.trace_id,
+            span_id: new_span_id(),
+            parent_span_id: Some(incoming.parent_span_id),
+            sampled,
+            sample_rate,
+        }
+    }
+
+    pub(crate) fn trace_context(&self, op: &str, status: Option<SpanStatus>) -> Context {
+        // Every field spelled out: `..Default::default()` would draw random ids from a
+        // ChaCha generator only to throw them away.
+        Context::Trace(Box::new(TraceContext {
+            span_id: self.span_id,
+            trace_id: self.trace_id,
+            parent_span_id: self.parent_span_id,
+            op: Some(op.to_owned()),
+            description: None,
+            status,
+            origin: Some("auto.http.lighttrace".to_owned()),
+            data: BTreeMap::new(),
+        }))
+    }
+}
+
+/// What the dynamic sampling context of an envelope (its `trace` header) and of outgoing
+/// `baggage` is made from. The client adds its own facts (public key, release, environment).
+#[derive(Clone, Debug)]
+pub(crate) struct DscInput {
+    pub(crate) trace_id: TraceId,
+    pub(crate) transaction: Option<String>,
+    pub(crate) sampled: bool,
+    /// The rate the sampling decision was made with (`None`: the client's `traces_sample_rate`).
+    pub(crate) sample_rate: Option<f32>,
+    /// The context an upstream service froze (from incoming `baggage`): forwarded as it is.
+    pub(crate) upstream: Option<Box<DynamicSamplingContext>>,
+}
+
+impl DscInput {
+    /// A fresh, unsampled trace, for captures outside any request.
+    pub(crate) fn unsampled(trace_id: TraceId) -> DscInput {
+        DscInput {
+            trace_id,
+            transaction: None,
+            sampled: false,
+            sample_rate: None,
+            upstream: None,
+        }
+    }
+
+    /// The input for a request's trace.
+    pub(crate) fn for_trace(
+        trace: &TraceIds,
+        transaction: Option<String>,
+        upstream: Option<Box<DynamicSamplingContext>>,
+    ) -> DscInput {
+        DscInput {
+            trace_id: trace.trace_id,
+            transaction,
+            sampled: trace.sampled,
+            sample_rate: Some(trace.sample_rate),
+            upstream,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_span_statuses() {
+        assert_eq!(span_status_for(200), SpanStatus::Ok);
+        assert_eq!(span_status_for(404), SpanStatus::NotFound);
+        assert_eq!(span_status_for(422), SpanStatus::InvalidArgument);
+        assert_eq!(span_status_for(500), SpanStatus::InternalError);
+        assert_eq!(span_status_for(503), SpanStatus::Unavailable);
+    }
+}

@@ -1,0 +1,202 @@
+//! [`TrackingService`]: opens a scope for each request and wraps the inner service's future.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use http::{Method, Request, Response};
+use tower_service::Service;
+
+use super::future::{Kind, ResponseFuture};
+use super::outcome::Tracking;
+use super::{LayerConfig, NameFn, RequestBody, RequestInfo};
+use crate::client::SamplingContext;
+use crate::event::{BodyCapture, BodyKind, RequestSnapshot, Route, TraceIds};
+use crate::scope::{self, RequestScope};
+use crate::util::unwind::contain;
+
+/// The service [`TrackingLayer`](super::TrackingLayer) wraps around yours.
+///
+/// ```
+/// use lighttrace::{Options, RequestBody, TrackingLayer};
+/// use tower::{service_fn, Layer};
+///
+/// let inner = service_fn(|_req: http::Request<RequestBody<String>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+/// });
+/// let mut service = TrackingLayer::with_options(Options::new()).layer(inner);
+/// let _inner: &_ = service.get_ref();
+/// let _inner_mut: &mut _ = service.get_mut();
+/// let _inner = service.into_inner();
+/// ```
+#[derive(Clone)]
+pub struct TrackingService<S> {
+    inner: S,
+    config: Arc<LayerConfig>,
+}
+
+impl<S> TrackingService<S> {
+    pub(super) fn new(inner: S, config: Arc<LayerConfig>) -> Self {
+        TrackingService { inner, config }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for TrackingService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrackingService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TrackingService<S>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let config = &self.config;
+        if !config.client.is_enabled() {
+            // Nothing can be sent: only keep panics from taking the connection down.
+            let req = req.map(|body| RequestBody::new(body, None));
+            let kind = Kind::from_call(scope::catch(false, || self.inner.call(req)));
+            return ResponseFuture::new(kind, None, None);
+        }
+        let started = SystemTime::now();
+        let options = config.client.options_ref();
+        let body = body_capture(&req, options.max_request_body_size);
+        let client_ip = if options.send_default_pii {
+            client_ip(&req)
+        } else {
+            None
+        };
+        // One pass over the headers: the copy, and whether any carries an incoming trace.
+        let mut traced = false;
+        let mut headers = Vec::with_capacity(req.headers().len());
+        for (name, value) in req.headers() {
+            traced |= scope::is_trace_header(name);
+            headers.push((name.clone(), value.clone()));
+        }
+        let snapshot = RequestSnapshot {
+            body: body.clone(),
+            client_ip,
+            route: route_of(&req, config.name_fn.as_deref()),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers,
+            started,
+        };
+        let incoming = if traced {
+            scope::incoming_trace(req.headers())
+        } else {
+            None
+        };
+        let (sampled, rate) = config.client.sample_trace(&SamplingContext {
+            method: req.method(),
+            route: snapshot.route(),
+            headers: req.headers(),
+            parent_sampled: incoming.as_ref().and_then(|(i, _)| i.sampled),
+        });
+        let (trace, upstream) = match incoming {
+            Some((incoming, upstream)) => {
+                (TraceIds::continuing(&incoming, sampled, rate), upstream)
+            }
+            None => (TraceIds::new_root(sampled, rate), None),
+        };
+        let scope = Arc::new(RequestScope::new(
+            config.client.clone(),
+            snapshot,
+            trace,
+            upstream,
+        ));
+        let inner = &mut self.inner;
+        let req = req.map(|b| RequestBody::new(b, body));
+        let mut span = None;
+        let kind = Kind::from_call(scope::catch(true, || {
+            scope.enter(&mut span, || inner.call(req))
+        }));
+        let tracking = Tracking::new(scope, config.clone());
+        ResponseFuture::new(kind, Some(tracking), span)
+    }
+}
+
+/// A capture buffer for bodies worth showing (JSON, form, text) of methods that carry one.
+fn body_capture<B>(req: &Request<B>, limit: usize) -> Option<Arc<BodyCapture>> {
+    if limit == 0 || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let kind = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(BodyKind::from_content_type)?;
+    Some(Arc::new(BodyCapture::new(kind, limit)))
+}
+
+/// The client's address: the first `X-Forwarded-For` entry, else the peer from axum's
+/// `ConnectInfo`.
+fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|ip| ip.trim().parse().ok());
+    #[cfg(feature = "axum")]
+    let forwarded = forwarded.or_else(|| {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+    });
+    forwarded
+}
+
+/// The route: the user's name for it (a namer that panics counts as having no opinion), else
+/// axum's matched path.
+fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {
+    #[cfg(feature = "axum")]
+    let matched = req.extensions().get::<axum::extract::MatchedPath>();
+    if let Some(name_fn) = name_fn {
+        let info = RequestInfo {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            #[cfg(feature = "axum")]
+            route: matched.map(|m| m.as_str()),
+            #[cfg(not(feature = "axum"))]
+            route: None,
+        };
+        if let Some(name) = contain(|| name_fn(&info)).flatten() {
+            return Some(Route::Named(name));
+        }
+    }
+    #[cfg(feature = "axum")]
+    if let Some(path) = matched {
+        return Some(Route::Axum(path.clone()));
+    }
+    None
+}

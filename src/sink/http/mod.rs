@@ -1,0 +1,280 @@
+//! `HttpSink`: delivers envelopes to a Sentry-protocol server without ever blocking a request
+//! and without dropping anything silently.
+//!
+//! `send` only puts the envelope on a bounded queue. A delivery loop on its own thread (with its
+//! own small tokio runtime, so it works with or without an application runtime) packs and POSTs,
+//! with bounded concurrency, timeouts, retries for network errors and 5xx, and per-category rate
+//! limits. Everything dropped is counted by reason and category and reported to the server as a
+//! `client_report`.
+
+mod limits;
+mod options;
+mod outcomes;
+mod pack;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sentry_types::protocol::v7::client_report::{Category, Reason};
+use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
+use sentry_types::Dsn;
+use tokio::sync::{mpsc, oneshot};
+
+pub use options::HttpSinkOptions;
+
+use super::{FlushFuture, Sink};
+use crate::util::RedactedDsn;
+use limits::RateLimits;
+use outcomes::{item_categories, Counts, Outcomes};
+
+/// Delivers envelopes over HTTP to `{scheme}://{host}/api/{project_id}/envelope/`.
+///
+/// [`TrackingLayer::new`](crate::TrackingLayer::new) uses one by default. At shutdown, flush it
+/// through the client after the server stopped taking requests:
+///
+/// ```no_run
+/// # async fn app() -> axum::Router { axum::Router::new() }
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let layer = lighttrace::TrackingLayer::from_env()?;
+/// let client = layer.client().clone();
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// axum::serve(listener, app().await.layer(layer))
+///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .await?;
+/// client.flush(std::time::Duration::from_secs(5)).await; // never hangs past its timeout
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HttpSink {
+    inner: Arc<Transport>,
+    tx: mpsc::Sender<Msg>,
+}
+
+enum Msg {
+    Envelope(Box<Envelope>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// State shared by the handles and the delivery loop.
+struct Transport {
+    dsn: Dsn,
+    /// Kept parsed: reqwest would parse a string URL again for every POST.
+    url: reqwest::Url,
+    /// The headers every POST carries, built once (the auth value is marked sensitive), or
+    /// `None` when the DSN's key cannot be a header value: nothing can then be sent.
+    headers: Option<http::HeaderMap>,
+    options: HttpSinkOptions,
+    limits: Mutex<RateLimits>,
+    outcomes: Outcomes,
+    delivered: AtomicU64,
+}
+
+impl fmt::Debug for HttpSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpSink")
+            .field("dsn", &RedactedDsn(&self.inner.dsn))
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl HttpSink {
+    /// A sink for `dsn` with default options.
+    pub fn new(dsn: Dsn) -> Self {
+        Self::with_options(dsn, HttpSinkOptions::default())
+    }
+
+    /// A sink for `dsn` with the given options.
+    ///
+    /// ```
+    /// let dsn = lighttrace::parse_dsn("https://public_key@errors.example.com/1").unwrap();
+    /// let sink = lighttrace::HttpSink::with_options(
+    ///     dsn,
+    ///     lighttrace::HttpSinkOptions::default().queue_capacity(100),
+    /// );
+    /// ```
+    pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
+        let url = dsn.envelope_api_url();
+        let mut auth = format!(
+            "Sentry sentry_version=7, sentry_client={}/{}, sentry_key={}",
+            crate::SDK_NAME,
+            crate::SDK_VERSION,
+            dsn.public_key()
+        );
+        if let Some(secret) = dsn.secret_key() {
+            auth.push_str(", sentry_secret=");
+            auth.push_str(secret);
+        }
+        let headers = post_headers(&auth);
+        drop(auth);
+        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let inner = Arc::new(Transport {
+            dsn,
+            url,
+            headers,
+            options,
+            limits: Mutex::new(RateLimits::default()),
+            outcomes: Outcomes::default(),
+            delivered: AtomicU64::new(0),
+        });
+        let worker = inner.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lighttrace-http-sink".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                match runtime {
+                    Ok(rt) => rt.block_on(worker::run(worker, rx)),
+                    Err(_) => worker::drain_as_failed(&worker, rx),
+                }
+            });
+        if spawned.is_err() {
+            // No thread, no delivery: `send` will find the channel closed and count every drop.
+        }
+        HttpSink { inner, tx }
+    }
+
+    /// Envelopes the server accepted so far.
+    pub fn delivered(&self) -> u64 {
+        self.inner.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Drops counted so far and not yet reported to the server, by reason and category.
+    pub fn pending_discards(&self) -> Vec<(Reason, Category, u64)> {
+        self.inner.outcomes.pending()
+    }
+
+    /// Everything dropped since the sink was created, by reason and category (whether or not it
+    /// was reported yet).
+    pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
+        self.inner.outcomes.total()
+    }
+}
+
+impl Sink for HttpSink {
+    fn send(&self, envelope: Envelope) {
+        let Some(envelope) = self.inner.drop_rate_limited(envelope) else {
+            return;
+        };
+        match self.tx.try_send(Msg::Envelope(Box::new(envelope))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Msg::Envelope(e)))
+            | Err(mpsc::error::TrySendError::Closed(Msg::Envelope(e))) => {
+                self.inner
+                    .outcomes
+                    .count_envelope(&e, Reason::QueueOverflow);
+            }
+            Err(_) => {}
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            let wait =
+                async move { tx.send(Msg::Flush(done_tx)).await.is_ok() && done_rx.await.is_ok() };
+            tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+        })
+    }
+
+    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        self.inner
+            .outcomes
+            .count(reason, category, u64::from(quantity));
+    }
+
+    fn would_drop(&self, category: Category) -> Option<Reason> {
+        // In the order `send` applies them: a rate limit first, then the queue.
+        let limited = {
+            let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+            limits.is_limited(category, Instant::now())
+        };
+        if limited {
+            return Some(Reason::RatelimitBackoff);
+        }
+        (self.tx.capacity() == 0).then_some(Reason::QueueOverflow)
+    }
+}
+
+impl Transport {
+    /// Removes the items whose category is rate limited right now, counting them.
+    pub(super) fn drop_rate_limited(&self, envelope: Envelope) -> Option<Envelope> {
+        let now = Instant::now();
+        let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        if !limits.any_active(now) {
+            return Some(envelope);
+        }
+        let mut dropped = Vec::new();
+        let kept = envelope.filter(|item: &EnvelopeItem| {
+            let categories = item_categories(item);
+            let limited = categories
+                .first()
+                .is_some_and(|(c, _)| limits.is_limited(*c, now));
+            if limited {
+                dropped.extend(categories);
+            }
+            !limited
+        });
+        drop(limits);
+        for (category, quantity) in dropped {
+            self.outcomes
+                .count(Reason::RatelimitBackoff, category, quantity);
+        }
+        kept
+    }
+
+    /// Whether the server asked for nothing at all to be sent right now.
+    fn all_limited(&self) -> bool {
+        let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
+        limits.all_limited(Instant::now())
+    }
+
+    /// A standalone client report, unless everything is rate limited (the counts then wait).
+    pub(super) fn standalone_report(&self) -> Option<(Envelope, Counts)> {
+        if self.all_limited() {
+            return None;
+        }
+        self.outcomes
+            .take_report()
+            .map(|(report, counts)| (report_envelope(report), counts))
+    }
+}
+
+/// `X-Sentry-Auth` (marked sensitive, so it never shows in a `Debug`) and `Content-Type`.
+fn post_headers(auth: &str) -> Option<http::HeaderMap> {
+    let mut auth = http::HeaderValue::from_str(auth).ok()?;
+    auth.set_sensitive(true);
+    let mut headers = http::HeaderMap::with_capacity(4);
+    headers.insert(http::HeaderName::from_static("x-sentry-auth"), auth);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-sentry-envelope"),
+    );
+    Some(headers)
+}
+
+fn report_envelope(report: ClientReport) -> Envelope {
+    let mut envelope = Envelope::new();
+    envelope.add_item(report);
+    envelope
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let dsn: Dsn = "https://0123456789abcdef0123456789abcdef@example.com/1"
+            .parse()
+            .unwrap();
+        let sink = HttpSink::new(dsn);
+        let dbg = format!("{sink:?}");
+        assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
+    }
+}

@@ -6,123 +6,24 @@
 //! ```
 //!
 //! Cells: bare, catch-panic only, sentry-tower at traces rate 0.0 and 1.0, lighttrace at 0.0
-//! and 1.0; each for a successful `GET /users/{id}`, a 500 (with its error event), and a panic.
+//! and 1.0; each for a successful `GET /users/{id}`, a 500 (with its error event), and a panic;
+//! and a handler instrumented with `tracing` (the `tracing` groups), each SDK with its
+//! `tracing` layer (`sentry-tracing` for sentry).
 //! Both SDKs report to a sink that discards, so only the in-process cost is measured. Every
 //! request carries 5 ordinary headers. `RUST_BACKTRACE` is unset (it makes std's own panic
 //! output slow, for every cell alike) and panic output is silenced.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, Criterion};
-use http::{Request, StatusCode};
-use lighttrace::protocol::Envelope;
-use lighttrace::{HandlerError, Options, Sink, TrackingLayer};
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
-const DSN: &str = "https://0123456789abcdef0123456789abcdef@errors.example.com/1";
-
-/// Discards envelopes, counting them and anything the client dropped before the sink, so a cell
-/// that outran the off-task builder says so instead of looking cheaper.
-struct Discard;
-static SENT: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-impl Sink for Discard {
-    fn send(&self, envelope: Envelope) {
-        SENT.fetch_add(1, Ordering::Relaxed);
-        black_box(envelope);
-    }
-    fn record_discard(
-        &self,
-        reason: lighttrace::protocol::client_report::Reason,
-        _category: lighttrace::protocol::client_report::Category,
-        quantity: u32,
-    ) {
-        if reason == lighttrace::protocol::client_report::Reason::QueueOverflow {
-            DROPPED.fetch_add(u64::from(quantity), Ordering::Relaxed);
-        }
-    }
-}
-
-struct SentryDiscard;
-impl sentry::Transport for SentryDiscard {
-    fn send_envelope(&self, envelope: sentry::Envelope) {
-        black_box(envelope);
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Flavor {
-    Lighttrace,
-    Sentry,
-    Plain,
-}
-
-fn routes(flavor: Flavor) -> Router {
-    Router::new()
-        .route("/users/{id}", get(|| async { "user" }))
-        .route(
-            "/fail",
-            get(move || async move {
-                match flavor {
-                    // sentry-tower does not report 5xx: the handler reports it itself.
-                    Flavor::Sentry => {
-                        sentry::capture_message("database is down", sentry::Level::Error);
-                        (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response_parts()
-                    }
-                    // lighttrace reports the handler's error by itself.
-                    Flavor::Lighttrace => {
-                        HandlerError::new(std::io::Error::other("database is down")).into_parts()
-                    }
-                    Flavor::Plain => {
-                        (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response_parts()
-                    }
-                }
-            }),
-        )
-        .route(
-            "/panic",
-            get(|| async {
-                let v: Vec<u8> = Vec::new();
-                black_box(v[1]);
-                "unreachable"
-            }),
-        )
-}
-
-trait IntoParts {
-    fn into_response_parts(self) -> axum::response::Response;
-}
-impl<T: axum::response::IntoResponse> IntoParts for T {
-    fn into_response_parts(self) -> axum::response::Response {
-        self.into_response()
-    }
-}
-trait HandlerParts {
-    fn into_parts(self) -> axum::response::Response;
-}
-impl HandlerParts for HandlerError {
-    fn into_parts(self) -> axum::response::Response {
-        axum::response::IntoResponse::into_response(self)
-    }
-}
-
-fn lighttrace(rate: f32) -> (Router, lighttrace::Client) {
-    let layer = TrackingLayer::with_options(
-        Options::new()
-            .dsn(lighttrace::parse_dsn(DSN).unwrap())
-            .traces_sample_rate(rate)
-            .sink(Discard),
-    );
-    let client = layer.client().clone();
-    (routes(Flavor::Lighttrace).layer(layer), client)
-}
+mod common;
+use common::{lighttrace, request, routes, sentry_tower, subscriber, Flavor, DROPPED, SENT};
 
 /// CPU time of every thread of this process so far (the scheduler's per-thread run time, in
 /// nanoseconds), so work moved to other threads is counted too.
@@ -142,40 +43,6 @@ fn process_cpu() -> Duration {
     Duration::from_nanos(total)
 }
 
-fn sentry_tower(rate: f32) -> (Router, sentry::ClientInitGuard) {
-    let guard = sentry::init(
-        sentry::ClientOptions::new()
-            .dsn(DSN)
-            .traces_sample_rate(rate)
-            .transport(Arc::new(SentryDiscard)),
-    );
-    // sentry-tower catches no panics: CatchPanicLayer keeps the server alive, as its docs advise.
-    let router = routes(Flavor::Sentry)
-        .layer(sentry::integrations::tower::SentryHttpLayer::new().enable_transaction())
-        .layer(sentry::integrations::tower::NewSentryLayer::<Request<Body>>::new_from_top())
-        .layer(CatchPanicLayer::new());
-    (router, guard)
-}
-
-/// A request with 5 ordinary headers. Names, values and the URI are shared, not copied, as
-/// they are when hyper parses a request (slices of its read buffer): cloning them is a
-/// reference-count bump, not an allocation.
-fn request(path: &'static str) -> Request<Body> {
-    use http::header::{HeaderName, HeaderValue, ACCEPT, ACCEPT_ENCODING, HOST, USER_AGENT};
-    static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-    Request::get(http::Uri::from_static(path))
-        .header(HOST, HeaderValue::from_static("api.example.com"))
-        .header(USER_AGENT, HeaderValue::from_static("bench/1.0"))
-        .header(ACCEPT, HeaderValue::from_static("application/json"))
-        .header(ACCEPT_ENCODING, HeaderValue::from_static("gzip"))
-        .header(
-            X_REQUEST_ID.clone(),
-            HeaderValue::from_static("4bf92f3577b34da6"),
-        )
-        .body(Body::empty())
-        .unwrap()
-}
-
 /// What a cell measures.
 #[derive(Clone, Copy)]
 enum Measure {
@@ -188,6 +55,7 @@ enum Measure {
 }
 
 /// Runs requests in batches of 2,000, flushing lighttrace's client between batches.
+#[allow(clippy::too_many_arguments)] // one bench cell: what to run, how to measure it, where to report
 fn run_cells(
     c: &mut Criterion,
     measure: Measure,
@@ -196,6 +64,7 @@ fn run_cells(
     router: &Router,
     path: &'static str,
     client: Option<&lighttrace::Client>,
+    dispatch: Option<&tracing::Dispatch>,
 ) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -204,6 +73,7 @@ fn run_cells(
     let mut g = c.benchmark_group(group);
     g.bench_function(cell, |b| {
         b.iter_custom(|iters| {
+            let _subscriber = dispatch.map(tracing::dispatcher::set_default);
             rt.block_on(async {
                 let cpu_start = process_cpu();
                 let mut elapsed = Duration::ZERO;
@@ -231,12 +101,24 @@ fn run_cells(
     g.finish();
 }
 
-/// The sentry-tower and lighttrace cells at traces rates 0.0 and 1.0.
-fn sdk_cells(c: &mut Criterion, measure: Measure, group: &str, path: &'static str) {
+/// The sentry-tower and lighttrace cells at traces rates 0.0 and 1.0 (with each SDK's
+/// `tracing` layer when `traced`).
+fn sdk_cells(c: &mut Criterion, measure: Measure, group: &str, path: &'static str, traced: bool) {
+    let sentry_dispatch = traced.then(|| subscriber(Flavor::Sentry));
+    let lighttrace_dispatch = traced.then(|| subscriber(Flavor::Lighttrace));
     for rate in [0.0, 1.0] {
         let (router, guard) = sentry_tower(rate);
         let cell = format!("sentry_tower_{rate:.1}");
-        run_cells(c, measure, group, &cell, &router, path, None);
+        run_cells(
+            c,
+            measure,
+            group,
+            &cell,
+            &router,
+            path,
+            None,
+            sentry_dispatch.as_ref(),
+        );
         drop(guard);
         // Leave no sentry client bound for the other cells.
         sentry::Hub::main().bind_client(None);
@@ -244,7 +126,16 @@ fn sdk_cells(c: &mut Criterion, measure: Measure, group: &str, path: &'static st
         DROPPED.store(0, Ordering::Relaxed);
         let cell = format!("lighttrace_{rate:.1}");
         let (router, client) = lighttrace(rate);
-        run_cells(c, measure, group, &cell, &router, path, Some(&client));
+        run_cells(
+            c,
+            measure,
+            group,
+            &cell,
+            &router,
+            path,
+            Some(&client),
+            lighttrace_dispatch.as_ref(),
+        );
         eprintln!(
             "{group}/{cell}: {} envelopes built, {} dropped because the queue was full",
             SENT.load(Ordering::Relaxed),
@@ -266,11 +157,42 @@ fn cells(c: &mut Criterion) {
                 &routes(Flavor::Plain),
                 path,
                 None,
+                None,
             );
         }
         let catch_panic = routes(Flavor::Plain).layer(CatchPanicLayer::new());
-        run_cells(c, latency, group, "catch_panic", &catch_panic, path, None);
-        sdk_cells(c, latency, group, path);
+        run_cells(
+            c,
+            latency,
+            group,
+            "catch_panic",
+            &catch_panic,
+            path,
+            None,
+            None,
+        );
+        sdk_cells(c, latency, group, path, false);
+    }
+}
+
+/// A handler instrumented with `tracing` (3 nested spans, 5 `info!`, 1 `warn!`), each SDK with
+/// its `tracing` layer, against the same handler under a bare `tracing` registry: request
+/// latency and all-thread CPU.
+fn tracing_cells(c: &mut Criterion) {
+    let path = "/instrumented/7";
+    for (measure, group) in [(Measure::Latency, "tracing"), (Measure::Cpu, "cpu_tracing")] {
+        let bare = subscriber(Flavor::Plain);
+        run_cells(
+            c,
+            measure,
+            group,
+            "bare",
+            &routes(Flavor::Plain),
+            path,
+            None,
+            Some(&bare),
+        );
+        sdk_cells(c, measure, group, path, true);
     }
 }
 
@@ -285,8 +207,9 @@ fn cpu_cells(c: &mut Criterion) {
             &routes(Flavor::Plain),
             path,
             None,
+            None,
         );
-        sdk_cells(c, Measure::Cpu, group, path);
+        sdk_cells(c, Measure::Cpu, group, path, false);
     }
 }
 
@@ -296,7 +219,7 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = cells, cpu_cells
+    targets = cells, cpu_cells, tracing_cells
 }
 
 fn main() {

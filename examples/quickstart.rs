@@ -19,13 +19,22 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lighttrace::{
-    Breadcrumb, FileSink, FutureExt, HandlerError, Level, Options, TrackingLayer, User,
-};
+use lighttrace::{FileSink, FutureExt, HandlerError, Options, TrackingLayer, User};
 use serde_json::{json, Value};
+use tracing_subscriber::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs printed locally as usual, and fed to lighttrace: INFO and WARN become breadcrumbs of
+    // the request they ran in, ERROR an error event, `#[instrument]` spans child spans.
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )),
+        )
+        .with(lighttrace::tracing::layer())
+        .init();
     let mut options = Options::from_env()? // LIGHTTRACE_DSN / SENTRY_DSN, SENTRY_RELEASE, ...
         .environment("production")
         .release(concat!("quickstart@", env!("CARGO_PKG_VERSION")))
@@ -91,12 +100,7 @@ async fn set_user_context(request: Request, next: Next) -> Response {
             ..Default::default()
         }));
     }
-    lighttrace::add_breadcrumb(Breadcrumb {
-        category: Some("request".into()),
-        message: Some(format!("{} {}", request.method(), request.uri().path())),
-        level: Level::Info,
-        ..Default::default()
-    });
+    tracing::info!("{} {}", request.method(), request.uri().path());
     next.run(request).await
 }
 
@@ -146,31 +150,31 @@ async fn send_notification(email: &str) -> Result<(), NotificationError> {
 }
 
 async fn get_user(Path(user_id): Path<u64>) -> Json<Value> {
-    // Two child operations, each its own span in the transaction's waterfall.
-    let user = {
-        let mut span = lighttrace::start_span("db.query", "SELECT * FROM users WHERE id = $1");
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        span.set_data("user_id", user_id);
-        json!({"id": user_id, "name": "Ann"})
-    };
-    let posts = {
-        let mut span = lighttrace::start_span("db.query", "SELECT * FROM posts WHERE user_id = $1");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        span.set_data("rows", 2);
-        json!([{"id": 1}, {"id": 2}])
-    };
-    lighttrace::add_breadcrumb(Breadcrumb {
-        category: Some("payment".into()),
-        message: Some("Payment processing started".into()),
-        data: [
-            ("amount".to_owned(), json!(29.99)),
-            ("currency".to_owned(), json!("USD")),
-        ]
-        .into_iter()
-        .collect(),
-        ..Default::default()
-    });
+    // Child operations, each its own span in the transaction's waterfall: the two queries run
+    // concurrently, and each `#[instrument]`ed helper is a span.
+    let (user, posts) = tokio::join!(load_user(user_id), load_posts(user_id));
+    tracing::info!(
+        amount = 29.99,
+        currency = "USD",
+        "Payment processing started"
+    );
     Json(json!({"user": user, "posts": posts}))
+}
+
+#[tracing::instrument(fields(sentry.op = "db.query", sentry.name = "SELECT * FROM users WHERE id = $1"))]
+async fn load_user(user_id: u64) -> Value {
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    json!({"id": user_id, "name": "Ann"})
+}
+
+#[tracing::instrument(fields(sentry.op = "db.query", sentry.name = "SELECT * FROM posts WHERE user_id = $1", rows))]
+async fn load_posts(user_id: u64) -> Value {
+    tokio::time::sleep(Duration::from_millis(25)).await;
+    tracing::Span::current().record("rows", 2);
+    if user_id == 0 {
+        tracing::warn!(user_id, "no posts for the anonymous user");
+    }
+    json!([{"id": 1}, {"id": 2}])
 }
 
 async fn panic_route() -> &'static str {

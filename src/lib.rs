@@ -62,6 +62,8 @@ mod event;
 mod layer;
 mod scope;
 pub mod sink;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod util;
 
 pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext, ScrubRules};

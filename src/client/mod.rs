@@ -3,6 +3,8 @@
 
 mod config;
 mod hooks;
+#[cfg(feature = "tracing")]
+mod logs;
 mod options;
 mod prepare;
 mod sampling;
@@ -85,6 +87,8 @@ impl Client {
             options,
             sink,
             unsampled: Default::default(),
+            #[cfg(feature = "tracing")]
+            logs: Default::default(),
         });
         Client {
             inner: Arc::new(ClientInner {

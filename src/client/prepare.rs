@@ -26,6 +26,9 @@ pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) unsampled: Unsampled,
+    /// Structured logs waiting for their batch to go out.
+    #[cfg(feature = "tracing")]
+    pub(crate) logs: super::logs::Logs,
 }
 
 impl Runner for Core {
@@ -36,6 +39,18 @@ impl Runner for Core {
                 let (event, dsc) = self.with_rules(|rules| event::capture_event(*capture, rules));
                 self.send_event(event, &dsc);
             }
+            #[cfg(feature = "tracing")]
+            Job::Log(record) => self.add_log(*record),
+        }
+    }
+
+    fn tick(&self, flush: bool) -> Option<std::time::Instant> {
+        #[cfg(feature = "tracing")]
+        return self.tick_logs(flush);
+        #[cfg(not(feature = "tracing"))]
+        {
+            let _ = flush;
+            None
         }
     }
 

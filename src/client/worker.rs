@@ -6,15 +6,18 @@
 //! number: a job can pin a request's headers, up to `max_request_body_size` of its body and up
 //! to `max_spans` spans. One worker thread per client drains it in batches. While work keeps
 //! coming it naps briefly between batches, so producers never wake it; once a nap finds nothing
-//! to do it parks until a producer (or a flush, or the client going away) wakes it.
+//! to do it parks until a producer (or a flush, or the client going away) wakes it, or until
+//! the runner's next deadline (a batch of logs that must go out, say).
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 
+#[cfg(feature = "tracing")]
+use crate::event::LogRecord;
 use crate::event::{Capture, Finished};
 
 /// A unit of work: plain data, never a closure or a handle on the scope it came from.
@@ -27,6 +30,9 @@ pub(crate) enum Job {
     Request(Finished),
     /// A message, an error or a panic to report.
     Capture(Box<Capture>),
+    /// A structured log line, for the next batch.
+    #[cfg(feature = "tracing")]
+    Log(Box<LogRecord>),
 }
 
 impl Job {
@@ -35,6 +41,8 @@ impl Job {
         match self {
             Job::Request(f) => f.retained_bytes(),
             Job::Capture(c) => c.retained_bytes(),
+            #[cfg(feature = "tracing")]
+            Job::Log(l) => l.retained_bytes(),
         }
     }
 
@@ -59,6 +67,8 @@ impl Job {
                 (items, if f.traced() { dropped } else { 0 })
             }
             Job::Capture(_) => (vec![(Category::Error, 1)], 0),
+            #[cfg(feature = "tracing")]
+            Job::Log(_) => (vec![(Category::LogItem, 1)], 0),
         }
     }
 }
@@ -69,6 +79,12 @@ pub(crate) trait Runner: Send + Sync + 'static {
     fn run(&self, job: Job);
     /// Counts what a lost job would have sent.
     fn discard(&self, reason: Reason, category: Category, quantity: u32);
+    /// Sends what the runner buffers and is due (everything, when `flush`), and says when it
+    /// next needs to be called, if ever.
+    fn tick(&self, flush: bool) -> Option<Instant> {
+        let _ = flush;
+        None
+    }
 }
 
 /// How long the worker naps between batches before it parks for good.
@@ -79,14 +95,14 @@ struct QueueState {
     max_bytes: usize,
     /// Estimated bytes of the jobs queued or running.
     bytes: AtomicUsize,
-    /// Jobs queued or running.
-    pending: AtomicUsize,
     /// The worker is parked without a timeout: a producer must wake it.
     sleeping: AtomicBool,
-    /// A flush waits: skip the nap.
-    urgent: AtomicBool,
+    /// Flushes asked for, and the latest the worker completed: everything queued before it
+    /// ran, and the runner's buffers sent.
+    flushes_asked: AtomicU64,
+    flushes_done: AtomicU64,
     closed: AtomicBool,
-    /// Woken when the queue runs empty while a flush waits.
+    /// Woken when the worker completes a flush.
     drained: tokio::sync::Notify,
     worker: OnceLock<Option<Thread>>,
     /// Times the worker woke up, for tests of its idle behaviour.
@@ -106,9 +122,9 @@ impl Worker {
                 queue: Mutex::new(Vec::new()),
                 max_bytes,
                 bytes: AtomicUsize::new(0),
-                pending: AtomicUsize::new(0),
                 sleeping: AtomicBool::new(false),
-                urgent: AtomicBool::new(false),
+                flushes_asked: AtomicU64::new(0),
+                flushes_done: AtomicU64::new(0),
                 closed: AtomicBool::new(false),
                 drained: tokio::sync::Notify::new(),
                 worker: OnceLock::new(),
@@ -135,7 +151,6 @@ impl Worker {
             count(&*self.runner, &job, Reason::QueueOverflow);
             return;
         }
-        state.pending.fetch_add(1, Ordering::AcqRel);
         state
             .queue
             .lock()
@@ -148,24 +163,30 @@ impl Worker {
         }
     }
 
-    /// Waits until every queued job has run, at most `timeout`.
+    /// Waits until every job queued before the call has run and the runner's buffers were
+    /// sent, at most `timeout`.
     pub(crate) async fn drain(&self, timeout: std::time::Duration) -> bool {
         let state = &*self.state;
-        if state.pending.load(Ordering::Acquire) == 0 {
-            return true;
-        }
+        let worker = match state.worker.get() {
+            Some(Some(worker)) => worker,
+            // No thread could be started: jobs ran on their callers; send what is buffered.
+            Some(None) => {
+                crate::util::unwind::contain(|| self.runner.tick(true));
+                return true;
+            }
+            // Never started: nothing was ever queued.
+            None => return true,
+        };
+        let asked = state.flushes_asked.fetch_add(1, Ordering::AcqRel) + 1;
         let wait = async {
             loop {
                 let notified = state.drained.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                if state.pending.load(Ordering::Acquire) == 0 {
+                if state.flushes_done.load(Ordering::Acquire) >= asked {
                     return;
                 }
-                state.urgent.store(true, Ordering::Release);
-                if let Some(worker) = self.worker() {
-                    worker.unpark();
-                }
+                worker.unpark();
                 // Also re-check now and then, in case a wake-up raced with the check above.
                 let _ = tokio::time::timeout(Duration::from_millis(5), notified).await;
             }
@@ -193,7 +214,10 @@ impl Worker {
                 let (state, runner) = (self.state.clone(), self.runner.clone());
                 std::thread::Builder::new()
                     .name("lighttrace-worker".into())
-                    .spawn(move || work(&state, &*runner))
+                    .spawn(move || {
+                        crate::util::internal::mark_thread();
+                        work(&state, &*runner)
+                    })
                     .ok()
                     .map(|handle| handle.thread().clone())
             })
@@ -237,35 +261,51 @@ fn work(state: &QueueState, runner: &dyn Runner) {
     // Swapped with the queue each round, so neither is reallocated from zero every batch.
     let mut batch: Vec<(Job, usize)> = Vec::with_capacity(256);
     let mut napped = false;
+    let mut deadline: Option<Instant> = None;
     loop {
+        // Read before the queue: a flush asked now covers every job queued before it.
+        let asked = state.flushes_asked.load(Ordering::Acquire);
         std::mem::swap(
             &mut *state.queue.lock().unwrap_or_else(|e| e.into_inner()),
             &mut batch,
         );
-        if !batch.is_empty() {
+        let worked = !batch.is_empty();
+        if worked {
             napped = false;
-            let n = batch.len();
             let mut bytes = 0;
             for (job, size) in batch.drain(..) {
                 run(runner, job);
                 bytes += size;
             }
             state.bytes.fetch_sub(bytes, Ordering::AcqRel);
-            if state.pending.fetch_sub(n, Ordering::AcqRel) == n {
-                state.drained.notify_waiters();
-            }
+        }
+        let closed = state.closed.load(Ordering::Acquire);
+        let flush = asked > state.flushes_done.load(Ordering::Acquire);
+        if flush && worked {
+            // Jobs may have been queued between the flush and the swap: take them too.
             continue;
         }
-        if state.closed.load(Ordering::Acquire) {
+        if flush || closed || deadline.is_some_and(|d| d <= Instant::now()) {
+            deadline = crate::util::unwind::contain(|| runner.tick(flush || closed)).flatten();
+        }
+        if flush {
+            state.flushes_done.store(asked, Ordering::Release);
+            state.drained.notify_waiters();
+            continue;
+        }
+        if worked {
+            // A job may have started a buffer with a deadline.
+            deadline = crate::util::unwind::contain(|| runner.tick(false)).flatten();
+            continue;
+        }
+        if closed {
             return;
         }
-        if state.urgent.swap(false, Ordering::AcqRel) {
-            continue;
-        }
+        let until_deadline = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if !napped {
             // Work may still be coming: nap once rather than make producers wake us.
             napped = true;
-            std::thread::park_timeout(NAP);
+            std::thread::park_timeout(until_deadline.map_or(NAP, |d| d.min(NAP)));
             state.wakeups.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -277,8 +317,15 @@ fn work(state: &QueueState, runner: &dyn Runner) {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_empty();
-        if idle && !state.closed.load(Ordering::Acquire) && !state.urgent.load(Ordering::Acquire) {
-            std::thread::park();
+        let asked_now = state.flushes_asked.load(Ordering::Acquire);
+        if idle
+            && !state.closed.load(Ordering::Acquire)
+            && asked_now <= state.flushes_done.load(Ordering::Acquire)
+        {
+            match until_deadline {
+                Some(wait) => std::thread::park_timeout(wait),
+                None => std::thread::park(),
+            }
             state.wakeups.fetch_add(1, Ordering::Relaxed);
         }
         state.sleeping.store(false, Ordering::Relaxed);

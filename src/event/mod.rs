@@ -9,6 +9,8 @@ mod build;
 mod exception;
 mod finished;
 mod ids;
+#[cfg(feature = "tracing")]
+mod log;
 pub(crate) mod propagation;
 mod request;
 mod scope_data;
@@ -16,10 +18,14 @@ mod stacktrace;
 mod trace;
 
 pub(crate) use body::{is_summary, BodyCapture, BodyKind};
+#[cfg(feature = "tracing")]
+pub(crate) use build::new_event;
 pub(crate) use build::{capture_event, failure_event, sdk_info, transaction, EventRules};
 pub(crate) use exception::{error_chain, panic_exception, ErrorValue, PanicDetails};
 pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished};
 pub(crate) use ids::{new_event_id, new_span_id};
+#[cfg(feature = "tracing")]
+pub(crate) use log::{log_item, LogRecord};
 pub(crate) use request::{RequestSnapshot, Route};
 pub(crate) use scope_data::{apply_to_event, ScopeData};
 pub(crate) use stacktrace::InApp;

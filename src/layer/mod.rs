@@ -61,7 +61,8 @@ pub struct TrackingLayer {
 #[derive(Clone)]
 pub(crate) struct LayerConfig {
     pub(crate) client: Client,
-    pub(crate) classifier: Arc<dyn ClassifyResponse>,
+    /// The user's classifier (`None`: [`ServerErrors`], which needs no containing).
+    pub(crate) classifier: Option<Arc<dyn ClassifyResponse>>,
     pub(crate) name_fn: Option<Arc<NameFn>>,
     /// Where to put the event id on responses that produced an event, if anywhere.
     pub(crate) event_id_header: Option<http::HeaderName>,
@@ -136,7 +137,7 @@ impl TrackingLayer {
         TrackingLayer {
             config: Arc::new(LayerConfig {
                 client,
-                classifier: Arc::new(ServerErrors),
+                classifier: None,
                 name_fn: None,
                 event_id_header: None,
             }),
@@ -147,7 +148,7 @@ impl TrackingLayer {
     /// classifier runs on the request path; if it panics, the default classification is used.
     #[must_use]
     pub fn classify(mut self, classifier: impl ClassifyResponse) -> Self {
-        Arc::make_mut(&mut self.config).classifier = Arc::new(classifier);
+        Arc::make_mut(&mut self.config).classifier = Some(Arc::new(classifier));
         self
     }
 

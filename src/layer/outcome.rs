@@ -9,7 +9,7 @@ use http::Response;
 use sentry_types::Uuid;
 
 use super::error::ReportedError;
-use super::LayerConfig;
+use super::{ClassifyResponse, LayerConfig, ServerErrors};
 use crate::client::Job;
 use crate::event::{self, Failure};
 use crate::scope::{Caught, RequestScope};
@@ -35,10 +35,12 @@ impl Tracking {
     pub(crate) fn on_response<B>(self, response: &mut Response<B>) {
         let status = response.status();
         let reported = response.extensions_mut().remove::<ReportedError>();
-        let classifier = &self.config.classifier;
-        // A classifier that panics has no opinion: the default (5xx) decides.
-        let failed =
-            contain(|| classifier.is_failure(status)).unwrap_or_else(|| status.is_server_error());
+        let failed = match &self.config.classifier {
+            // A classifier that panics has no opinion: the default (5xx) decides.
+            Some(classifier) => contain(|| classifier.is_failure(status))
+                .unwrap_or_else(|| ServerErrors.is_failure(status)),
+            None => ServerErrors.is_failure(status),
+        };
         if !failed && !self.scope.trace.sampled {
             return;
         }

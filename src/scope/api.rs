@@ -6,12 +6,13 @@
 //! and queue the work for the client's worker.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::{Breadcrumb, Level, User, Value};
 use sentry_types::Uuid;
 
-use super::{current, current_span, process, with_current};
+use super::{current, current_span, process, with_current, RequestScope};
 use crate::client::Client;
 use crate::event::{self, Capture, Captured, ScopeData};
 
@@ -30,7 +31,17 @@ pub(super) fn capture(
     level: Level,
     origin_tag: Option<(&'static str, String)>,
 ) -> Option<Uuid> {
-    let (client, context) = match current() {
+    capture_in(current().as_ref(), what, level, origin_tag)
+}
+
+/// Queues a capture with `scope`, or (without one) the global client's process scope.
+pub(crate) fn capture_in(
+    scope: Option<&Arc<RequestScope>>,
+    what: Captured,
+    level: Level,
+    origin_tag: Option<(&'static str, String)>,
+) -> Option<Uuid> {
+    let (client, context) = match scope {
         Some(scope) => (scope.client.clone(), scope.capture_context(current_span())),
         None => (Client::global()?, process::capture_context(true)),
     };
@@ -84,6 +95,23 @@ pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
     with_data(|data, client| {
         data.push_breadcrumb(breadcrumb, client.options_ref().max_breadcrumbs);
     });
+}
+
+/// Records a breadcrumb on `scope`, or (without one) on the global client's process scope.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+pub(crate) fn breadcrumb_in(scope: Option<&Arc<RequestScope>>, breadcrumb: Breadcrumb) {
+    match scope {
+        Some(scope) => {
+            let max = scope.client.options_ref().max_breadcrumbs;
+            scope.with_data(|data| data.push_breadcrumb(breadcrumb, max));
+        }
+        None => {
+            if let Some(client) = Client::global() {
+                let max = client.options_ref().max_breadcrumbs;
+                process::with_data(|data| data.push_breadcrumb(breadcrumb, max));
+            }
+        }
+    }
 }
 
 /// Sets (or, with `None`, clears) the user of the current request. It is sent as given:

@@ -40,12 +40,18 @@ pub use api::{
     add_breadcrumb, capture_error, capture_message, current_trace_id, set_extra, set_fingerprint,
     set_tag, set_user, CapturableError,
 };
+#[cfg(feature = "tracing")]
+pub(crate) use api::{breadcrumb_in, capture_in};
 #[cfg(feature = "reqwest")]
 pub use outgoing::TracedRequest;
 pub use panic::capture_panics;
 pub(crate) use panic::{catch, install_hook, Caught};
+#[cfg(feature = "tracing")]
+pub(crate) use process::trace_id as process_trace_id;
 pub use propagate::inject_trace_headers;
 pub(crate) use propagate::{incoming_trace, is_trace_header};
+#[cfg(feature = "tracing")]
+pub(crate) use span::Running;
 pub use span::{start_span, SpanGuard};
 pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
 

@@ -1,7 +1,9 @@
 //! The process-wide scope: what `set_tag`, `add_breadcrumb` and friends change outside any
 //! request (when a global client is installed), and what captures outside requests carry.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+
+use sentry_types::protocol::v7::TraceId;
 
 use crate::event::{CaptureContext, ScopeData};
 
@@ -31,4 +33,12 @@ pub(super) fn capture_context(wait: bool) -> CaptureContext {
         data,
         ..Default::default()
     }
+}
+
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+/// The trace that logs outside any request belong to: one per process, as a request's logs
+/// share its trace.
+pub(crate) fn trace_id() -> TraceId {
+    static TRACE: OnceLock<TraceId> = OnceLock::new();
+    *TRACE.get_or_init(|| TraceId::from(fastrand::u128(1..).to_be_bytes()))
 }

@@ -21,28 +21,38 @@ impl Running {
     /// callers decide where it is.
     pub(crate) fn start(op: String, description: String) -> Option<Running> {
         with_current(|scope| {
-            if !scope.records_spans() {
-                return None;
-            }
             let parent = current_span().unwrap_or(scope.trace.span_id);
-            Some(Running {
-                scope: scope.clone(),
-                span: Some(Span {
-                    span_id: new_span_id(),
-                    trace_id: scope.trace.trace_id,
-                    parent_span_id: Some(parent),
-                    same_process_as_parent: None,
-                    op: Some(op),
-                    description: Some(description),
-                    timestamp: None,
-                    start_timestamp: SystemTime::now(),
-                    status: None,
-                    tags: Default::default(),
-                    data: Default::default(),
-                }),
-            })
+            Running::start_in(scope, parent, op, description)
         })
         .flatten()
+    }
+
+    /// Starts a span of `scope` under `parent`, if the scope records spans.
+    pub(crate) fn start_in(
+        scope: &Arc<RequestScope>,
+        parent: SpanId,
+        op: String,
+        description: String,
+    ) -> Option<Running> {
+        if !scope.records_spans() {
+            return None;
+        }
+        Some(Running {
+            scope: scope.clone(),
+            span: Some(Span {
+                span_id: new_span_id(),
+                trace_id: scope.trace.trace_id,
+                parent_span_id: Some(parent),
+                same_process_as_parent: None,
+                op: Some(op),
+                description: Some(description),
+                timestamp: None,
+                start_timestamp: SystemTime::now(),
+                status: None,
+                tags: Default::default(),
+                data: Default::default(),
+            }),
+        })
     }
 
     pub(crate) fn id(&self) -> Option<SpanId> {
@@ -52,6 +62,19 @@ impl Running {
     pub(crate) fn set_data(&mut self, key: String, value: Value) {
         if let Some(span) = self.span.as_mut() {
             span.data.insert(key, value);
+        }
+    }
+
+    /// Renames the span: its op, its description, or both.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn rename(&mut self, op: Option<String>, description: Option<String>) {
+        if let Some(span) = self.span.as_mut() {
+            if op.is_some() {
+                span.op = op;
+            }
+            if description.is_some() {
+                span.description = description;
+            }
         }
     }
 

@@ -74,6 +74,7 @@ impl FileSink {
         std::thread::Builder::new()
             .name("lighttrace-file-sink".into())
             .spawn(move || {
+                crate::util::internal::mark_thread();
                 // Ends when every FileSink handle is gone.
                 for envelope in rx {
                     if write_envelope(&worker_dir, &envelope).is_err() {

@@ -1,6 +1,7 @@
 //! Small helpers any stage may use: text decoding, DSN redaction, and the unwinding modes that
 //! keep user code contained.
 
+pub(crate) mod internal;
 mod redact;
 pub(crate) mod unwind;
 

@@ -305,10 +305,15 @@ impl lighttrace::Sink for Keep {
         if let Ok(dir) = std::env::var("LIGHTTRACE_TEST_ENVELOPE_DIR") {
             let mut raw = Vec::new();
             envelope.to_writer(&mut raw).unwrap();
+            // Log and report envelopes have no id: name them apart.
+            static UNNAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
             let id = envelope
                 .uuid()
                 .map(|u| u.simple().to_string())
-                .unwrap_or_else(|| format!("{}", std::process::id()));
+                .unwrap_or_else(|| {
+                    let n = UNNAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    format!("{}-{n}", std::process::id())
+                });
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 std::path::Path::new(&dir).join(format!("test-{id}.envelope")),

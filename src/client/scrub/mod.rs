@@ -48,3 +48,17 @@ pub(crate) fn transaction(
         }
     }
 }
+
+/// Scrubs a log line: its body as text, its attributes as data.
+#[cfg(feature = "tracing")]
+pub(crate) fn log(record: &mut crate::event::LogRecord, rules: &ScrubRules) {
+    use sentry_types::protocol::v7::Value;
+    rules.scrub_string(&mut record.body);
+    for (key, value) in record.attributes.iter_mut() {
+        if rules.is_sensitive_key(key) {
+            *value = Value::String(crate::event::FILTERED.to_owned());
+        } else {
+            value::scrub_value(value, rules);
+        }
+    }
+}

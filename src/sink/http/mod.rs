@@ -124,6 +124,7 @@ impl HttpSink {
         let spawned = std::thread::Builder::new()
             .name("lighttrace-http-sink".into())
             .spawn(move || {
+                crate::util::internal::mark_thread();
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();

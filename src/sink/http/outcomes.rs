@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sentry_types::protocol::v7::client_report::{Category, Item as ReportItem, Reason};
-use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
+use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem, ItemContainer, Log};
 
 /// Drop counts by reason and category, as taken for a client report.
 pub(super) type Counts = Vec<((Reason, Category), u64)>;
@@ -94,8 +94,22 @@ pub(super) fn item_categories(item: &EnvelopeItem) -> Vec<(Category, u64)> {
         }
         EnvelopeItem::Attachment(_) => vec![(Category::Attachment, 1)],
         EnvelopeItem::MonitorCheckIn(_) => vec![(Category::Monitor, 1)],
+        EnvelopeItem::ItemContainer(ItemContainer::Logs(logs)) => vec![
+            (Category::LogItem, logs.len() as u64),
+            (Category::LogByte, logs.iter().map(log_bytes).sum()),
+        ],
         _ => Vec::new(),
     }
+}
+
+/// A log's approximate size, as client reports count `log_byte`: its body and attributes.
+fn log_bytes(log: &Log) -> u64 {
+    let attributes: usize = log
+        .attributes
+        .iter()
+        .map(|(k, v)| k.len() + v.0.to_string().len())
+        .sum();
+    (log.body.len() + attributes) as u64
 }
 
 #[cfg(test)]

@@ -1,0 +1,63 @@
+//! One cell of `overhead.rs`, run a fixed number of times, for instruction counting under
+//! callgrind: deterministic where wall-clock cells on a shared 2-core machine are not.
+//!
+//! ```text
+//! python3 scripts/callgrind.py        # builds this, runs every cell twice, prints per-request counts
+//! ```
+//!
+//! Run by hand: `instructions <cell> <path> <requests>`, with cell one of `bare`,
+//! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`. Without
+//! arguments (as `cargo bench` runs it) it does nothing.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use tower::ServiceExt;
+
+mod common;
+use common::{lighttrace, request, routes, sentry_tower, Flavor};
+
+fn main() {
+    std::env::remove_var("RUST_BACKTRACE");
+    std::panic::set_hook(Box::new(|_| {}));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cell, path, n) = match &args[..] {
+        [cell, path, n] if !cell.starts_with('-') => {
+            let path: &'static str = Box::leak(path.clone().into_boxed_str());
+            (
+                cell.clone(),
+                path,
+                n.parse::<u64>().expect("a request count"),
+            )
+        }
+        _ => return,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (router, client, _guard) = match cell.as_str() {
+        "bare" => (routes(Flavor::Plain), None, None),
+        "lighttrace_0.0" | "lighttrace_1.0" => {
+            let (router, client) = lighttrace(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
+            (router, Some(client), None)
+        }
+        "sentry_tower_0.0" | "sentry_tower_1.0" => {
+            let (router, guard) = sentry_tower(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
+            (router, None, Some(guard))
+        }
+        other => panic!("unknown cell {other}"),
+    };
+    rt.block_on(async {
+        for i in 0..n {
+            let res = router.clone().oneshot(request(path)).await.unwrap();
+            black_box(res);
+            if let (Some(client), true) = (&client, i % 2000 == 1999) {
+                client.flush(Duration::from_secs(10)).await;
+            }
+        }
+        if let Some(client) = &client {
+            client.flush(Duration::from_secs(10)).await;
+        }
+    });
+}

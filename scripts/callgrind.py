@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Instructions per request of each cell of benches/instructions.rs, counted by callgrind (all
+threads, so lighttrace's worker is included), with the overhead over bare and lighttrace's ratio
+to sentry-tower. Deterministic for a given binary: use it to compare request-path changes on a
+noisy machine, where wall-clock cells move by 30 % between runs.
+
+usage: python3 scripts/callgrind.py [--path /users/7] [--small 1000] [--large 6000]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CELLS = ["bare", "lighttrace_0.0", "lighttrace_1.0", "sentry_tower_0.0", "sentry_tower_1.0"]
+
+
+def build():
+    out = subprocess.run(
+        ["cargo", "bench", "--bench", "instructions", "--no-run", "--message-format=json"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == "instructions" \
+                and msg.get("executable"):
+            return msg["executable"]
+    sys.exit("could not find the instructions bench binary")
+
+
+def count(binary, cell, path, n):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.out")
+        env = dict(os.environ)
+        env.pop("RUST_BACKTRACE", None)
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, cell, path, str(n)],
+                       check=True, capture_output=True, env=env)
+        for line in open(out):
+            m = re.match(r"^(summary|totals):\s+(\d+)", line)
+            if m:
+                return int(m.group(2))
+    sys.exit(f"no totals for {cell}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--path", default="/users/7")
+    ap.add_argument("--small", type=int, default=1000)
+    ap.add_argument("--large", type=int, default=6000)
+    args = ap.parse_args()
+    binary = build()
+    per = {}
+    for cell in CELLS:
+        a = count(binary, cell, args.path, args.small)
+        b = count(binary, cell, args.path, args.large)
+        per[cell] = (b - a) / (args.large - args.small)
+        print(f"{cell:18} {per[cell]:10.0f} instructions/request", flush=True)
+    bare = per["bare"]
+    for rate in ("0.0", "1.0"):
+        s, l = per[f"sentry_tower_{rate}"] - bare, per[f"lighttrace_{rate}"] - bare
+        print(f"traces {rate}: overhead sentry-tower {s:.0f}, lighttrace {l:.0f}, ratio {l / s:.3f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+//! Structured logs: what the request path keeps of a log line, and the protocol `Log` built from
+//! it on the worker.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use sentry_types::protocol::v7::{Log, LogAttribute, LogLevel, SpanId, TraceId, Value};
+
+/// A log line as captured where it was emitted: its fields are already values, everything
+/// else (common attributes, scrubbing, batching) happens on the worker.
+#[derive(Debug)]
+pub(crate) struct LogRecord {
+    pub(crate) timestamp: SystemTime,
+    pub(crate) level: LogLevel,
+    pub(crate) body: String,
+    /// The trace of the request it ran in (a process-wide one outside requests).
+    pub(crate) trace_id: TraceId,
+    /// The span that was current where it was emitted.
+    pub(crate) span_id: Option<SpanId>,
+    /// Its fields, then where it came from (`code.*`), as typed attributes.
+    pub(crate) attributes: Vec<(String, Value)>,
+}
+
+impl LogRecord {
+    /// An estimate of the heap bytes this keeps alive, for bounding queues by memory.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(k, v)| k.len() + 48 + matches!(v, Value::String(_)) as usize * 32)
+                .sum::<usize>()
+    }
+}
+
+/// The protocol log: the record's attributes, then `common` ones (release, environment, SDK,
+/// server) where the record has none of the same name.
+pub(crate) fn log_item(record: LogRecord, common: &[(&'static str, Value)]) -> Log {
+    let mut attributes: BTreeMap<String, LogAttribute> = record
+        .attributes
+        .into_iter()
+        .map(|(k, v)| (k, LogAttribute(v)))
+        .collect();
+    if let Some(span_id) = record.span_id {
+        attributes.insert(
+            "sentry.trace.parent_span_id".to_owned(),
+            LogAttribute(Value::String(span_id.to_string())),
+        );
+    }
+    for (key, value) in common {
+        attributes
+            .entry((*key).to_owned())
+            .or_insert_with(|| LogAttribute(value.clone()));
+    }
+    Log {
+        level: record.level,
+        body: record.body,
+        trace_id: Some(record.trace_id),
+        timestamp: record.timestamp,
+        severity_number: None,
+        attributes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_attributes_win_over_common_ones() {
+        let record = LogRecord {
+            timestamp: SystemTime::now(),
+            level: LogLevel::Info,
+            body: "paid".into(),
+            trace_id: TraceId::from([1; 16]),
+            span_id: Some(SpanId::from([2; 8])),
+            attributes: vec![("sentry.environment".into(), "mine".into())],
+        };
+        let common = [
+            ("sentry.environment", Value::from("prod")),
+            ("sentry.release", Value::from("api@1")),
+        ];
+        let log = log_item(record, &common);
+        assert_eq!(log.attributes["sentry.environment"].0, "mine");
+        assert_eq!(log.attributes["sentry.release"].0, "api@1");
+        assert_eq!(
+            log.attributes["sentry.trace.parent_span_id"].0,
+            "0202020202020202"
+        );
+        assert_eq!(log.trace_id, Some(TraceId::from([1; 16])));
+    }
+}

@@ -1,0 +1,169 @@
+//! `tracing` spans as child spans of the request's transaction.
+//!
+//! A span is recorded only when it is created inside a sampled request (or under a span that
+//! is): the record lives in the span's extensions in the registry. Entering a recorded span
+//! makes it the current span of the code running (a swap of one thread-local), so lighttrace's
+//! own spans and `send_traced` calls nest under it; entering a span without a record costs a
+//! registry lookup and nothing else.
+
+use std::sync::{Arc, Mutex};
+
+use ::tracing::span::{Attributes, Id, Record as Values};
+use sentry_types::protocol::v7::{SpanId, SpanStatus};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::fields::Fields;
+use crate::scope::{self, RequestScope, Running};
+
+/// The span's own current span (itself, or a guard opened inside it and still open), and what
+/// was current outside each enter that has not exited yet: entering swaps the inner one in,
+/// exiting swaps it back out, as an `in_span` future does around each poll.
+struct Swap {
+    inner: Option<SpanId>,
+    outer: Vec<Option<SpanId>>,
+}
+
+/// What lighttrace keeps in a recorded span's extensions.
+pub(super) struct Record {
+    running: Option<Running>,
+    id: SpanId,
+    scope: Arc<RequestScope>,
+    /// What is current inside the span and outside it, swapped on enter and exit.
+    current: Mutex<Swap>,
+}
+
+impl Record {
+    pub(super) fn scope(&self) -> &Arc<RequestScope> {
+        &self.scope
+    }
+}
+
+/// Records a new span if it belongs to a sampled request: the request current on this thread,
+/// or, in work spawned with the span (`.instrument(span)`), the request its parent belongs to.
+pub(super) fn on_new_span<'a, S>(
+    span: &tracing_subscriber::registry::SpanRef<'a, S>,
+    attrs: &Attributes<'_>,
+) where
+    S: LookupSpan<'a>,
+{
+    let parent_record = || {
+        span.parent().and_then(|parent| {
+            let extensions = parent.extensions();
+            extensions.get::<Record>().map(|r| (r.scope.clone(), r.id))
+        })
+    };
+    let (scope, parent) = match scope::current() {
+        Some(scope) => {
+            if !scope.records_spans() {
+                return;
+            }
+            // An explicit parent of the same request wins; otherwise whatever is current
+            // here (a `tracing` span entered, an `in_span` future, a guard), else the root.
+            let explicit = if attrs.is_contextual() {
+                None
+            } else {
+                parent_record()
+                    .filter(|(s, _)| Arc::ptr_eq(s, &scope))
+                    .map(|(_, id)| id)
+            };
+            let parent = explicit
+                .or_else(scope::current_span)
+                .unwrap_or(scope.trace.span_id);
+            (scope, parent)
+        }
+        None => match parent_record() {
+            Some(found) => found,
+            None => return,
+        },
+    };
+    let mut fields = Fields::default();
+    attrs.record(&mut fields);
+    let metadata = attrs.metadata();
+    let op = fields
+        .op
+        .take()
+        .unwrap_or_else(|| format!("{}::{}", metadata.target(), metadata.name()));
+    let description = fields
+        .name
+        .take()
+        .unwrap_or_else(|| metadata.name().to_owned());
+    let Some(mut running) = Running::start_in(&scope, parent, op, description) else {
+        return;
+    };
+    for (key, value) in fields.values {
+        running.set_data(key, value);
+    }
+    let Some(id) = running.id() else {
+        return;
+    };
+    span.extensions_mut().insert(Record {
+        running: Some(running),
+        id,
+        scope,
+        current: Mutex::new(Swap {
+            inner: Some(id),
+            outer: Vec::new(),
+        }),
+    });
+}
+
+/// Fields recorded after the span was created become span data too (and `sentry.op` or
+/// `sentry.name` rename it).
+pub(super) fn on_record<'a, S>(
+    span: &tracing_subscriber::registry::SpanRef<'a, S>,
+    values: &Values<'_>,
+) where
+    S: LookupSpan<'a>,
+{
+    let mut extensions = span.extensions_mut();
+    let Some(record) = extensions.get_mut::<Record>() else {
+        return;
+    };
+    let Some(running) = record.running.as_mut() else {
+        return;
+    };
+    let mut fields = Fields::default();
+    values.record(&mut fields);
+    running.rename(fields.op.take(), fields.name.take());
+    for (key, value) in fields.values {
+        running.set_data(key, value);
+    }
+}
+
+/// Makes a recorded span (or what was opened in it and is still open) current while it is
+/// entered.
+pub(super) fn on_enter<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S>)
+where
+    S: LookupSpan<'a>,
+{
+    if let Some(record) = span.extensions().get::<Record>() {
+        let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
+        let outer = scope::replace_span(swap.inner);
+        swap.outer.push(outer);
+    }
+}
+
+/// Restores what was current before the enter, keeping what is current inside for the next.
+pub(super) fn on_exit<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S>)
+where
+    S: LookupSpan<'a>,
+{
+    if let Some(record) = span.extensions().get::<Record>() {
+        let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(outer) = swap.outer.pop() {
+            swap.inner = scope::replace_span(outer);
+        }
+    }
+}
+
+/// The span ends when it closes: its duration is creation to close, whatever it was entered.
+pub(super) fn on_close<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S>, _id: &Id)
+where
+    S: LookupSpan<'a>,
+{
+    if let Some(mut record) = span.extensions_mut().remove::<Record>() {
+        if let Some(running) = record.running.take() {
+            running.finish(SpanStatus::Ok);
+        }
+    }
+}

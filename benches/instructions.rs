@@ -5,7 +5,8 @@
 //! python3 scripts/callgrind.py        # builds this, runs every cell twice, prints per-request counts
 //! ```
 //!
-//! Run by hand: `instructions <cell> <path> <requests>`, with cell one of `bare`,
+//! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, or
+//! `/instrumented/7` for the `tracing` handler), with cell one of `bare`,
 //! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`. Without
 //! arguments (as `cargo bench` runs it) it does nothing.
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 mod common;
-use common::{lighttrace, request, routes, sentry_tower, Flavor};
+use common::{lighttrace, request, routes, sentry_tower, subscriber, Flavor};
 
 fn main() {
     std::env::remove_var("RUST_BACKTRACE");
@@ -36,18 +37,22 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (router, client, _guard) = match cell.as_str() {
-        "bare" => (routes(Flavor::Plain), None, None),
+    let (router, client, _guard, flavor) = match cell.as_str() {
+        "bare" => (routes(Flavor::Plain), None, None, Flavor::Plain),
         "lighttrace_0.0" | "lighttrace_1.0" => {
             let (router, client) = lighttrace(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
-            (router, Some(client), None)
+            (router, Some(client), None, Flavor::Lighttrace)
         }
         "sentry_tower_0.0" | "sentry_tower_1.0" => {
             let (router, guard) = sentry_tower(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
-            (router, None, Some(guard))
+            (router, None, Some(guard), Flavor::Sentry)
         }
         other => panic!("unknown cell {other}"),
     };
+    // The instrumented handler runs under each flavor's `tracing` subscriber, as in overhead.rs.
+    let _subscriber = path
+        .starts_with("/instrumented")
+        .then(|| tracing::dispatcher::set_default(&subscriber(flavor)));
     rt.block_on(async {
         for i in 0..n {
             let res = router.clone().oneshot(request(path)).await.unwrap();

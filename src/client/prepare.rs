@@ -32,15 +32,22 @@ pub(crate) struct Core {
 }
 
 impl Runner for Core {
-    fn run(&self, job: Job) {
+    fn run(&self, job: Job) -> Option<Job> {
         match job {
-            Job::Request(finished) => self.finish_request(finished),
+            Job::Request(mut finished) => {
+                self.finish_request(&mut finished);
+                Some(Job::Request(finished))
+            }
             Job::Capture(capture) => {
                 let (event, dsc) = self.with_rules(|rules| event::capture_event(*capture, rules));
                 self.send_event(event, &dsc);
+                None
             }
             #[cfg(feature = "tracing")]
-            Job::Log(record) => self.add_log(*record),
+            Job::Log(record) => {
+                self.add_log(*record);
+                None
+            }
         }
     }
 
@@ -86,11 +93,12 @@ impl Core {
         })
     }
 
-    /// A request's error event, then its transaction.
-    fn finish_request(&self, mut finished: Finished) {
+    /// A request's error event, then its transaction (copied out of `finished`, which goes back
+    /// to a request thread).
+    fn finish_request(&self, finished: &mut Finished) {
         if let Some(failure) = finished.failure.take() {
             let (event, dsc) =
-                self.with_rules(|rules| event::failure_event(&finished, *failure, rules));
+                self.with_rules(|rules| event::failure_event(finished, *failure, rules));
             self.send_event(event, &dsc);
         }
         if finished.traced() {
@@ -135,7 +143,7 @@ impl Core {
 
     /// Builds a sampled request's transaction, unless the sink would drop it anyway; then
     /// defaults, scrubbing, `before_send_transaction`, envelope, sink.
-    fn send_transaction(&self, finished: Finished) {
+    fn send_transaction(&self, finished: &Finished) {
         let Some(sink) = self.sink.as_deref() else {
             return;
         };

@@ -8,6 +8,11 @@
 //! coming it naps briefly between batches, so producers never wake it; once a nap finds nothing
 //! to do it parks until a producer (or a flush, or the client going away) wakes it, or until
 //! the runner's next deadline (a batch of logs that must go out, say).
+//!
+//! What a request allocated is freed by a request thread, not by the worker: the worker hands
+//! spent jobs back, and the next push drops them. glibc's allocator serves a thread's frees and
+//! mallocs from its own cache, but a producer that only allocates and a consumer that only frees
+//! meet on the producer's arena lock, and the request thread then waits on a futex.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -75,8 +80,9 @@ impl Job {
 
 /// Runs jobs. Implemented by the client's core; a trait so the queue can be tested alone.
 pub(crate) trait Runner: Send + Sync + 'static {
-    /// Builds and hands on what `job` carries.
-    fn run(&self, job: Job);
+    /// Builds and hands on what `job` carries. What is left of it (a finished request, whose
+    /// values were copied rather than moved) is given back, to be freed by a request thread.
+    fn run(&self, job: Job) -> Option<Job>;
     /// Counts what a lost job would have sent.
     fn discard(&self, reason: Reason, category: Category, quantity: u32);
     /// Sends what the runner buffers and is due (everything, when `flush`), and says when it
@@ -107,6 +113,9 @@ struct QueueState {
     worker: OnceLock<Option<Thread>>,
     /// Times the worker woke up, for tests of its idle behaviour.
     wakeups: AtomicU64,
+    /// Spent jobs for a request thread to free, and how many.
+    returns: Mutex<Vec<Job>>,
+    returned: AtomicUsize,
 }
 
 /// The job queue of one client, and its worker thread (started on first use).
@@ -129,6 +138,8 @@ impl Worker {
                 drained: tokio::sync::Notify::new(),
                 worker: OnceLock::new(),
                 wakeups: AtomicU64::new(0),
+                returns: Mutex::new(Vec::new()),
+                returned: AtomicUsize::new(0),
             }),
             runner,
         }
@@ -139,7 +150,7 @@ impl Worker {
     pub(crate) fn push(&self, job: Job) {
         let Some(worker) = self.worker() else {
             // No thread could be started: do the work here rather than lose it.
-            run(&*self.runner, job);
+            drop(run(&*self.runner, job));
             return;
         };
         let state = &*self.state;
@@ -160,6 +171,13 @@ impl Worker {
         fence(Ordering::SeqCst);
         if state.sleeping.load(Ordering::Relaxed) {
             worker.unpark();
+        }
+        if state.returned.load(Ordering::Relaxed) > 0 {
+            let spent =
+                std::mem::take(&mut *state.returns.lock().unwrap_or_else(|e| e.into_inner()));
+            state.returned.store(0, Ordering::Relaxed);
+            // Freed here, outside the lock, by a thread that allocates.
+            drop(spent);
         }
     }
 
@@ -246,20 +264,44 @@ fn count(runner: &dyn Runner, job: &Job, reason: Reason) {
     }
 }
 
-fn run(runner: &dyn Runner, job: Job) {
+fn run(runner: &dyn Runner, job: Job) -> Option<Job> {
     // Hooks are contained where they are called; this only guards against a bug of ours, so
     // that one bad job neither takes the worker down nor goes uncounted.
     let (items, _) = job.items();
-    if crate::util::unwind::contain(|| runner.run(job)).is_none() {
-        for (category, quantity) in items {
-            runner.discard(Reason::InternalSdkError, category, quantity);
+    match crate::util::unwind::contain(|| runner.run(job)) {
+        Some(spent) => spent,
+        None => {
+            for (category, quantity) in items {
+                runner.discard(Reason::InternalSdkError, category, quantity);
+            }
+            None
         }
     }
+}
+
+/// Spent jobs waiting for a request thread at most; past it the worker frees them itself
+/// (nobody is pushing, so nobody contends for the allocator).
+const MAX_RETURNS: usize = 4096;
+
+/// Hands spent jobs back for a request thread to free.
+fn give_back(state: &QueueState, spent: &mut Vec<Job>) {
+    if spent.is_empty() {
+        return;
+    }
+    let mut returns = state.returns.lock().unwrap_or_else(|e| e.into_inner());
+    if returns.len() + spent.len() > MAX_RETURNS {
+        drop(returns);
+        spent.clear();
+        return;
+    }
+    returns.append(spent);
+    state.returned.store(returns.len(), Ordering::Relaxed);
 }
 
 fn work(state: &QueueState, runner: &dyn Runner) {
     // Swapped with the queue each round, so neither is reallocated from zero every batch.
     let mut batch: Vec<(Job, usize)> = Vec::with_capacity(256);
+    let mut spent: Vec<Job> = Vec::with_capacity(256);
     let mut napped = false;
     let mut deadline: Option<Instant> = None;
     loop {
@@ -274,10 +316,11 @@ fn work(state: &QueueState, runner: &dyn Runner) {
             napped = false;
             let mut bytes = 0;
             for (job, size) in batch.drain(..) {
-                run(runner, job);
+                spent.extend(run(runner, job));
                 bytes += size;
             }
             state.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            give_back(state, &mut spent);
         }
         let closed = state.closed.load(Ordering::Acquire);
         let flush = asked > state.flushes_done.load(Ordering::Acquire);
@@ -347,7 +390,7 @@ mod tests {
     }
 
     impl Runner for Counting {
-        fn run(&self, job: Job) {
+        fn run(&self, job: Job) -> Option<Job> {
             if let Job::Capture(c) = &job {
                 if let Captured::Message(m) = &c.what {
                     if Some(m) == self.panic_on.as_ref() {
@@ -359,6 +402,7 @@ mod tests {
                 assert_ne!(std::thread::current().id(), caller);
             }
             self.ran.fetch_add(1, Ordering::Relaxed);
+            Some(job)
         }
         fn discard(&self, reason: Reason, category: Category, quantity: u32) {
             self.discarded

@@ -10,7 +10,7 @@ use sentry_types::protocol::v7::{Breadcrumb, Context, Event, Level, ResponseCont
 use super::ids::new_event_id;
 use super::{
     panic_exception, span_status_for, Capture, Captured, DscInput, Failure, Finished, InApp,
-    RequestSnapshot, ScopeData, TraceIds,
+    RequestSnapshot, TraceIds,
 };
 
 /// An empty event with a fresh id. `Event::default()` would also make a v4 id, from the
@@ -250,7 +250,11 @@ fn apply_request(event: &mut Event<'static>, request: &RequestSnapshot, status: 
 }
 
 /// The transaction of a finished, sampled request, and the input of its sampling context.
-pub(crate) fn transaction(finished: Finished) -> (Transaction<'static>, DscInput) {
+///
+/// Everything is copied out of `finished` rather than moved: what the request thread
+/// allocated goes back to it to be freed (see the client's worker), so the allocator's free
+/// lists are not fought over between threads.
+pub(crate) fn transaction(finished: &Finished) -> (Transaction<'static>, DscInput) {
     let Finished {
         request,
         trace,
@@ -261,28 +265,25 @@ pub(crate) fn transaction(finished: Finished) -> (Transaction<'static>, DscInput
         ..
     } = finished;
     let name = request.transaction_name();
-    let mut tx = new_transaction(name.clone(), request.started, finished);
+    let mut tx = new_transaction(name.clone(), request.started, *finished);
     if let Some(data) = data {
-        let ScopeData {
-            user,
-            tags,
-            extra,
-            spans,
-            ..
-        } = *data;
-        tx.user = user.map(|u| *u);
-        tx.tags = tags;
-        tx.extra = extra;
-        tx.spans = spans;
+        tx.user = data.user.as_deref().cloned();
+        tx.tags = data.tags.clone();
+        tx.extra = data.extra.clone();
+        tx.spans = data
+            .spans
+            .iter()
+            .map(|s| s.to_span(trace.trace_id))
+            .collect();
     }
-    let span_status = span_status_for(status);
+    let span_status = span_status_for(*status);
     tx.contexts.insert(
         "trace".into(),
         trace.trace_context("http.server", Some(span_status)),
     );
     tx.contexts
-        .insert("response".into(), response_context(status));
+        .insert("response".into(), response_context(*status));
     tx.request = Some(request.to_request_interface());
-    let dsc = DscInput::for_trace(&trace, Some(name), upstream_dsc);
+    let dsc = DscInput::for_trace(trace, Some(name), upstream_dsc.clone());
     (tx, dsc)
 }

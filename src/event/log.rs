@@ -1,6 +1,7 @@
 //! Structured logs: what the request path keeps of a log line, and the protocol `Log` built from
 //! it on the worker.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -18,7 +19,7 @@ pub(crate) struct LogRecord {
     /// The span that was current where it was emitted.
     pub(crate) span_id: Option<SpanId>,
     /// Its fields, then where it came from (`code.*`), as typed attributes.
-    pub(crate) attributes: Vec<(String, Value)>,
+    pub(crate) attributes: Vec<(Cow<'static, str>, Value)>,
 }
 
 impl LogRecord {
@@ -40,7 +41,7 @@ pub(crate) fn log_item(record: LogRecord, common: &[(&'static str, Value)]) -> L
     let mut attributes: BTreeMap<String, LogAttribute> = record
         .attributes
         .into_iter()
-        .map(|(k, v)| (k, LogAttribute(v)))
+        .map(|(k, v)| (k.into_owned(), LogAttribute(v)))
         .collect();
     if let Some(span_id) = record.span_id {
         attributes.insert(

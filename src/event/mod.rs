@@ -12,6 +12,7 @@ mod ids;
 #[cfg(feature = "tracing")]
 mod log;
 pub(crate) mod propagation;
+mod records;
 mod request;
 mod scope_data;
 mod stacktrace;
@@ -26,6 +27,9 @@ pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished};
 pub(crate) use ids::{new_event_id, new_span_id};
 #[cfg(feature = "tracing")]
 pub(crate) use log::{log_item, LogRecord};
+#[cfg(feature = "tracing")]
+pub(crate) use records::LoggedCrumb;
+pub(crate) use records::{Crumb, SpanRecord, SpanText};
 pub(crate) use request::{RequestSnapshot, Route};
 pub(crate) use scope_data::{apply_to_event, ScopeData};
 pub(crate) use stacktrace::InApp;

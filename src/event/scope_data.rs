@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use sentry_types::protocol::v7::{Breadcrumb, Event, Span, User, Value};
+use sentry_types::protocol::v7::{Breadcrumb, Event, User, Value};
+
+use super::{Crumb, SpanRecord};
 
 /// The mutable part of a scope. A request's scope allocates it on first change; the process-wide
 /// scope (captures outside requests) has one too.
@@ -15,22 +17,26 @@ pub(crate) struct ScopeData {
     pub(crate) extra: BTreeMap<String, Value>,
     /// The newest `max_breadcrumbs`, oldest first, not yet passed through `before_breadcrumb`
     /// (which runs off the request task, when an event carrying them is built).
-    pub(crate) breadcrumbs: VecDeque<Breadcrumb>,
+    pub(crate) breadcrumbs: VecDeque<Crumb>,
     pub(crate) fingerprint: Option<Vec<String>>,
     /// Finished child spans of the request's transaction.
-    pub(crate) spans: Vec<Span>,
+    pub(crate) spans: Vec<SpanRecord>,
     /// Spans dropped over `max_spans`, to be counted with the transaction.
     pub(crate) spans_dropped: u32,
 }
 
 impl ScopeData {
     /// Keeps `crumb`, dropping the oldest so that at most `max` are kept.
-    pub(crate) fn push_breadcrumb(&mut self, crumb: Breadcrumb, max: usize) {
+    pub(crate) fn push_breadcrumb(&mut self, crumb: Crumb, max: usize) {
         if max == 0 {
             return;
         }
         while self.breadcrumbs.len() >= max {
             self.breadcrumbs.pop_front();
+        }
+        if self.breadcrumbs.capacity() == 0 {
+            // One allocation for a request's usual handful, instead of growing through 4 and 8.
+            self.breadcrumbs.reserve_exact(max.min(16));
         }
         self.breadcrumbs.push_back(crumb);
     }
@@ -49,37 +55,17 @@ impl ScopeData {
         }
     }
 
-    /// An estimate of the heap bytes this keeps alive, for bounding queues by memory.
+    /// An estimate of the heap bytes this keeps alive, for bounding queues by memory: the
+    /// containers' own sizes, and a flat allowance per breadcrumb and span (walking every
+    /// value would cost each traced request more than the estimate is worth).
     pub(crate) fn retained_bytes(&self) -> usize {
-        let map = |m: &BTreeMap<String, Value>| -> usize {
-            m.iter().map(|(k, v)| k.len() + value_bytes(v) + 48).sum()
-        };
-        let tags: usize = self.tags.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
-        let crumbs: usize = self
-            .breadcrumbs
-            .iter()
-            .map(|c| 160 + c.message.as_ref().map_or(0, String::len) + map(&c.data))
-            .sum();
-        let spans: usize = self
-            .spans
-            .iter()
-            .map(|s| {
-                std::mem::size_of::<Span>()
-                    + s.op.as_ref().map_or(0, String::len)
-                    + s.description.as_ref().map_or(0, String::len)
-                    + map(&s.data)
-            })
-            .sum();
-        std::mem::size_of::<Self>() + tags + map(&self.extra) + crumbs + spans
-    }
-}
-
-fn value_bytes(value: &Value) -> usize {
-    match value {
-        Value::String(s) => s.len() + 24,
-        Value::Array(items) => items.iter().map(value_bytes).sum::<usize>() + 24,
-        Value::Object(map) => map.iter().map(|(k, v)| k.len() + value_bytes(v) + 48).sum(),
-        _ => 16,
+        std::mem::size_of::<Self>()
+            + self.tags.len() * 96
+            + self.extra.len() * 128
+            + self.breadcrumbs.capacity() * std::mem::size_of::<Crumb>()
+            + self.breadcrumbs.len() * 128
+            + self.spans.capacity() * std::mem::size_of::<SpanRecord>()
+            + self.spans.len() * 96
     }
 }
 
@@ -118,11 +104,23 @@ pub(crate) fn apply_to_event(
     }
     // Newest first, so the hook runs on no more breadcrumbs than the event can carry.
     let own = std::mem::take(&mut event.breadcrumbs.values);
-    let scoped = data.into_iter().flat_map(|d| d.breadcrumbs.iter().cloned());
-    let all = leading.into_iter().chain(scoped).chain(own);
+    let scoped: Vec<&Crumb> = data
+        .into_iter()
+        .flat_map(|d| d.breadcrumbs.iter())
+        .collect();
     let mut kept: Vec<Breadcrumb> = Vec::new();
-    let candidates: Vec<Breadcrumb> = all.collect();
-    for crumb in candidates.into_iter().rev() {
+    // Made into protocol breadcrumbs (and passed to the hook) only as far as they are carried.
+    let newest_first = own
+        .into_iter()
+        .rev()
+        .chain(
+            scoped
+                .into_iter()
+                .rev()
+                .map(|c| c.clone().into_breadcrumb()),
+        )
+        .chain(leading);
+    for crumb in newest_first {
         if kept.len() >= max {
             break;
         }
@@ -158,11 +156,15 @@ mod tests {
     fn the_ring_keeps_the_newest() {
         let mut data = ScopeData::default();
         for i in 0..5 {
-            data.push_breadcrumb(crumb(&i.to_string()), 3);
+            data.push_breadcrumb(crumb(&i.to_string()).into(), 3);
         }
-        let kept: Vec<_> = data.breadcrumbs.iter().map(|c| c.message.clone()).collect();
+        let kept: Vec<_> = data
+            .breadcrumbs
+            .iter()
+            .map(|c| c.clone().into_breadcrumb().message)
+            .collect();
         assert_eq!(kept, [Some("2".into()), Some("3".into()), Some("4".into())]);
-        data.push_breadcrumb(crumb("x"), 0);
+        data.push_breadcrumb(crumb("x").into(), 0);
         assert_eq!(data.breadcrumbs.len(), 3);
     }
 
@@ -170,7 +172,7 @@ mod tests {
     fn an_event_carries_at_most_max_breadcrumbs_request_one_included() {
         let mut data = ScopeData::default();
         for i in 0..3 {
-            data.push_breadcrumb(crumb(&format!("c{i}")), 3);
+            data.push_breadcrumb(crumb(&format!("c{i}")).into(), 3);
         }
         let mut event = Event::new();
         event.breadcrumbs = vec![crumb("own")].into();

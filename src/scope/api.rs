@@ -14,7 +14,7 @@ use sentry_types::Uuid;
 
 use super::{current, current_span, process, with_current, RequestScope};
 use crate::client::Client;
-use crate::event::{self, Capture, Captured, ScopeData};
+use crate::event::{self, Capture, Captured, Crumb, ScopeData};
 
 /// Changes the current request's state, or the process-wide state when a global client exists.
 fn with_data(f: impl FnOnce(&mut ScopeData, &Client)) {
@@ -93,13 +93,13 @@ pub(crate) fn capture_in(
 /// ```
 pub fn add_breadcrumb(breadcrumb: Breadcrumb) {
     with_data(|data, client| {
-        data.push_breadcrumb(breadcrumb, client.options_ref().max_breadcrumbs);
+        data.push_breadcrumb(breadcrumb.into(), client.options_ref().max_breadcrumbs);
     });
 }
 
 /// Records a breadcrumb on `scope`, or (without one) on the global client's process scope.
 #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn breadcrumb_in(scope: Option<&Arc<RequestScope>>, breadcrumb: Breadcrumb) {
+pub(crate) fn breadcrumb_in(scope: Option<&Arc<RequestScope>>, breadcrumb: Crumb) {
     match scope {
         Some(scope) => {
             let max = scope.client.options_ref().max_breadcrumbs;

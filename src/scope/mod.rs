@@ -29,11 +29,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::{DynamicSamplingContext, Span, SpanId};
+use sentry_types::protocol::v7::{DynamicSamplingContext, SpanId};
 
 use crate::client::Client;
 use crate::event::{
-    CaptureContext, DscInput, Failure, Finished, RequestSnapshot, ScopeData, TraceIds,
+    CaptureContext, DscInput, Failure, Finished, RequestSnapshot, ScopeData, SpanRecord, TraceIds,
 };
 
 pub use api::{
@@ -199,7 +199,7 @@ impl RequestScope {
     /// Keeps a finished span for the transaction, or counts it: over `max_spans` (counted with
     /// the transaction as `buffer_overflow`), or after the request finished (`event_processor`
     /// now: its transaction is already on its way).
-    pub(crate) fn record_span(&self, span: Span) {
+    pub(crate) fn record_span(&self, span: SpanRecord) {
         let max = self.client.options_ref().max_spans;
         let mut inner = self.lock();
         if inner.closed {
@@ -293,6 +293,19 @@ impl RequestScope {
 /// Runs `f` on the current request's scope, or returns `None` outside any request.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<RequestScope>) -> R) -> Option<R> {
     current().map(|scope| f(&scope))
+}
+
+/// Like [`with_current`], without a reference count: `f` borrows the thread's current scope,
+/// so it must not enter another scope (no user code, no polling).
+#[cfg(feature = "tracing")]
+pub(crate) fn with_current_ref<R>(f: impl FnOnce(&Arc<RequestScope>) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| match c.scope.try_borrow() {
+            Ok(scope) => scope.as_ref().map(f),
+            Err(_) => None,
+        })
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

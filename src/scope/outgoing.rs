@@ -40,8 +40,8 @@ impl TracedRequest for reqwest::RequestBuilder {
             let method = request.method().to_string();
             let mut span = Running::start("http.client".to_owned(), format!("{method} {url}"));
             if let Some(span) = span.as_mut() {
-                span.set_data("http.request.method".into(), method.clone().into());
-                span.set_data("url".into(), url.to_string().into());
+                span.set_data("http.request.method", method.clone().into());
+                span.set_data("url", url.to_string().into());
             }
             let parent = span.as_ref().and_then(Running::id);
             with_current(|scope| {
@@ -53,7 +53,7 @@ impl TracedRequest for reqwest::RequestBuilder {
                 let status = match &result {
                     Ok(res) => {
                         let code = res.status().as_u16();
-                        span.set_data("http.response.status_code".into(), code.into());
+                        span.set_data("http.response.status_code", code.into());
                         span_status_for(code)
                     }
                     Err(e) if e.is_timeout() => SpanStatus::DeadlineExceeded,

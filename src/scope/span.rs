@@ -1,18 +1,20 @@
 //! Child spans of the current request's transaction.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::{Span, SpanId, SpanStatus, Value};
+use sentry_types::protocol::v7::{SpanId, SpanStatus, Value};
 
 use super::{current_span, replace_span, with_current, RequestScope};
-use crate::event::new_span_id;
+use crate::event::{new_span_id, SpanRecord, SpanText};
 
 /// A span being recorded: where it goes when it ends, and the span itself. Dropped without
 /// [`finish`](Running::finish) (its future was cancelled), it is recorded as `cancelled`.
 pub(crate) struct Running {
     scope: Arc<RequestScope>,
-    span: Option<Span>,
+    record: Option<SpanRecord>,
+    status: Option<SpanStatus>,
 }
 
 impl Running {
@@ -22,7 +24,7 @@ impl Running {
     pub(crate) fn start(op: String, description: String) -> Option<Running> {
         with_current(|scope| {
             let parent = current_span().unwrap_or(scope.trace.span_id);
-            Running::start_in(scope, parent, op, description)
+            Running::start_in(scope, parent, op.into(), description.into())
         })
         .flatten()
     }
@@ -31,57 +33,54 @@ impl Running {
     pub(crate) fn start_in(
         scope: &Arc<RequestScope>,
         parent: SpanId,
-        op: String,
-        description: String,
+        op: SpanText,
+        description: SpanText,
     ) -> Option<Running> {
         if !scope.records_spans() {
             return None;
         }
+        let start = SystemTime::now();
         Some(Running {
             scope: scope.clone(),
-            span: Some(Span {
+            record: Some(SpanRecord {
                 span_id: new_span_id(),
-                trace_id: scope.trace.trace_id,
-                parent_span_id: Some(parent),
-                same_process_as_parent: None,
-                op: Some(op),
-                description: Some(description),
-                timestamp: None,
-                start_timestamp: SystemTime::now(),
-                status: None,
-                tags: Default::default(),
-                data: Default::default(),
+                parent,
+                op,
+                description,
+                start,
+                end: start,
+                status: SpanStatus::Ok,
+                data: Vec::new(),
             }),
+            status: None,
         })
     }
 
     pub(crate) fn id(&self) -> Option<SpanId> {
-        self.span.as_ref().map(|s| s.span_id)
+        self.record.as_ref().map(|r| r.span_id)
     }
 
-    pub(crate) fn set_data(&mut self, key: String, value: Value) {
-        if let Some(span) = self.span.as_mut() {
-            span.data.insert(key, value);
+    pub(crate) fn set_data(&mut self, key: impl Into<Cow<'static, str>>, value: Value) {
+        if let Some(record) = self.record.as_mut() {
+            record.data.push((key.into(), value));
         }
     }
 
     /// Renames the span: its op, its description, or both.
     #[cfg(feature = "tracing")]
     pub(crate) fn rename(&mut self, op: Option<String>, description: Option<String>) {
-        if let Some(span) = self.span.as_mut() {
-            if op.is_some() {
-                span.op = op;
+        if let Some(record) = self.record.as_mut() {
+            if let Some(op) = op {
+                record.op = op.into();
             }
-            if description.is_some() {
-                span.description = description;
+            if let Some(description) = description {
+                record.description = description.into();
             }
         }
     }
 
     pub(crate) fn set_status(&mut self, status: SpanStatus) {
-        if let Some(span) = self.span.as_mut() {
-            span.status = Some(status);
-        }
+        self.status = Some(status);
     }
 
     /// Ends the span and records it in its transaction (or counts it: past the cap, or after
@@ -91,10 +90,10 @@ impl Running {
     }
 
     fn end(&mut self, default_status: SpanStatus) {
-        if let Some(mut span) = self.span.take() {
-            span.timestamp = Some(SystemTime::now());
-            span.status.get_or_insert(default_status);
-            self.scope.record_span(span);
+        if let Some(mut record) = self.record.take() {
+            record.end = SystemTime::now();
+            record.status = self.status.unwrap_or(default_status);
+            self.scope.record_span(record);
         }
     }
 }
@@ -166,7 +165,7 @@ impl SpanGuard {
     /// Attaches data to the span (scrubbed like everything else).
     pub fn set_data(&mut self, key: impl Into<String>, value: impl Into<Value>) {
         if let Some(r) = self.running.as_mut() {
-            r.set_data(key.into(), value.into());
+            r.set_data(Cow::Owned(key.into()), value.into());
         }
     }
 

@@ -20,7 +20,7 @@ pub(super) struct Fields {
     pub(super) message: Option<String>,
     /// The first error field's exception list, outermost last.
     pub(super) error: Option<Vec<Exception>>,
-    pub(super) values: Vec<(String, Value)>,
+    pub(super) values: Vec<(&'static str, Value)>,
     pub(super) op: Option<String>,
     pub(super) name: Option<String>,
     /// Where a `log` record (bridged by `tracing-log`) came from.
@@ -31,8 +31,23 @@ pub(super) struct Fields {
 }
 
 impl Fields {
+    /// Room for `fields` values (one of which is usually the message): one exact allocation
+    /// instead of growing.
+    pub(super) fn with_room(fields: usize) -> Self {
+        Fields {
+            values: Vec::with_capacity(fields.saturating_sub(1)),
+            ..Default::default()
+        }
+    }
+
     fn put(&mut self, field: &Field, value: Value) {
-        match (field.name(), value) {
+        let name = field.name();
+        // Most fields are the message or the user's own: skip the comparisons for those.
+        if !matches!(name.as_bytes().first(), Some(b'm' | b's' | b'l')) {
+            self.values.push((name, value));
+            return;
+        }
+        match (name, value) {
             ("message", Value::String(s)) => self.message = Some(s),
             (SPAN_OP_FIELD, Value::String(s)) => self.op = Some(s),
             (SPAN_NAME_FIELD, Value::String(s)) => self.name = Some(s),
@@ -40,14 +55,14 @@ impl Fields {
             ("log.module_path", Value::String(s)) => self.log_module = Some(s),
             ("log.file", Value::String(s)) => self.log_file = Some(s),
             ("log.line", Value::Number(n)) => self.log_line = n.as_u64(),
-            (name, value) => self.values.push((name.to_owned(), value)),
+            (name, value) => self.values.push((name, value)),
         }
     }
 
-    /// The message, else the fields' values joined (an event with fields only).
-    pub(super) fn body(&self) -> String {
-        match &self.message {
-            Some(message) => message.clone(),
+    /// The message (taken), else the fields' values joined (an event with fields only).
+    pub(super) fn take_body(&mut self) -> String {
+        match self.message.take() {
+            Some(message) => message,
             None => self
                 .values
                 .iter()
@@ -109,10 +124,10 @@ mod tests {
 
     #[test]
     fn a_body_from_fields_alone() {
-        let fields = Fields {
-            values: vec![("user".into(), "ann".into()), ("n".into(), 3.into())],
+        let mut fields = Fields {
+            values: vec![("user", "ann".into()), ("n", 3.into())],
             ..Default::default()
         };
-        assert_eq!(fields.body(), "user=ann n=3");
+        assert_eq!(fields.take_body(), "user=ann n=3");
     }
 }

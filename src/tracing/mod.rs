@@ -208,15 +208,25 @@ where
         if filter.is_ignore() {
             return;
         }
-        // The request this runs in; in work spawned with a span of a request, that request;
-        // else the process.
-        let scope = scope::current().or_else(|| {
-            ctx.event_span(event).and_then(|span| {
-                span.scope().find_map(|s| {
-                    s.extensions()
-                        .get::<spans::Record>()
-                        .map(|r| r.scope().clone())
-                })
+        // The request this runs in (borrowed: no reference count per event).
+        let handled = scope::with_current_ref(|scope| {
+            if scope.client.is_enabled() {
+                let to = events::Destination {
+                    scope: Some(scope),
+                    client: &scope.client,
+                };
+                events::handle(event, filter, to);
+            }
+        });
+        if handled.is_some() {
+            return;
+        }
+        // In work spawned with a span of a request: that request. Else the process.
+        let scope = ctx.event_span(event).and_then(|span| {
+            span.scope().find_map(|s| {
+                s.extensions()
+                    .get::<spans::Record>()
+                    .map(|r| r.scope().clone())
             })
         });
         let client = match &scope {
@@ -226,9 +236,12 @@ where
                 None => return,
             },
         };
-        if !client.is_enabled() {
-            return;
+        if client.is_enabled() {
+            let to = events::Destination {
+                scope: scope.as_ref(),
+                client: &client,
+            };
+            events::handle(event, filter, to);
         }
-        events::handle(event, filter, events::Destination { scope, client });
     }
 }

@@ -13,6 +13,7 @@ use sentry_types::protocol::v7::{SpanId, SpanStatus};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::fields::Fields;
+use crate::event::SpanText;
 use crate::scope::{self, RequestScope, Running};
 
 /// The span's own current span (itself, or a guard opened inside it and still open), and what
@@ -20,7 +21,10 @@ use crate::scope::{self, RequestScope, Running};
 /// exiting swaps it back out, as an `in_span` future does around each poll.
 struct Swap {
     inner: Option<SpanId>,
-    outer: Vec<Option<SpanId>>,
+    /// Enters not yet exited, innermost last (a span is rarely entered twice at once: a few
+    /// slots, no allocation).
+    outer: [Option<SpanId>; 4],
+    depth: usize,
 }
 
 /// What lighttrace keeps in a recorded span's extensions.
@@ -52,11 +56,11 @@ pub(super) fn on_new_span<'a, S>(
             extensions.get::<Record>().map(|r| (r.scope.clone(), r.id))
         })
     };
-    let (scope, parent) = match scope::current() {
-        Some(scope) => {
-            if !scope.records_spans() {
-                return;
-            }
+    // Borrowed first: an unsampled request's spans cost no reference count.
+    let recording = scope::with_current_ref(|scope| scope.records_spans().then(|| scope.clone()));
+    let (scope, parent) = match recording {
+        Some(None) => return,
+        Some(Some(scope)) => {
             // An explicit parent of the same request wins; otherwise whatever is current
             // here (a `tracing` span entered, an `in_span` future, a guard), else the root.
             let explicit = if attrs.is_contextual() {
@@ -76,17 +80,18 @@ pub(super) fn on_new_span<'a, S>(
             None => return,
         },
     };
-    let mut fields = Fields::default();
+    let mut fields = Fields::with_room(attrs.metadata().fields().len());
     attrs.record(&mut fields);
     let metadata = attrs.metadata();
-    let op = fields
-        .op
-        .take()
-        .unwrap_or_else(|| format!("{}::{}", metadata.target(), metadata.name()));
-    let description = fields
-        .name
-        .take()
-        .unwrap_or_else(|| metadata.name().to_owned());
+    // Borrowed: joined and copied only if the span is ever sent.
+    let op = match fields.op.take() {
+        Some(op) => SpanText::Owned(op),
+        None => SpanText::Path(metadata.target(), metadata.name()),
+    };
+    let description = match fields.name.take() {
+        Some(name) => SpanText::Owned(name),
+        None => SpanText::Borrowed(metadata.name()),
+    };
     let Some(mut running) = Running::start_in(&scope, parent, op, description) else {
         return;
     };
@@ -102,7 +107,8 @@ pub(super) fn on_new_span<'a, S>(
         scope,
         current: Mutex::new(Swap {
             inner: Some(id),
-            outer: Vec::new(),
+            outer: [None; 4],
+            depth: 0,
         }),
     });
 }
@@ -139,7 +145,12 @@ where
     if let Some(record) = span.extensions().get::<Record>() {
         let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
         let outer = scope::replace_span(swap.inner);
-        swap.outer.push(outer);
+        let depth = swap.depth;
+        if let Some(slot) = swap.outer.get_mut(depth) {
+            *slot = outer;
+        }
+        // Deeper than the slots: the outermost is restored at the last exit instead.
+        swap.depth = depth + 1;
     }
 }
 
@@ -150,7 +161,10 @@ where
 {
     if let Some(record) = span.extensions().get::<Record>() {
         let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(outer) = swap.outer.pop() {
+        if swap.depth > 0 {
+            swap.depth -= 1;
+            let slot = swap.depth.min(swap.outer.len() - 1);
+            let outer = swap.outer[slot];
             swap.inner = scope::replace_span(outer);
         }
     }

@@ -3,6 +3,7 @@
 
 mod config;
 mod hooks;
+mod job;
 #[cfg(feature = "tracing")]
 mod logs;
 mod options;
@@ -20,10 +21,10 @@ use sentry_types::protocol::v7::{DynamicSamplingContext, Event, Level};
 use sentry_types::Uuid;
 
 pub use config::{parse_dsn, ConfigError};
+pub(crate) use job::Job;
 pub use options::Options;
 pub use sampling::SamplingContext;
 pub use scrub::ScrubRules;
-pub(crate) use worker::Job;
 
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};
 use crate::sink::Sink;

@@ -13,10 +13,11 @@ use sentry_types::protocol::v7::{
 use sentry_types::Uuid;
 
 use super::hooks::{self, Verdict};
+use super::job::Job;
 use super::options::Options;
 use super::sampling::Unsampled;
 use super::scrub;
-use super::worker::{Job, Runner};
+use super::worker::Runner;
 use crate::event::{self, DscInput, EventRules, Finished};
 use crate::sink::Sink;
 

@@ -1,0 +1,61 @@
+//! What the request path hands to the client's worker: plain data, never a closure or a handle
+//! on the scope it came from.
+
+use sentry_types::protocol::v7::client_report::Category;
+
+#[cfg(feature = "tracing")]
+use crate::event::LogRecord;
+use crate::event::{Capture, Finished};
+
+/// A unit of work: plain data, never a closure or a handle on the scope it came from.
+// A finished request, by far the most common job, is kept inline: boxing it would cost every
+// traced request an allocation (and the worker a free on another thread's arena).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// A request that finished with an error event or a transaction to send.
+    Request(Finished),
+    /// A message, an error or a panic to report.
+    Capture(Box<Capture>),
+    /// A structured log line, for the next batch.
+    #[cfg(feature = "tracing")]
+    Log(Box<LogRecord>),
+}
+
+impl Job {
+    /// An estimate of the heap bytes the job keeps alive while it waits.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        match self {
+            Job::Request(f) => f.retained_bytes(),
+            Job::Capture(c) => c.retained_bytes(),
+            #[cfg(feature = "tracing")]
+            Job::Log(l) => l.retained_bytes(),
+        }
+    }
+
+    /// What the job would send, as client reports count it: `(reason-independent category,
+    /// quantity)`, plus spans already dropped over the cap (counted as `buffer_overflow`).
+    pub(crate) fn items(&self) -> (Vec<(Category, u32)>, u32) {
+        match self {
+            Job::Request(f) => {
+                let mut items = Vec::with_capacity(3);
+                if f.failure.is_some() {
+                    items.push((Category::Error, 1));
+                }
+                let (spans, dropped) = f
+                    .data
+                    .as_ref()
+                    .map_or((0, 0), |d| (d.spans.len(), d.spans_dropped));
+                if f.traced() {
+                    items.push((Category::Transaction, 1));
+                    let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
+                    items.push((Category::Span, spans));
+                }
+                (items, if f.traced() { dropped } else { 0 })
+            }
+            Job::Capture(_) => (vec![(Category::Error, 1)], 0),
+            #[cfg(feature = "tracing")]
+            Job::Log(_) => (vec![(Category::LogItem, 1)], 0),
+        }
+    }
+}

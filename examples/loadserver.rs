@@ -7,7 +7,13 @@
 //! ```
 //!
 //! lighttrace and sentry both report over real HTTP to `DSN` (the collector example). On SIGTERM
-//! the server stops, flushes for up to 5 s, prints `flushed <bool>` and exits.
+//! the server stops, flushes for up to `FLUSH_SECS` (default 5), prints `flushed <bool>` and
+//! exits; lighttrace then closes its sink, so what it could not deliver is counted (or kept, with
+//! `DISK_BUFFER=dir`).
+//!
+//! Routes: `GET /users/{id}` (200) and `GET /fail` (500 with an error event). lighttrace's sink
+//! can be tuned with `QUEUE` (envelopes), `MAX_QUEUE_BYTES` (the client's queue) and
+//! `DISK_BUFFER` (a directory, 64 MiB).
 
 use std::time::Duration;
 
@@ -28,17 +34,44 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
 
-    let app = Router::new().route("/users/{id}", get(|| async { "user" }));
+    let flush_secs: u64 = std::env::var("FLUSH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let app = Router::new()
+        .route("/users/{id}", get(|| async { "user" }))
+        .route(
+            "/fail",
+            get(|| async {
+                Err::<&str, _>(lighttrace::HandlerError::new(std::io::Error::other(
+                    "the database is down",
+                )))
+            }),
+        );
     let mut flush: Option<lighttrace::Client> = None;
     let mut sentry_guard = None;
     let app = match variant.as_str() {
         "bare" => app,
         "lighttrace" => {
-            let layer = lighttrace::TrackingLayer::with_options(
-                lighttrace::Options::new()
-                    .dsn(lighttrace::parse_dsn(&dsn)?)
-                    .traces_sample_rate(rate),
-            );
+            let dsn = lighttrace::parse_dsn(&dsn)?;
+            let mut sink = lighttrace::HttpSinkOptions::default();
+            if let Some(queue) = std::env::var("QUEUE").ok().and_then(|v| v.parse().ok()) {
+                sink = sink.queue_capacity(queue);
+            }
+            if let Ok(dir) = std::env::var("DISK_BUFFER") {
+                sink = sink.disk_buffer(dir, 64 * 1024 * 1024);
+            }
+            let mut options = lighttrace::Options::new()
+                .dsn(dsn.clone())
+                .traces_sample_rate(rate)
+                .sink(lighttrace::HttpSink::with_options(dsn, sink));
+            if let Some(bytes) = std::env::var("MAX_QUEUE_BYTES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                options = options.max_queue_bytes(bytes);
+            }
+            let layer = lighttrace::TrackingLayer::with_options(options);
             flush = Some(layer.client().clone());
             app.layer(layer)
         }
@@ -70,14 +103,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .await?;
             let flushed = match &flush {
-                Some(client) => client.flush(Duration::from_secs(5)).await,
+                Some(client) => client.close(Duration::from_secs(flush_secs)).await,
                 None => true,
             };
             Ok::<_, Box<dyn std::error::Error>>(flushed)
         })
         .map(|flushed| {
             let flushed = match sentry_guard.take() {
-                Some(guard) => guard.flush(Some(Duration::from_secs(5))) && flushed,
+                Some(guard) => guard.flush(Some(Duration::from_secs(flush_secs))) && flushed,
                 None => flushed,
             };
             println!("flushed {flushed}");

@@ -87,12 +87,14 @@ fn diagnose(dsn: &str) -> String {
         return "the DSN has no scheme (it must start with https:// or http://)".to_owned();
     };
     if !matches!(scheme, "http" | "https") {
-        let shown: String = scheme
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-            .take(16)
-            .collect();
-        return format!("unsupported scheme `{shown}` (use https or http)");
+        // Quoted only when it cannot be a key pasted in the wrong place: a few letters.
+        if !scheme.is_empty()
+            && scheme.len() <= 8
+            && scheme.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return format!("unsupported scheme `{scheme}` (use https or http)");
+        }
+        return "unsupported scheme (use https or http)".to_owned();
     }
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
@@ -153,6 +155,24 @@ mod tests {
             assert!(msg.starts_with("invalid DSN (code): "), "{msg}");
             assert!(msg.contains(expected), "{dsn:?}: {msg}");
             assert!(!msg.contains("supersecretkey"), "{msg}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any string: an answer, never a panic, and a key that appears in it (hex, as keys
+        /// are) never appears in the error.
+        #[test]
+        fn no_input_panics_or_leaks_its_key(
+            before in ".{0,12}",
+            key in "[0-9a-f]{8,32}",
+            after in ".{0,24}",
+        ) {
+            let dsn = format!("{before}{key}{after}");
+            if let Err(err) = parse_dsn(&dsn) {
+                proptest::prop_assert!(!err.to_string().contains(&key), "{err}");
+            }
         }
     }
 

@@ -157,6 +157,31 @@ impl Client {
         }
     }
 
+    /// Flushes like [`flush`](Self::flush), then closes the sink: what it could not deliver by
+    /// `timeout` is counted as dropped, or kept on disk by an `HttpSink` with a
+    /// [disk buffer](crate::HttpSinkOptions::disk_buffer). Call it last, when the process is
+    /// about to exit; the client sends nothing afterwards. Never waits past `timeout`.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let client = lighttrace::Client::new(lighttrace::Options::new());
+    /// assert!(client.close(std::time::Duration::from_secs(2)).await);
+    /// # }
+    /// ```
+    pub async fn close(&self, timeout: Duration) -> bool {
+        let core = &self.inner.core;
+        match &core.sink {
+            Some(sink) => {
+                let started = std::time::Instant::now();
+                let built = self.inner.worker.drain(timeout).await;
+                core.unsampled.report_to(&**sink);
+                let left = timeout.saturating_sub(started.elapsed());
+                sink.close(left).await && built
+            }
+            None => true,
+        }
+    }
+
     /// Reports a message outside of any request. Inside a request prefer
     /// [`capture_message`](crate::capture_message), which adds the request's context.
     ///

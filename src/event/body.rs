@@ -167,6 +167,34 @@ fn valid_prefix(buf: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes, in any frames, under any limit: a bounded answer, never a panic.
+        #[test]
+        fn arbitrary_bodies_are_survived(
+            kind in proptest::sample::select(vec![BodyKind::Json, BodyKind::Form, BodyKind::Text]),
+            limit in 0usize..64,
+            frames in proptest::collection::vec(
+                (proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..24), 0..3), 0usize..80),
+                0..6,
+            ),
+            content_type in ".*",
+        ) {
+            let _ = BodyKind::from_content_type(&content_type);
+            let capture = BodyCapture::new(kind, limit);
+            for (chunks, extra) in &frames {
+                let slices: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+                let seen: usize = slices.iter().map(|c| c.len()).sum();
+                capture.record(&slices, seen + extra);
+            }
+            if let Some(data) = capture.data() {
+                // The prefix kept, plus at most a summary or truncation note.
+                proptest::prop_assert!(data.len() <= limit + 96, "{} bytes: {data:?}", data.len());
+            }
+        }
+    }
+
     #[test]
     fn content_types() {
         assert_eq!(

@@ -238,6 +238,38 @@ mod tests {
         assert_eq!(sentry_baggage(&merged)[1].1, "GET /users/{id}");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        #[test]
+        fn arbitrary_headers_never_panic(value in ".*") {
+            let _ = parse_sentry_trace(&value);
+            let _ = parse_traceparent(&value);
+            let _ = sentry_baggage(&value);
+            let _ = merge_baggage(Some(&value), &[("k".to_owned(), value.clone())]);
+        }
+
+        #[test]
+        fn what_we_send_is_what_we_read(
+            trace in 1u128..,
+            span in 1u64..,
+            sampled: bool,
+            entries in proptest::collection::vec(("[a-z_]{1,12}", ".{0,24}"), 0..6),
+            vendor in "[a-z]{1,6}=[a-z0-9]{0,6}",
+        ) {
+            let (t, s) = (TraceId::from(trace.to_be_bytes()), SpanId::from(span.to_be_bytes()));
+            let parsed = parse_sentry_trace(&sentry_trace_value(t, s, sampled)).unwrap();
+            proptest::prop_assert_eq!((parsed.trace_id, parsed.parent_span_id), (t, s));
+            proptest::prop_assert_eq!(parsed.sampled, Some(sampled));
+            let w3c = parse_traceparent(&traceparent_value(t, s, sampled)).unwrap();
+            proptest::prop_assert_eq!(w3c.sampled, Some(sampled));
+            // Other vendors' entries stay; ours come back decoded, as they were.
+            let merged = merge_baggage(Some(&vendor), &entries);
+            proptest::prop_assert!(merged.starts_with(&vendor));
+            proptest::prop_assert_eq!(sentry_baggage(&merged), entries);
+        }
+    }
+
     #[test]
     fn header_values_round_trip() {
         let t: TraceId = T.parse().unwrap();

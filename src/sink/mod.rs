@@ -58,6 +58,13 @@ pub trait Sink: Send + Sync + 'static {
         Box::pin(std::future::ready(true))
     }
 
+    /// Delivers what is queued like [`flush`](Self::flush), then stops: whatever could not be
+    /// delivered by `timeout` is counted as dropped (or kept, by a sink that can). For the end
+    /// of a process. The default only flushes.
+    fn close(&self, timeout: Duration) -> FlushFuture<'_> {
+        self.flush(timeout)
+    }
+
     /// Told about data the client dropped before it reached the sink (sampling, `before_send`), so
     /// sinks that send client reports can count it. The default ignores it.
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
@@ -112,6 +119,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
         (**self).flush(timeout)
+    }
+
+    fn close(&self, timeout: Duration) -> FlushFuture<'_> {
+        (**self).close(timeout)
     }
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {

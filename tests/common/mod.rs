@@ -45,6 +45,8 @@ pub enum Mode {
     Hang,
     /// Answers with this 4xx status.
     Reject(u16),
+    /// Accepts, after this long.
+    Slow(Duration),
 }
 
 /// One request the collector accepted.
@@ -76,6 +78,11 @@ pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 
 impl Collector {
     pub async fn start(mode: Mode) -> Collector {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), mode).await
+    }
+
+    /// A collector on a given address (a port nothing listened on before, say).
+    pub async fn start_on(addr: SocketAddr, mode: Mode) -> Collector {
         let inner = Arc::new(Mutex::new(Inner {
             mode,
             attempts: 0,
@@ -86,7 +93,7 @@ impl Collector {
         let app = Router::new()
             .route("/api/{project}/envelope/", post(ingest))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -220,7 +227,15 @@ async fn ingest(
         i.attempt_types.push(types);
         i.mode.clone()
     };
+    let mode = match mode {
+        Mode::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            Mode::Accept(None)
+        }
+        other => other,
+    };
     match mode {
+        Mode::Slow(_) => unreachable!("answered as Accept"),
         Mode::Reject(status) => StatusCode::from_u16(status).unwrap().into_response(),
         Mode::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;

@@ -33,11 +33,7 @@ impl ScrubRules {
         let mut changed = false;
         while let Some(pos) = rest.find("://") {
             let after = &rest[pos + 3..];
-            let end = after
-                .find(|c: char| {
-                    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '}' | ',')
-                })
-                .unwrap_or(after.len());
+            let end = url_end(after);
             let (url, tail) = after.split_at(end);
             out.push_str(&rest[..pos + 3]);
             let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
@@ -79,6 +75,27 @@ impl ScrubRules {
             *value = clean;
         }
     }
+}
+
+/// Where a URL in running text ends: at whitespace, a quote, a closing bracket or a comma, but
+/// not inside a `[Filtered]` marker a previous scrub left in its query.
+fn url_end(text: &str) -> usize {
+    let mut at = 0;
+    while at < text.len() {
+        let rest = &text[at..];
+        if rest.starts_with(FILTERED) {
+            at += FILTERED.len();
+            continue;
+        }
+        let Some(c) = rest.chars().next() else {
+            break;
+        };
+        if c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | ')' | ']' | '}' | ',') {
+            return at;
+        }
+        at += c.len_utf8();
+    }
+    text.len()
 }
 
 /// Whether `haystack` contains the lower-case ASCII `needle`, ignoring ASCII case, without

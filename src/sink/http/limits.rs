@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+#[cfg(test)]
 use http::HeaderMap;
 use sentry_types::protocol::v7::client_report::Category;
 
@@ -54,16 +55,29 @@ impl RateLimits {
 
     /// Applies `X-Sentry-Rate-Limits` (on any status), else `Retry-After` on a 429, else 60 s
     /// for a bare 429.
+    #[cfg(test)]
     pub(super) fn update(&mut self, headers: &HeaderMap, status: u16, now: Instant) {
-        if let Some(value) = headers
-            .get("x-sentry-rate-limits")
-            .and_then(|v| v.to_str().ok())
-        {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        self.update_from(
+            text("x-sentry-rate-limits"),
+            text("retry-after"),
+            status,
+            now,
+        );
+    }
+
+    /// [`update`](Self::update) from the headers' text.
+    pub(super) fn update_from(
+        &mut self,
+        sentry: Option<&str>,
+        retry_after: Option<&str>,
+        status: u16,
+        now: Instant,
+    ) {
+        if let Some(value) = sentry {
             self.apply_sentry_header(value, now);
         } else if status == 429 {
-            let secs = headers
-                .get(http::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
+            let secs = retry_after
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|s| s.is_finite() && *s >= 0.0)
                 .unwrap_or(60.0);
@@ -152,6 +166,25 @@ mod tests {
         let mut limits = RateLimits::default();
         limits.update(&HeaderMap::new(), 200, now);
         assert!(!limits.any_active(now));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Whatever a server sends, including absurd numbers: a limit of at most a day, never a
+        /// panic.
+        #[test]
+        fn any_header_is_survived(
+            sentry in proptest::option::of(".*|[0-9.e+-]{1,24}:[a-z_;]{0,20}:[a-z]{0,8}"),
+            retry_after in proptest::option::of(".*|-?[0-9.e+]{1,24}|NaN|inf"),
+            status in 100u16..600,
+        ) {
+            let now = Instant::now();
+            let mut limits = RateLimits::default();
+            limits.update_from(sentry.as_deref(), retry_after.as_deref(), status, now);
+            let day = now + Duration::from_secs(86_400 + 1);
+            proptest::prop_assert!(!limits.any_active(day));
+        }
     }
 
     #[test]

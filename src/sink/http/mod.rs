@@ -1,20 +1,25 @@
 //! `HttpSink`: delivers envelopes to a Sentry-protocol server without ever blocking a request
 //! and without dropping anything silently.
 //!
-//! `send` only puts the envelope on a bounded queue. A delivery loop on its own thread (with its
-//! own small tokio runtime, so it works with or without an application runtime) packs and POSTs,
-//! with bounded concurrency, timeouts, retries for network errors and 5xx, and per-category rate
-//! limits. Everything dropped is counted by reason and category and reported to the server as a
-//! `client_report`.
+//! `send` only hands the envelope to a delivery loop on the sink's own thread (with its own small
+//! tokio runtime, so it works with or without an application runtime). The loop packs, queues
+//! (bounded) and POSTs on a few keep-alive HTTP/1.1 connections (hyper's client connection,
+//! rustls for https), with a deadline per request, retries only for requests that got no
+//! answer, a circuit breaker for a failing server, per-category rate limits, and an optional
+//! disk buffer. Everything dropped is counted by reason and category and reported to the server
+//! as a `client_report`.
 
+mod circuit;
+mod conn;
 mod limits;
 mod options;
 mod outcomes;
 mod pack;
+mod spool;
 mod worker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,21 +60,28 @@ pub struct HttpSink {
 
 enum Msg {
     Envelope(Box<Envelope>),
-    Flush(oneshot::Sender<()>),
+    Flush {
+        timeout: Duration,
+        done: oneshot::Sender<bool>,
+    },
+    Close {
+        timeout: Duration,
+        done: oneshot::Sender<bool>,
+    },
 }
 
 /// State shared by the handles and the delivery loop.
 struct Transport {
     dsn: Dsn,
-    /// Kept parsed: reqwest would parse a string URL again for every POST.
-    url: reqwest::Url,
-    /// The headers every POST carries, built once (the auth value is marked sensitive), or
-    /// `None` when the DSN's key cannot be a header value: nothing can then be sent.
-    headers: Option<http::HeaderMap>,
+    endpoint: conn::Endpoint,
     options: HttpSinkOptions,
     limits: Mutex<RateLimits>,
     outcomes: Outcomes,
     delivered: AtomicU64,
+    /// Envelopes in the loop's queue, for `would_drop`.
+    queued: AtomicUsize,
+    /// Bytes in the disk buffer.
+    spooled: AtomicU64,
 }
 
 impl fmt::Debug for HttpSink {
@@ -97,28 +109,19 @@ impl HttpSink {
     /// );
     /// ```
     pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
-        let url = dsn.envelope_api_url();
-        let mut auth = format!(
-            "Sentry sentry_version=7, sentry_client={}/{}, sentry_key={}",
-            crate::SDK_NAME,
-            crate::SDK_VERSION,
-            dsn.public_key()
-        );
-        if let Some(secret) = dsn.secret_key() {
-            auth.push_str(", sentry_secret=");
-            auth.push_str(secret);
-        }
-        let headers = post_headers(&auth);
-        drop(auth);
-        let (tx, rx) = mpsc::channel(options.queue_capacity);
+        let endpoint = conn::Endpoint::new(&dsn);
+        // The loop takes envelopes off the channel as they come (and packs them); its own queue
+        // is the bound. The channel only absorbs bursts faster than packing.
+        let (tx, rx) = mpsc::channel(options.queue_capacity.clamp(1024, 16 * 1024));
         let inner = Arc::new(Transport {
             dsn,
-            url,
-            headers,
+            endpoint,
             options,
             limits: Mutex::new(RateLimits::default()),
             outcomes: Outcomes::default(),
             delivered: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            spooled: AtomicU64::new(0),
         });
         let worker = inner.clone();
         let spawned = std::thread::Builder::new()
@@ -154,6 +157,11 @@ impl HttpSink {
     pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
         self.inner.outcomes.total()
     }
+
+    /// Bytes waiting in the [disk buffer](HttpSinkOptions::disk_buffer) (0 without one).
+    pub fn spooled_bytes(&self) -> u64 {
+        self.inner.spooled.load(Ordering::Relaxed)
+    }
 }
 
 impl Sink for HttpSink {
@@ -176,10 +184,28 @@ impl Sink for HttpSink {
     fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
         let tx = self.tx.clone();
         Box::pin(async move {
-            let (done_tx, done_rx) = oneshot::channel();
-            let wait =
-                async move { tx.send(Msg::Flush(done_tx)).await.is_ok() && done_rx.await.is_ok() };
-            tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+            let (done, answer) = oneshot::channel();
+            let wait = async move {
+                tx.send(Msg::Flush { timeout, done }).await.is_ok() && answer.await == Ok(true)
+            };
+            // The loop answers by the deadline itself; this only guards a loop that is gone.
+            tokio::time::timeout(timeout + Duration::from_millis(100), wait)
+                .await
+                .unwrap_or(false)
+        })
+    }
+
+    fn close(&self, timeout: Duration) -> FlushFuture<'_> {
+        let tx = self.tx.clone();
+        Box::pin(async move {
+            let (done, answer) = oneshot::channel();
+            let closed = async move {
+                tx.send(Msg::Close { timeout, done }).await.is_ok() && answer.await == Ok(true)
+            };
+            // The loop keeps its own deadline; this only guards a loop that is gone.
+            tokio::time::timeout(timeout + Duration::from_millis(200), closed)
+                .await
+                .unwrap_or(false)
         })
     }
 
@@ -198,7 +224,9 @@ impl Sink for HttpSink {
         if limited {
             return Some(Reason::RatelimitBackoff);
         }
-        (self.tx.capacity() == 0).then_some(Reason::QueueOverflow)
+        let full = self.inner.queued.load(Ordering::Relaxed) >= self.inner.options.queue_capacity
+            && self.inner.options.disk_buffer.is_none();
+        (full || self.tx.capacity() == 0).then_some(Reason::QueueOverflow)
     }
 }
 
@@ -230,7 +258,7 @@ impl Transport {
     }
 
     /// Whether the server asked for nothing at all to be sent right now.
-    fn all_limited(&self) -> bool {
+    pub(super) fn all_limited(&self) -> bool {
         let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         limits.all_limited(Instant::now())
     }
@@ -244,19 +272,6 @@ impl Transport {
             .take_report()
             .map(|(report, counts)| (report_envelope(report), counts))
     }
-}
-
-/// `X-Sentry-Auth` (marked sensitive, so it never shows in a `Debug`) and `Content-Type`.
-fn post_headers(auth: &str) -> Option<http::HeaderMap> {
-    let mut auth = http::HeaderValue::from_str(auth).ok()?;
-    auth.set_sensitive(true);
-    let mut headers = http::HeaderMap::with_capacity(4);
-    headers.insert(http::HeaderName::from_static("x-sentry-auth"), auth);
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/x-sentry-envelope"),
-    );
-    Some(headers)
 }
 
 fn report_envelope(report: ClientReport) -> Envelope {

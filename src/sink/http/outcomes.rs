@@ -67,6 +67,15 @@ impl Outcomes {
         }
     }
 
+    /// Whether there are counts not yet reported.
+    pub(super) fn has_pending(&self) -> bool {
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
     pub(super) fn pending(&self) -> Vec<(Reason, Category, u64)> {
         counts_of(&self.pending)
     }

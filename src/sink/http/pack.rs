@@ -6,13 +6,27 @@ use sentry_types::protocol::v7::Envelope;
 use super::outcomes::{item_categories, Counts};
 use super::Transport;
 
-/// An envelope ready to go: its gzip body, what it carries (to count it if it is lost) and the
-/// drop counts of a client report riding along (put back if it is lost, so they are not).
+/// An envelope ready to go: its body (gzipped or not), what it carries (to count it if it is
+/// lost) and the drop counts of a client report riding along (put back if it is lost, so they
+/// are not).
 pub(super) struct Packed {
     pub(super) body: bytes::Bytes,
     pub(super) gzipped: bool,
+    /// The items' categories and quantities; the first is the envelope's own (what a rate
+    /// limit is checked against).
     pub(super) items: Vec<(Category, u64)>,
     pub(super) report: Option<Counts>,
+    /// Delivery attempts that got no answer so far.
+    pub(super) attempts: u32,
+    /// The disk-buffer segment it was read back from, if it was.
+    pub(super) spooled: Option<u64>,
+}
+
+impl Packed {
+    /// The category a rate limit is checked against (`None`: a client report alone).
+    pub(super) fn category(&self) -> Option<Category> {
+        self.items.first().map(|(c, _)| *c)
+    }
 }
 
 /// Serialises and gzips envelopes, reusing one compressor and its buffers: a fresh gzip
@@ -24,10 +38,10 @@ pub(super) struct Packer {
 }
 
 impl Packer {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(level: u32) -> Self {
         Packer {
             raw: Vec::with_capacity(16 * 1024),
-            deflate: flate2::Compress::new(flate2::Compression::fast(), false),
+            deflate: flate2::Compress::new(flate2::Compression::new(level), false),
         }
     }
 
@@ -84,6 +98,8 @@ pub(super) fn pack(
             gzipped,
             items,
             report,
+            attempts: 0,
+            spooled: None,
         }),
         None => {
             for (category, n) in items {
@@ -106,7 +122,7 @@ mod tests {
     #[test]
     fn packed_bodies_are_valid_gzip_and_the_packer_is_reusable() {
         use std::io::Read;
-        let mut packer = Packer::new();
+        let mut packer = Packer::new(1);
         for n in [1usize, 5000, 3] {
             let mut envelope = Envelope::new();
             let mut event = sentry_types::protocol::v7::Event::new();

@@ -1,5 +1,7 @@
 //! The collector side of `scripts/load.py`: accepts envelopes on 127.0.0.1, counts events and
-//! transactions, and answers `GET /stats`. With `HANG=1` it never answers an envelope.
+//! transactions, and answers `GET /stats`. With `HANG=1` it never answers an envelope. With
+//! `SAMPLE=path` it writes the first transaction envelope it receives there (as sent, before
+//! any gzip), for the script to replay with a plain HTTP client: the wire's own cost.
 //!
 //! ```text
 //! PORT=18081 HANG=0 cargo run --release --example collector
@@ -53,6 +55,12 @@ async fn ingest(
                 match item {
                     EnvelopeItem::Event(_) => counts.events.fetch_add(1, Ordering::Relaxed),
                     EnvelopeItem::Transaction(_) => {
+                        static SAMPLED: std::sync::Once = std::sync::Once::new();
+                        SAMPLED.call_once(|| {
+                            if let Ok(path) = std::env::var("SAMPLE") {
+                                let _ = std::fs::write(path, &raw);
+                            }
+                        });
                         counts.transactions.fetch_add(1, Ordering::Relaxed)
                     }
                     _ => 0,

@@ -13,7 +13,7 @@
 //!
 //! Routes: `GET /users/{id}` (200) and `GET /fail` (500 with an error event). lighttrace's sink
 //! can be tuned with `QUEUE` (envelopes), `MAX_QUEUE_BYTES` (the client's queue) and
-//! `DISK_BUFFER` (a directory, 64 MiB).
+//! `DISK_BUFFER` (a directory, 64 MiB) and `COMPRESS_FROM` (bytes; gzip from there on).
 
 use std::time::Duration;
 
@@ -57,6 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut sink = lighttrace::HttpSinkOptions::default();
             if let Some(queue) = std::env::var("QUEUE").ok().and_then(|v| v.parse().ok()) {
                 sink = sink.queue_capacity(queue);
+            }
+            if let Some(from) = std::env::var("COMPRESS_FROM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                sink = sink.compress_from(from);
             }
             if let Ok(dir) = std::env::var("DISK_BUFFER") {
                 sink = sink.disk_buffer(dir, 64 * 1024 * 1024);

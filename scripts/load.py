@@ -101,16 +101,52 @@ def pace_script(args):
     return path
 
 
+SAMPLE = os.path.join(tempfile.gettempdir(), f"lighttrace-sample-{os.getpid()}.envelope")
+
+
+def run_wire(args):
+    """The wire's own cost: wrk POSTing the sample envelope (one lighttrace sent, as it sent it)
+    to the same collector at the same pace, on 4 keep-alive connections. CPU per POST is wrk's
+    own (user + system, loopback included) over the measured run."""
+    cport = free_port()
+    collector = subprocess.Popen([os.path.join(EXAMPLES, "collector")], env=dict(os.environ, PORT=str(cport)),
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(cport)
+        body = open(SAMPLE, "rb").read()
+        script = os.path.join(tempfile.gettempdir(), f"lighttrace-wire-{os.getpid()}.lua")
+        lua_body = "".join(f"\\{b:03d}" for b in body)
+        delay = f"function delay() return {max(1, round(4 * 1000 / args.rps))} end\n" if args.rps else ""
+        with open(script, "w") as f:
+            f.write('wrk.method = "POST"\n'
+                    f'wrk.body = "{lua_body}"\n'
+                    'wrk.headers["Content-Type"] = "application/x-sentry-envelope"\n'
+                    'wrk.headers["X-Sentry-Auth"] = "Sentry sentry_version=7, sentry_key=0123456789abcdef0123456789abcdef"\n'
+                    + delay)
+        cmd = ["wrk", "-t1", "-c4", f"-d{args.duration}s", "--latency", "-s", script,
+               f"http://127.0.0.1:{cport}/api/1/envelope/"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        out = proc.stdout.read()
+        _, _, usage = os.wait4(proc.pid, 0)
+        requests = parse_wrk(out)[0]
+        return dict(posts=requests, bytes=len(body), cpu_us=(usage.ru_utime + usage.ru_stime) / requests * 1e6)
+    finally:
+        collector.kill()
+        collector.wait()
+
+
 def run_variant(variant, args):
     hung = variant == "lighttrace-hung"
     server_variant = "lighttrace" if hung else variant
     cport, sport = free_port(), free_port()
     collector = subprocess.Popen([os.path.join(EXAMPLES, "collector")],
-                                 env=dict(os.environ, PORT=str(cport), HANG="1" if hung else "0"),
+                                 env=dict(os.environ, PORT=str(cport), HANG="1" if hung else "0", SAMPLE=SAMPLE),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(cport)
     env = dict(os.environ, VARIANT=server_variant, PORT=str(sport), RATE=str(args.rate),
                DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{cport}/1")
+    if args.compress_from is not None:
+        env["COMPRESS_FROM"] = str(args.compress_from)
     env.pop("RUST_BACKTRACE", None)
     server = subprocess.Popen([os.path.join(EXAMPLES, "loadserver")], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -146,9 +182,14 @@ def main():
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--rps", type=int, default=0, help="offered load in requests/s (0: as fast as possible)")
     ap.add_argument("--variants", default="bare,lighttrace,sentry,lighttrace-hung")
+    ap.add_argument("--compress-from", type=int, default=None,
+                    help="lighttrace's HttpSinkOptions::compress_from (default: the sink's own)")
+    ap.add_argument("--wire", action="store_true",
+                    help="also measure a plain HTTP client POSTing lighttrace's envelope (needs the lighttrace variant)")
     args = ap.parse_args()
     variants = args.variants.split(",")
     results = {v: [] for v in variants}
+    wires = []
     for r in range(args.rounds):
         for v in variants:
             res = run_variant(v, args)
@@ -156,6 +197,11 @@ def main():
             print(f"round {r + 1} {v:16} {res['rps']:9.0f} req/s  p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms"
                   f"  cpu {res['cpu_us']:.1f} us/req  rss {res['rss_mib']:.1f} MiB"
                   + (f"  delivered {res['delivered'] * 100:.1f}%" if res["delivered"] is not None else ""),
+                  flush=True)
+        if args.wire and os.path.exists(SAMPLE):
+            w = run_wire(args)
+            wires.append(w)
+            print(f"round {r + 1} wire             {w['posts']} POSTs of {w['bytes']} bytes  cpu {w['cpu_us']:.1f} us/POST",
                   flush=True)
     med = lambda v, k: statistics.median(x[k] for x in results[v])
     print()
@@ -168,6 +214,14 @@ def main():
         ratio = f"{med(v, 'cpu_us') / bare_cpu:.2f}" if bare_cpu else "–"
         print(f"| {v} | {med(v, 'rps'):.0f} | {med(v, 'p50'):.3f} | {med(v, 'p99'):.3f} | {med(v, 'cpu_us'):.1f} "
               f"| {ratio} | {med(v, 'rss_mib'):.1f} | {d} |")
+    if wires and bare_cpu and "lighttrace" in results:
+        wire = statistics.median(w["cpu_us"] for w in wires)
+        delivery = med("lighttrace", "cpu_us") - bare_cpu
+        print(f"\nwire: {wire:.1f} us of CPU per POST ({wires[0]['bytes']} bytes, wrk, 4 connections)")
+        print(f"lighttrace over bare: {delivery:.1f} us per traced request = {delivery / wire:.2f}x the wire's cost")
+        if "sentry" in results:
+            s_delivery = med("sentry", "cpu_us") - bare_cpu
+            print(f"sentry-tower over bare: {s_delivery:.1f} us per request = {s_delivery / wire:.2f}x the wire's cost")
 
 
 if __name__ == "__main__":

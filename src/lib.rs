@@ -77,7 +77,7 @@ pub use scope::TracedRequest;
 pub use scope::{
     add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
     inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_named,
-    start_span, CapturableError, FutureExt, SpanGuard,
+    start_span, CapturableError, FutureExt, JobFailure, Monitor, SpanGuard,
 };
 pub use sink::{FileSink, MemorySink, Sink};
 #[cfg(feature = "http-sink")]

@@ -20,6 +20,12 @@ pub enum ConfigError {
     },
     /// The file sink's directory could not be created.
     Io(std::io::Error),
+    /// A monitor's crontab schedule did not parse.
+    #[non_exhaustive]
+    InvalidSchedule {
+        /// The schedule as given.
+        schedule: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -32,6 +38,10 @@ impl fmt::Display for ConfigError {
                 "invalid DSN ({origin}): {problem}; expected https://<public_key>@<host>/<project_id>"
             ),
             ConfigError::Io(e) => write!(f, "lighttrace sink I/O error: {e}"),
+            ConfigError::InvalidSchedule { schedule } => write!(
+                f,
+                "invalid crontab schedule `{schedule}`: expected five fields, such as `0 3 * * *`"
+            ),
         }
     }
 }
@@ -41,6 +51,7 @@ impl std::error::Error for ConfigError {
         match self {
             ConfigError::InvalidDsn { source, .. } => Some(source),
             ConfigError::Io(e) => Some(e),
+            ConfigError::InvalidSchedule { .. } => None,
         }
     }
 }

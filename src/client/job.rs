@@ -2,6 +2,7 @@
 //! on the scope it came from.
 
 use sentry_types::protocol::v7::client_report::Category;
+use sentry_types::protocol::v7::MonitorCheckIn;
 
 #[cfg(feature = "tracing")]
 use crate::event::LogRecord;
@@ -17,6 +18,8 @@ pub(crate) enum Job {
     Request(Finished),
     /// A message, an error or a panic to report.
     Capture(Box<Capture>),
+    /// A cron monitor's check-in: never sampled, never passed to a hook.
+    CheckIn(Box<MonitorCheckIn>),
     /// A structured log line, for the next batch.
     #[cfg(feature = "tracing")]
     Log(Box<LogRecord>),
@@ -28,6 +31,7 @@ impl Job {
         match self {
             Job::Request(f) => f.retained_bytes(),
             Job::Capture(c) => c.retained_bytes(),
+            Job::CheckIn(_) => std::mem::size_of::<MonitorCheckIn>() + 256,
             #[cfg(feature = "tracing")]
             Job::Log(l) => l.retained_bytes(),
         }
@@ -54,6 +58,7 @@ impl Job {
                 (items, if f.traced() { dropped } else { 0 })
             }
             Job::Capture(_) => (vec![(Category::Error, 1)], 0),
+            Job::CheckIn(_) => (vec![(Category::Monitor, 1)], 0),
             #[cfg(feature = "tracing")]
             Job::Log(_) => (vec![(Category::LogItem, 1)], 0),
         }

@@ -2,12 +2,14 @@
 //! hands to the sink everything the request path queues.
 
 mod config;
+mod filters;
 mod hooks;
 mod job;
 #[cfg(feature = "tracing")]
 mod logs;
 mod options;
 mod prepare;
+mod propagation;
 mod sampling;
 mod scrub;
 mod worker;
@@ -244,6 +246,10 @@ impl Client {
         let Some(sink) = self.inner.core.sink.as_ref() else {
             return false;
         };
+        // An error sampler decides on the worker, with the event in hand.
+        if self.inner.core.options.error_sampler.is_some() {
+            return true;
+        }
         let keep = sampling::sample(self.inner.core.options.sample_rate);
         if !keep {
             sink.record_discard(Reason::SampleRate, Category::Error, 1);

@@ -20,6 +20,8 @@ pub(crate) type BeforeSendTransaction =
 pub(crate) type TracesSampler = Arc<dyn Fn(&super::SamplingContext<'_>) -> f32 + Send + Sync>;
 /// A hook that may change or drop a breadcrumb when it is recorded.
 pub(crate) type BeforeBreadcrumb = Arc<dyn Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync>;
+/// Decides the sample rate of an error event.
+pub(crate) type ErrorSampler = Arc<dyn Fn(&Event<'static>) -> f32 + Send + Sync>;
 
 /// Configuration for a [`Client`](crate::Client). Start from [`Options::new`] (nothing from the
 /// environment) or [`Options::from_env`], then chain setters.
@@ -55,6 +57,15 @@ pub struct Options {
     pub(crate) max_queue_bytes: usize,
     pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
     pub(crate) propagate_traceparent: bool,
+    pub(crate) strict_trace_continuation: bool,
+    pub(crate) org_id: Option<u64>,
+    pub(crate) ignore_transactions: Vec<String>,
+    /// `None`: every method but HEAD and OPTIONS.
+    pub(crate) http_methods_to_capture: Option<Vec<http::Method>>,
+    pub(crate) trace_ignore_status_codes: Vec<u16>,
+    pub(crate) ignore_errors: Vec<String>,
+    pub(crate) ignore_error_statuses: Vec<u16>,
+    pub(crate) error_sampler: Option<ErrorSampler>,
     pub(crate) max_request_body_size: usize,
     pub(crate) scrub_rules: super::ScrubRules,
     pub(crate) in_app_include: Vec<String>,
@@ -82,6 +93,14 @@ impl Default for Options {
             max_queue_bytes: 8 * 1024 * 1024,
             trace_propagation_targets: None,
             propagate_traceparent: false,
+            strict_trace_continuation: false,
+            org_id: None,
+            ignore_transactions: Vec::new(),
+            http_methods_to_capture: None,
+            trace_ignore_status_codes: Vec::new(),
+            ignore_errors: Vec::new(),
+            ignore_error_statuses: Vec::new(),
+            error_sampler: None,
             max_request_body_size: 10 * 1024,
             scrub_rules: super::ScrubRules::default(),
             in_app_include: Vec::new(),
@@ -313,28 +332,6 @@ impl Options {
         self
     }
 
-    /// Outgoing requests get trace headers only when their URL contains one of these (default:
-    /// every request). An empty list turns outgoing propagation off.
-    ///
-    /// ```
-    /// let options = lighttrace::Options::new()
-    ///     .trace_propagation_targets(["https://api.internal.example.com", "localhost"]);
-    /// ```
-    pub fn trace_propagation_targets<I, S>(mut self, targets: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.trace_propagation_targets = Some(targets.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Also send W3C `traceparent` on outgoing requests (default off).
-    pub fn propagate_traceparent(mut self, on: bool) -> Self {
-        self.propagate_traceparent = on;
-        self
-    }
-
     /// How much of a JSON, form or text request body an error event shows (default 10 KiB;
     /// 0 turns body capture off). The body is teed as the handler reads it, never buffered in
     /// advance; longer bodies are cut (forms at a pair boundary) or, for JSON, summarised.
@@ -388,14 +385,6 @@ impl Options {
         crate::event::InApp {
             include: &self.in_app_include,
             exclude: &self.in_app_exclude,
-        }
-    }
-
-    /// Whether an outgoing request to `url` gets trace headers.
-    pub(crate) fn propagates_to(&self, url: &str) -> bool {
-        match &self.trace_propagation_targets {
-            None => true,
-            Some(targets) => targets.iter().any(|t| url.contains(t.as_str())),
         }
     }
 

@@ -18,7 +18,7 @@ use super::options::Options;
 use super::sampling::Unsampled;
 use super::scrub;
 use super::worker::Runner;
-use crate::event::{self, DscInput, EventRules, Finished};
+use crate::event::{self, Captured, DscInput, EventRules, Failure, Finished};
 use crate::sink::Sink;
 
 /// What the worker needs: the options and the sink. Shared by the client's handles and its
@@ -40,8 +40,30 @@ impl Runner for Core {
                 Some(Job::Request(finished))
             }
             Job::Capture(capture) => {
-                let (event, dsc) = self.with_rules(|rules| event::capture_event(*capture, rules));
-                self.send_event(event, &dsc);
+                let ignored = match &capture.what {
+                    Captured::Exceptions(list) => self.ignores(list.iter().map(|e| e.ty.as_str())),
+                    Captured::Event(e) => {
+                        self.ignores(e.exception.values.iter().map(|e| e.ty.as_str()))
+                    }
+                    Captured::Panic(_) => self.ignores(["panic"].into_iter()),
+                    Captured::Message(_) => false,
+                };
+                if !ignored {
+                    let (event, dsc) =
+                        self.with_rules(|rules| event::capture_event(*capture, rules));
+                    self.send_event(event, &dsc);
+                }
+                None
+            }
+            Job::CheckIn(check_in) => {
+                if let Some(sink) = self.sink.as_deref() {
+                    let headers = EnvelopeHeaders::new().with_sent_at(SystemTime::now());
+                    let mut envelope = Envelope::new().with_headers(headers);
+                    envelope.add_item(sentry_types::protocol::v7::EnvelopeItem::MonitorCheckIn(
+                        *check_in,
+                    ));
+                    sink.send(envelope);
+                }
                 None
             }
             #[cfg(feature = "tracing")]
@@ -98,6 +120,22 @@ impl Core {
     /// to a request thread).
     fn finish_request(&self, finished: &mut Finished) {
         if let Some(failure) = finished.failure.take() {
+            let ignored = match &*failure {
+                Failure::Response {
+                    error: Some(error), ..
+                } => {
+                    let names = error.type_names();
+                    self.ignores(names.iter().map(String::as_str))
+                }
+                Failure::Response { error: None, .. } => false,
+                Failure::Panic { .. } => self.ignores(["panic"].into_iter()),
+            };
+            if ignored {
+                if finished.traced() {
+                    self.send_transaction(finished);
+                }
+                return;
+            }
             let (event, dsc) =
                 self.with_rules(|rules| event::failure_event(finished, *failure, rules));
             self.send_event(event, &dsc);
@@ -107,11 +145,37 @@ impl Core {
         }
     }
 
-    /// Defaults, scrubbing, `before_send`, envelope, sink.
+    /// Whether `ignore_errors` names one of these types; the event is then counted, not built.
+    fn ignores<'a>(&self, types: impl Iterator<Item = &'a str>) -> bool {
+        let ignored = self.options.ignores_error(types);
+        if ignored {
+            self.record_discard(Reason::EventProcessor, Category::Error, 1);
+        }
+        ignored
+    }
+
+    /// The error sampler's decision (with `error_sampler` set; `sample_rate` decided already
+    /// otherwise). A sampler that panics keeps the event.
+    fn sampled(&self, event: &Event<'static>) -> bool {
+        let Some(sampler) = &self.options.error_sampler else {
+            return true;
+        };
+        let rate = crate::util::unwind::contain(|| sampler(event)).unwrap_or(1.0);
+        let keep = super::sampling::sample(super::options::clamp_rate(rate));
+        if !keep {
+            self.record_discard(Reason::SampleRate, Category::Error, 1);
+        }
+        keep
+    }
+
+    /// The error sampler, defaults, scrubbing, `before_send`, envelope, sink.
     pub(crate) fn send_event(&self, mut event: Event<'static>, dsc: &DscInput) {
         let Some(sink) = self.sink.as_deref() else {
             return;
         };
+        if !self.sampled(&event) {
+            return;
+        }
         let options = &self.options;
         self.fill_defaults(Common {
             release: &mut event.release,
@@ -240,6 +304,9 @@ impl Core {
         }
         if let Some(name) = &dsc.transaction {
             out = out.with_transaction(name.clone());
+        }
+        if let Some(org) = options.effective_org_id() {
+            out = out.with_org_id(org.into());
         }
         out
     }

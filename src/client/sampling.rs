@@ -69,6 +69,15 @@ pub(crate) fn sample_trace(
     unsampled: &Unsampled,
     sink: Option<&dyn Sink>,
 ) -> (bool, f32) {
+    if !options.traces_request(ctx.method, ctx.route) {
+        // Filtered, not sampled out: `ignore_transactions` counts what it drops.
+        if options.ignores_transaction(ctx.method, ctx.route) {
+            if let Some(sink) = sink {
+                sink.record_discard(Reason::EventProcessor, Category::Transaction, 1);
+            }
+        }
+        return (false, 0.0);
+    }
     let (sampled, rate) = match (&options.traces_sampler, ctx.parent_sampled) {
         (Some(sampler), _) => match crate::util::unwind::contain(|| sampler(ctx)) {
             Some(rate) => {

@@ -277,10 +277,13 @@ pub(crate) fn transaction(finished: &Finished) -> (Transaction<'static>, DscInpu
             .collect();
     }
     let span_status = span_status_for(*status);
-    tx.contexts.insert(
-        "trace".into(),
-        trace.trace_context("http.server", Some(span_status)),
-    );
+    let mut trace_context = trace.trace_context("http.server", Some(span_status));
+    if let Context::Trace(t) = &mut trace_context {
+        // Searchable by status, as Sentry's other SDKs make it.
+        t.data
+            .insert("http.response.status_code".into(), (*status).into());
+    }
+    tx.contexts.insert("trace".into(), trace_context);
     tx.contexts
         .insert("response".into(), response_context(*status));
     tx.request = Some(request.to_request_interface());

@@ -94,6 +94,24 @@ pub(crate) struct ErrorValue {
 }
 
 impl ErrorValue {
+    /// The type names of the chain, outermost first, as the exception list would show them
+    /// (without building it).
+    pub(crate) fn type_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut current: Option<&(dyn StdError + 'static)> = Some(&*self.error);
+        while let Some(e) = current {
+            names.push(match (names.is_empty(), self.type_name) {
+                (true, Some(t)) => readable_type_name(t),
+                _ => debug_type_name(e),
+            });
+            current = e.source();
+            if names.len() >= 32 {
+                break;
+            }
+        }
+        names
+    }
+
     /// The exception list, outermost last, with `mechanism` on the outermost.
     pub(crate) fn exceptions(&self, mechanism: &str, in_app: &InApp<'_>) -> Vec<Exception> {
         #[allow(unused_mut)]

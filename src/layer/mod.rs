@@ -26,8 +26,10 @@ pub use request_info::RequestInfo;
 pub use service::TrackingService;
 
 use crate::client::{Client, ConfigError, Options};
+use sentry_types::protocol::v7::User;
 
 pub(crate) type NameFn = dyn Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync;
+pub(crate) type UserFn = dyn Fn(&RequestInfo<'_>) -> Option<User> + Send + Sync;
 
 /// Tracks errors, panics and latency of every request, and reports them to a Sentry-protocol
 /// server.
@@ -64,6 +66,7 @@ pub(crate) struct LayerConfig {
     /// The user's classifier (`None`: [`ServerErrors`], which needs no containing).
     pub(crate) classifier: Option<Arc<dyn ClassifyResponse>>,
     pub(crate) name_fn: Option<Arc<NameFn>>,
+    pub(crate) user_fn: Option<Arc<UserFn>>,
     /// Where to put the event id on responses that produced an event, if anywhere.
     pub(crate) event_id_header: Option<http::HeaderName>,
 }
@@ -139,6 +142,7 @@ impl TrackingLayer {
                 client,
                 classifier: None,
                 name_fn: None,
+                user_fn: None,
                 event_id_header: None,
             }),
         }
@@ -168,6 +172,73 @@ impl TrackingLayer {
         F: Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync + 'static,
     {
         Arc::make_mut(&mut self.config).name_fn = Some(Arc::new(name));
+        self
+    }
+
+    /// Sets the user of every request from this header, before the handler runs (a handler's
+    /// own [`set_user`](crate::set_user) still wins). The value must look like an id: one that
+    /// looks like a credential (a `Bearer` or `Basic` value, a JWT, a card number, a URL with a
+    /// password, anything longer than 64 characters or with spaces) or a header marked
+    /// sensitive is not trusted, and no user is set.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use lighttrace::{MemorySink, Options, TrackingLayer};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let sink = MemorySink::new();
+    /// let app = Router::new()
+    ///     .route("/orders", get(|| async { http::StatusCode::BAD_GATEWAY }))
+    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone()))
+    ///         .user_from_header(http::HeaderName::from_static("x-user-id")));
+    /// let req = http::Request::get("/orders")
+    ///     .header("x-user-id", "42")
+    ///     .body(axum::body::Body::empty())
+    ///     .unwrap();
+    /// app.oneshot(req).await.unwrap();
+    /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
+    /// assert_eq!(sink.events()[0].user.as_ref().unwrap().id.as_deref(), Some("42"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn user_from_header(self, name: http::HeaderName) -> Self {
+        let rules = self.config.client.options_ref().scrub_rules.clone();
+        self.user_from(move |req: &RequestInfo<'_>| {
+            let value = req.headers().get(&name)?;
+            if value.is_sensitive() {
+                return None;
+            }
+            let id = value.to_str().ok()?.trim();
+            rules.plausible_user_id(id).then(|| User {
+                id: Some(id.to_owned()),
+                ..Default::default()
+            })
+        })
+    }
+
+    /// Sets the user of every request from what a closure makes of it (its headers, its
+    /// extensions, such as the claims an authentication middleware put there), before the
+    /// handler runs. The closure runs on the request path, so keep it cheap; if it panics, no
+    /// user is set.
+    ///
+    /// ```
+    /// use lighttrace::{Options, TrackingLayer, User};
+    ///
+    /// #[derive(Clone)]
+    /// struct Claims { subject: String }
+    ///
+    /// let layer = TrackingLayer::with_options(Options::new()).user_from(|req| {
+    ///     let claims = req.extensions().get::<Claims>()?;
+    ///     Some(User { id: Some(claims.subject.clone()), ..Default::default() })
+    /// });
+    /// ```
+    #[must_use]
+    pub fn user_from<F>(mut self, user: F) -> Self
+    where
+        F: Fn(&RequestInfo<'_>) -> Option<User> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).user_fn = Some(Arc::new(user));
         self
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use http::Response;
+use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::Uuid;
 
 use super::error::ReportedError;
@@ -41,6 +42,8 @@ impl Tracking {
                 .unwrap_or_else(|| ServerErrors.is_failure(status)),
             None => ServerErrors.is_failure(status),
         };
+        let options = self.scope.client.options_ref();
+        let failed = failed && !options.ignore_error_statuses.contains(&status.as_u16());
         if !failed && !self.scope.trace.sampled {
             return;
         }
@@ -99,8 +102,28 @@ impl Tracking {
         if failure.is_none() && !self.scope.trace.sampled {
             return;
         }
-        if let Some(finished) = self.scope.finish(status, SystemTime::now(), failure) {
-            self.scope.client.submit(Job::Request(finished));
+        let client = &self.scope.client;
+        let Some(mut finished) = self.scope.finish(status, SystemTime::now(), failure) else {
+            return;
+        };
+        if finished.traced()
+            && client
+                .options_ref()
+                .trace_ignore_status_codes
+                .contains(&status)
+        {
+            // Dropped before it is built, counted with its spans (the root one included).
+            let spans = finished.data.as_ref().map_or(0, |d| d.spans.len()) + 1;
+            client.record_discard(Reason::EventProcessor, Category::Transaction, 1);
+            client.record_discard(
+                Reason::EventProcessor,
+                Category::Span,
+                u32::try_from(spans).unwrap_or(u32::MAX),
+            );
+            finished.trace.sampled = false;
+        }
+        if finished.traced() || finished.failure.is_some() {
+            client.submit(Job::Request(finished));
         }
     }
 }

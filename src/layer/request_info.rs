@@ -1,13 +1,15 @@
-//! What a transaction-naming closure sees of a request.
+//! What the layer's closures (transaction names, the user) see of a request.
 
-use http::{HeaderMap, Method, Uri};
+use http::{Extensions, HeaderMap, Method, Uri};
 
-/// What a [`transaction_name`](TrackingLayer::transaction_name) closure sees of a request.
+/// What a [`transaction_name`](super::TrackingLayer::transaction_name) or
+/// [`user_from`](super::TrackingLayer::user_from) closure sees of a request.
 #[derive(Debug)]
 pub struct RequestInfo<'a> {
     pub(super) method: &'a Method,
     pub(super) uri: &'a Uri,
     pub(super) headers: &'a HeaderMap,
+    pub(super) extensions: &'a Extensions,
     pub(super) route: Option<&'a str>,
 }
 
@@ -25,6 +27,12 @@ impl<'a> RequestInfo<'a> {
     /// The request headers.
     pub fn headers(&self) -> &'a HeaderMap {
         self.headers
+    }
+
+    /// The request extensions (what middleware before the layer put there, such as an
+    /// authenticated identity).
+    pub fn extensions(&self) -> &'a Extensions {
+        self.extensions
     }
 
     /// The matched route template (axum's `MatchedPath`), if any.

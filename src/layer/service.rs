@@ -111,7 +111,7 @@ where
             started,
         };
         let incoming = if traced {
-            scope::incoming_trace(req.headers())
+            scope::incoming_trace(req.headers(), options)
         } else {
             None
         };
@@ -133,6 +133,12 @@ where
             trace,
             upstream,
         ));
+        if let Some(user_fn) = &config.user_fn {
+            // A closure that panics sets no user.
+            if let Some(user) = contain(|| user_fn(&info_of(&req))).flatten() {
+                scope.with_data(|data| data.user = Some(Box::new(user)));
+            }
+        }
         let inner = &mut self.inner;
         let req = req.map(|b| RequestBody::new(b, body));
         let mut span = None;
@@ -141,6 +147,23 @@ where
         }));
         let tracking = Tracking::new(scope, config.clone());
         ResponseFuture::new(kind, Some(tracking), span)
+    }
+}
+
+/// What the layer's closures see of a request.
+fn info_of<B>(req: &Request<B>) -> RequestInfo<'_> {
+    RequestInfo {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+        extensions: req.extensions(),
+        #[cfg(feature = "axum")]
+        route: req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|m| m.as_str()),
+        #[cfg(not(feature = "axum"))]
+        route: None,
     }
 }
 
@@ -181,16 +204,7 @@ fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {
     #[cfg(feature = "axum")]
     let matched = req.extensions().get::<axum::extract::MatchedPath>();
     if let Some(name_fn) = name_fn {
-        let info = RequestInfo {
-            method: req.method(),
-            uri: req.uri(),
-            headers: req.headers(),
-            #[cfg(feature = "axum")]
-            route: matched.map(|m| m.as_str()),
-            #[cfg(not(feature = "axum"))]
-            route: None,
-        };
-        if let Some(name) = contain(|| name_fn(&info)).flatten() {
+        if let Some(name) = contain(|| name_fn(&info_of(req))).flatten() {
             return Some(Route::Named(name));
         }
     }

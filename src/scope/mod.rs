@@ -16,6 +16,7 @@
 //! span that ends later is counted, not raced.
 
 mod api;
+mod monitor;
 #[cfg(feature = "reqwest")]
 mod outgoing;
 mod panic;
@@ -42,6 +43,7 @@ pub use api::{
 };
 #[cfg(feature = "tracing")]
 pub(crate) use api::{breadcrumb_in, capture_in};
+pub use monitor::{JobFailure, Monitor};
 #[cfg(feature = "reqwest")]
 pub use outgoing::TracedRequest;
 pub use panic::capture_panics;

@@ -18,9 +18,12 @@ pub(crate) fn is_trace_header(name: &HeaderName) -> bool {
 }
 
 /// The trace an incoming request continues (`sentry-trace`, else `traceparent`), and the sampling
-/// context an upstream service froze in `baggage`. Malformed headers are ignored.
+/// context an upstream service froze in `baggage`. Malformed headers are ignored, and so is a
+/// trace of another Sentry organization (see
+/// [`strict_trace_continuation`](crate::Options::strict_trace_continuation)).
 pub(crate) fn incoming_trace(
     headers: &HeaderMap,
+    options: &crate::Options,
 ) -> Option<(IncomingTrace, Option<Box<DynamicSamplingContext>>)> {
     // Constant names: looking up a `&str` would parse the name on every request.
     let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
@@ -33,6 +36,19 @@ pub(crate) fn incoming_trace(
         .filter_map(|v| v.to_str().ok())
         .flat_map(propagation::sentry_baggage)
         .collect();
+    let org = entries
+        .iter()
+        .find(|(k, _)| k == "org_id")
+        .map(|(_, v)| v.trim().parse::<u64>().ok());
+    // An org id that does not parse is an org id that does not match.
+    let org = match org {
+        Some(Some(id)) => Some(id),
+        Some(None) => Some(u64::MAX),
+        None => None,
+    };
+    if !options.continues_trace_of(org) {
+        return None;
+    }
     let upstream = upstream_dsc(&entries, &incoming).map(Box::new);
     Some((incoming, upstream))
 }

@@ -6,6 +6,20 @@ use super::ScrubRules;
 use crate::event::FILTERED;
 
 impl ScrubRules {
+    /// Whether `value` can be taken as a user id: short, one word, and nothing a credential
+    /// or other secret looks like.
+    pub(crate) fn plausible_user_id(&self, value: &str) -> bool {
+        let lower = value.to_ascii_lowercase();
+        let jwt = value.starts_with("eyJ") && value.matches('.').count() == 2;
+        !value.is_empty()
+            && value.len() <= 64
+            && !value.contains(char::is_whitespace)
+            && !lower.starts_with("bearer")
+            && !lower.starts_with("basic")
+            && !jwt
+            && self.scrub_text(value).is_none()
+    }
+
     /// A free-form string with bearer tokens, URL credentials and sensitive query parameters
     /// (a `Referer`, an error that prints the URL it failed on) and card numbers removed, if
     /// it had any.

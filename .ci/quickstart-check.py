@@ -57,19 +57,38 @@ def main():
             if got != status:
                 fail(f"{method} {path}: expected {status}, got {got}")
         time.sleep(0.5)  # the background notification fails after ~20 ms
+        status, stats = driver.call(base, "GET", "/stats")
+        stats = stats.decode()
+        print(stats)
+        if status != 200 or not any(l.startswith("GET /users/{user_id}") for l in stats.splitlines()):
+            fail(f"/stats does not list GET /users/{{user_id}}:\n{stats}")
+        status, metrics = driver.call(base, "GET", "/metrics")
+        metrics = metrics.decode()
+        want = 'http_server_request_duration_seconds_count{method="GET",route="/panic",status_class="5xx"} 1'
+        if status != 200 or want not in metrics.splitlines():
+            fail(f"/metrics lacks {want!r}:\n{metrics}")
+        served = 1 + len(expected) + 2  # driver.start's /health, the routes, /stats and /metrics
     finally:
         output = driver.stop(proc, "quickstart-check", timeout=20)
 
     files = sorted(f for f in os.listdir(envdir) if f.endswith(".envelope"))
-    events, txs = [], []
+    events, txs, sessions = [], [], []
     for f in files:
         raw = open(os.path.join(envdir, f), "rb").read()
         if b"top-secret-token" in raw:
             fail(f"{f} contains the Authorization secret")
         header, items = parse_envelope(raw)
         for ih, payload in items:
-            (events if ih["type"] == "event" else txs).append(payload)
-    print(f"{len(files)} envelope files: {len(events)} events, {len(txs)} transactions")
+            {"event": events, "transaction": txs, "sessions": sessions}.get(ih["type"], []).append(payload)
+    print(f"{len(files)} envelope files: {len(events)} events, {len(txs)} transactions, "
+          f"{len(sessions)} sessions items")
+
+    # Release health: every request served counted once, the panic as crashed, /fail as errored.
+    totals = {k: sum(a.get(k, 0) for s in sessions for a in s["aggregates"]) for k in ("exited", "errored", "crashed")}
+    if totals != {"exited": served - 2, "errored": 1, "crashed": 1}:
+        fail(f"release health should count {served} requests (1 errored, 1 crashed), got {totals}")
+    if any(s["attrs"].get("release", "").split("@")[0] != "quickstart" for s in sessions):
+        fail(f"sessions without the quickstart's release: {sessions}")
 
     def exc(e):
         return e.get("exception", {}).get("values", [{}])[-1]

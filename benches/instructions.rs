@@ -7,7 +7,9 @@
 //!
 //! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, or
 //! `/instrumented/7` for the `tracing` handler), with cell one of `bare`,
-//! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`. Without
+//! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`, and
+//! `lighttrace_0.0_latency_off` / `lighttrace_0.0_health` (per-route latency off; release
+//! health on). Without
 //! arguments (as `cargo bench` runs it) it does nothing.
 
 use std::hint::black_box;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 mod common;
-use common::{lighttrace, request, routes, sentry_tower, subscriber, Flavor};
+use common::{lighttrace, lighttrace_with, request, routes, sentry_tower, subscriber, Flavor};
 
 fn main() {
     std::env::remove_var("RUST_BACKTRACE");
@@ -41,6 +43,14 @@ fn main() {
         "bare" => (routes(Flavor::Plain), None, None, Flavor::Plain),
         "lighttrace_0.0" | "lighttrace_1.0" => {
             let (router, client) = lighttrace(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
+            (router, Some(client), None, Flavor::Lighttrace)
+        }
+        "lighttrace_0.0_latency_off" => {
+            let (router, client) = lighttrace_with(0.0, |o| o.track_latency(false));
+            (router, Some(client), None, Flavor::Lighttrace)
+        }
+        "lighttrace_0.0_health" => {
+            let (router, client) = lighttrace_with(0.0, |o| o.release("bench@1"));
             (router, Some(client), None, Flavor::Lighttrace)
         }
         "sentry_tower_0.0" | "sentry_tower_1.0" => {

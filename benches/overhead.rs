@@ -8,7 +8,8 @@
 //! Cells: bare, catch-panic only, sentry-tower at traces rate 0.0 and 1.0, lighttrace at 0.0
 //! and 1.0; each for a successful `GET /users/{id}`, a 500 (with its error event), and a panic;
 //! and a handler instrumented with `tracing` (the `tracing` groups), each SDK with its
-//! `tracing` layer (`sentry-tracing` for sentry).
+//! `tracing` layer (`sentry-tracing` for sentry); and the `recording` group, what per-route
+//! latency and release health add to an untraced request.
 //! Both SDKs report to a sink that discards, so only the in-process cost is measured. Every
 //! request carries 5 ordinary headers. `RUST_BACKTRACE` is unset (it makes std's own panic
 //! output slow, for every cell alike) and panic output is silenced.
@@ -23,7 +24,9 @@ use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 mod common;
-use common::{lighttrace, request, routes, sentry_tower, subscriber, Flavor, DROPPED, SENT};
+use common::{
+    lighttrace, lighttrace_with, request, routes, sentry_tower, subscriber, Flavor, DROPPED, SENT,
+};
 
 /// CPU time of every thread of this process so far (the scheduler's per-thread run time, in
 /// nanoseconds), so work moved to other threads is counted too.
@@ -213,13 +216,38 @@ fn cpu_cells(c: &mut Criterion) {
     }
 }
 
+/// What counting every request costs (untraced `GET /users/7`, request latency): per-route
+/// latency off, on (the default), and on with release health (a release set).
+fn recording_cells(c: &mut Criterion) {
+    let path = "/users/7";
+    type Change = fn(lighttrace::Options) -> lighttrace::Options;
+    let cells: [(&str, Change); 3] = [
+        ("latency_off", |o| o.track_latency(false)),
+        ("latency_on", |o| o),
+        ("latency_and_health", |o| o.release("bench@1")),
+    ];
+    for (cell, change) in cells {
+        let (router, client) = lighttrace_with(0.0, change);
+        run_cells(
+            c,
+            Measure::Latency,
+            "recording",
+            cell,
+            &router,
+            path,
+            Some(&client),
+            None,
+        );
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30);
-    targets = cells, cpu_cells, tracing_cells
+    targets = cells, cpu_cells, tracing_cells, recording_cells
 }
 
 fn main() {

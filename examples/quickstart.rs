@@ -5,6 +5,7 @@
 //! curl -H 'X-User-ID: 42' localhost:3000/users/7
 //! curl localhost:3000/panic ; curl localhost:3000/fail
 //! curl -X POST 'localhost:3000/send-email?email=ann@example.com'
+//! curl localhost:3000/stats ; curl localhost:3000/metrics   # latency per route
 //! ```
 //!
 //! With `LIGHTTRACE_DSN` or `SENTRY_DSN` set it reports there. Otherwise every envelope is
@@ -14,6 +15,7 @@
 use std::time::Duration;
 
 use axum::extract::{Path, Query, Request};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -62,7 +64,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.install_global();
     lighttrace::capture_panics();
 
+    // Every request's latency, per route (sampled or not): a table for people, and the same
+    // numbers for Prometheus.
+    let stats_client = client.clone();
+    let metrics_client = client.clone();
     let app = Router::new()
+        .route(
+            "/stats",
+            get(move || async move { stats_client.latency().to_string() }),
+        )
+        .route(
+            "/metrics",
+            get(move || async move {
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    metrics_client.latency().prometheus(),
+                )
+            }),
+        )
         .route("/health", get(health))
         .route("/send-email", post(send_email))
         .route("/users/{user_id}", get(get_user))

@@ -49,18 +49,28 @@ def main():
     ap.add_argument("--path", default="/users/7")
     ap.add_argument("--small", type=int, default=1000)
     ap.add_argument("--large", type=int, default=6000)
+    ap.add_argument("--cells", default=",".join(CELLS),
+                    help="comma-separated; also lighttrace_0.0_latency_off, lighttrace_0.0_health")
     args = ap.parse_args()
     binary = build()
     per = {}
-    for cell in CELLS:
+    for cell in args.cells.split(","):
         a = count(binary, cell, args.path, args.small)
         b = count(binary, cell, args.path, args.large)
         per[cell] = (b - a) / (args.large - args.small)
         print(f"{cell:18} {per[cell]:10.0f} instructions/request", flush=True)
-    bare = per["bare"]
+    bare = per.get("bare")
     for rate in ("0.0", "1.0"):
+        if bare is None or f"sentry_tower_{rate}" not in per or f"lighttrace_{rate}" not in per:
+            continue
         s, l = per[f"sentry_tower_{rate}"] - bare, per[f"lighttrace_{rate}"] - bare
         print(f"traces {rate}: overhead sentry-tower {s:.0f}, lighttrace {l:.0f}, ratio {l / s:.3f}x")
+    if "lighttrace_0.0_latency_off" in per and "lighttrace_0.0" in per:
+        d = per["lighttrace_0.0"] - per["lighttrace_0.0_latency_off"]
+        print(f"per-route latency adds {d:.0f} instructions/request")
+    if "lighttrace_0.0_health" in per and "lighttrace_0.0" in per:
+        d = per["lighttrace_0.0_health"] - per["lighttrace_0.0"]
+        print(f"release health adds {d:.0f} instructions/request")
 
 
 if __name__ == "__main__":

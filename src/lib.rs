@@ -70,7 +70,7 @@ pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext, Scrub
 pub use layer::future;
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
-    TrackingLayer, TrackingService,
+    TrackingLayer, TrackingService, TRACERESPONSE,
 };
 #[cfg(feature = "reqwest")]
 pub use scope::TracedRequest;
@@ -85,6 +85,15 @@ pub use sink::{HttpSink, HttpSinkOptions};
 
 pub use sentry_types::protocol::v7::{Breadcrumb, Level, SpanStatus, User};
 pub use sentry_types::{Dsn, Uuid};
+
+/// Per-route latency, from every request: what [`Client::latency`] returns, and the bucket
+/// bounds of its Prometheus text.
+pub mod latency {
+    pub use crate::client::latency::{LatencyReport, RouteLatency, BOUNDS};
+}
+
+#[doc(hidden)]
+pub use layer::probe as __probe;
 
 /// The Sentry protocol types events are made of, re-exported from `sentry-types`.
 pub mod protocol {

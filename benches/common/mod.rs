@@ -106,12 +106,20 @@ impl HandlerParts for HandlerError {
 }
 
 pub fn lighttrace(rate: f32) -> (Router, lighttrace::Client) {
-    let layer = TrackingLayer::with_options(
+    lighttrace_with(rate, |options| options)
+}
+
+/// lighttrace with its default options changed by `change`.
+pub fn lighttrace_with(
+    rate: f32,
+    change: impl FnOnce(Options) -> Options,
+) -> (Router, lighttrace::Client) {
+    let layer = TrackingLayer::with_options(change(
         Options::new()
             .dsn(lighttrace::parse_dsn(DSN).unwrap())
             .traces_sample_rate(rate)
             .sink(Discard),
-    );
+    ));
     let client = layer.client().clone();
     (routes(Flavor::Lighttrace).layer(layer), client)
 }

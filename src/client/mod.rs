@@ -5,6 +5,7 @@ mod config;
 mod filters;
 mod hooks;
 mod job;
+pub(crate) mod latency;
 #[cfg(feature = "tracing")]
 mod logs;
 mod options;
@@ -12,6 +13,7 @@ mod prepare;
 mod propagation;
 mod sampling;
 mod scrub;
+mod sessions;
 mod worker;
 
 use std::fmt;
@@ -27,6 +29,7 @@ pub(crate) use job::Job;
 pub use options::Options;
 pub use sampling::SamplingContext;
 pub use scrub::ScrubRules;
+pub(crate) use sessions::Health;
 
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};
 use crate::sink::Sink;
@@ -86,18 +89,27 @@ impl Client {
     pub fn new(options: Options) -> Client {
         let sink = options.sink.clone().or_else(|| default_sink(&options));
         let max_bytes = options.max_queue_bytes;
+        // Without a release there is nothing to tie health to: nothing is counted.
+        let sessions = (sink.is_some() && options.release.is_some()).then(sessions::Sessions::new);
+        let latency = options
+            .track_latency
+            .then(|| latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
             options,
             sink,
             unsampled: Default::default(),
+            sessions,
+            latency,
             #[cfg(feature = "tracing")]
             logs: Default::default(),
         });
+        let worker = Worker::new(core.clone(), max_bytes);
+        if core.sessions.is_some() {
+            // Aggregates go out every minute even when no request queues any work.
+            worker.start();
+        }
         Client {
-            inner: Arc::new(ClientInner {
-                worker: Worker::new(core.clone(), max_bytes),
-                core,
-            }),
+            inner: Arc::new(ClientInner { worker, core }),
         }
     }
 
@@ -260,6 +272,50 @@ impl Client {
     /// Tells the sink about data dropped before it was sent.
     pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         self.inner.core.record_discard(reason, category, quantity);
+    }
+
+    /// The latency slot of a request's route, when latency is tracked.
+    pub(crate) fn latency_slot(
+        &self,
+        method: &http::Method,
+        route: Option<&event::Route>,
+    ) -> Option<u32> {
+        let latency = self.inner.core.latency.as_ref()?;
+        Some(latency.slot(method, route))
+    }
+
+    /// Counts a request that ended: its duration into its route's latency (when `slot` is
+    /// given), its health into the release's sessions (when `health` is).
+    pub(crate) fn request_ended(
+        &self,
+        slot: Option<u32>,
+        started: SystemTime,
+        status: u16,
+        health: Option<Health>,
+    ) {
+        let core = &*self.inner.core;
+        let latency = slot.zip(core.latency.as_ref());
+        let sessions = health.zip(core.sessions.as_ref());
+        if latency.is_none() && sessions.is_none() {
+            return;
+        }
+        // One clock read serves both (a clock read is most of what counting costs).
+        let now = SystemTime::now();
+        if let Some((slot, latency)) = latency {
+            latency.record(
+                slot,
+                status,
+                now.duration_since(started).unwrap_or_default(),
+            );
+        }
+        if let Some((health, sessions)) = sessions {
+            sessions.count(now, health);
+        }
+    }
+
+    /// Whether request health is counted (a release is set and something can be sent).
+    pub(crate) fn counts_sessions(&self) -> bool {
+        self.inner.core.sessions.is_some()
     }
 
     pub(crate) fn options_ref(&self) -> &Options {

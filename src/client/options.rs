@@ -70,6 +70,8 @@ pub struct Options {
     pub(crate) scrub_rules: super::ScrubRules,
     pub(crate) in_app_include: Vec<String>,
     pub(crate) in_app_exclude: Vec<String>,
+    pub(crate) track_latency: bool,
+    pub(crate) max_latency_routes: usize,
 }
 
 impl Default for Options {
@@ -105,6 +107,8 @@ impl Default for Options {
             scrub_rules: super::ScrubRules::default(),
             in_app_include: Vec::new(),
             in_app_exclude: Vec::new(),
+            track_latency: true,
+            max_latency_routes: 200,
         }
     }
 }

@@ -27,6 +27,10 @@ pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) unsampled: Unsampled,
+    /// Release health counters (with a release and a sink).
+    pub(crate) sessions: Option<super::sessions::Sessions>,
+    /// Per-route latency (unless turned off).
+    pub(crate) latency: Option<super::latency::Latency>,
     /// Structured logs waiting for their batch to go out.
     #[cfg(feature = "tracing")]
     pub(crate) logs: super::logs::Logs,
@@ -75,12 +79,14 @@ impl Runner for Core {
     }
 
     fn tick(&self, flush: bool) -> Option<std::time::Instant> {
+        let sessions = self.tick_sessions(flush);
         #[cfg(feature = "tracing")]
-        return self.tick_logs(flush);
+        let logs = self.tick_logs(flush);
         #[cfg(not(feature = "tracing"))]
-        {
-            let _ = flush;
-            None
+        let logs = None;
+        match (sessions, logs) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 

@@ -137,8 +137,11 @@ impl Worker {
                 crate::util::unwind::contain(|| self.runner.tick(true));
                 return true;
             }
-            // Never started: nothing was ever queued.
-            None => return true,
+            // Never started: nothing was ever queued, but the runner may hold counts.
+            None => {
+                crate::util::unwind::contain(|| self.runner.tick(true));
+                return true;
+            }
         };
         let asked = state.flushes_asked.fetch_add(1, Ordering::AcqRel) + 1;
         let wait = async {
@@ -168,6 +171,12 @@ impl Worker {
     #[cfg(test)]
     pub(crate) fn is_sleeping(&self) -> bool {
         self.state.sleeping.load(Ordering::Acquire)
+    }
+
+    /// Starts the worker thread now rather than with the first job, for a runner whose
+    /// buffers fill without jobs (it is ticked from the start).
+    pub(crate) fn start(&self) {
+        self.worker();
     }
 
     fn worker(&self) -> Option<&Thread> {
@@ -248,7 +257,8 @@ fn work(state: &QueueState, runner: &dyn Runner) {
     let mut batch: Vec<(Job, usize)> = Vec::with_capacity(256);
     let mut spent: Vec<Job> = Vec::with_capacity(256);
     let mut napped = false;
-    let mut deadline: Option<Instant> = None;
+    let mut deadline: Option<Instant> =
+        crate::util::unwind::contain(|| runner.tick(false)).flatten();
     loop {
         // Read before the queue: a flush asked now covers every job queued before it.
         let asked = state.flushes_asked.load(Ordering::Acquire);

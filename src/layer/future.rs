@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use sentry_types::protocol::v7::SpanId;
 
+use super::meter::Meter;
 use super::outcome::Tracking;
 use crate::scope::{catch, Caught};
 
@@ -46,6 +47,8 @@ pin_project! {
         tracking: Option<Tracking>,
         // The current span inside the handler's future (a guard it holds open).
         span: Option<SpanId>,
+        // Without tracking (nothing can be sent), the latency count alone.
+        meter: Option<Meter>,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -55,6 +58,9 @@ pin_project! {
                 // Untracked (no client) or already finished: still keep a panicking `Drop`
                 // from unwinding into the server.
                 let _ = drop_inner(this.kind, None, &mut None);
+                if let Some(meter) = this.meter.take() {
+                    meter.end(499);
+                }
                 return;
             };
             // Dropped unpolled after `call` panicked: that panic is still to be reported. No
@@ -95,7 +101,14 @@ impl<F> ResponseFuture<F> {
             kind,
             tracking,
             span,
+            meter: None,
         }
+    }
+
+    /// Counts the request's latency when it ends (for an untracked request).
+    pub(crate) fn metered(mut self, meter: Option<Meter>) -> Self {
+        self.meter = meter;
+        self
     }
 }
 
@@ -145,20 +158,30 @@ where
                 if let Some(t) = tracking {
                     t.on_panic(caught, None, 500);
                 }
+                if let Some(meter) = this.meter.take() {
+                    meter.end(500);
+                }
                 return Poll::Ready(Err(err));
             }
             (outcome, _) => outcome,
         };
+        let meter = this.meter.take();
         Poll::Ready(match outcome {
             Ok(Ok(mut response)) => {
                 if let Some(t) = tracking {
                     t.on_response(&mut response);
+                }
+                if let Some(meter) = meter {
+                    meter.end(response.status().as_u16());
                 }
                 Ok(response)
             }
             Ok(Err(err)) => {
                 if let Some(t) = tracking {
                     t.on_end(500);
+                }
+                if let Some(meter) = meter {
+                    meter.end(500);
                 }
                 Err(err)
             }
@@ -167,6 +190,9 @@ where
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 if let Some(t) = tracking {
                     t.on_panic(caught, Some(response.headers_mut()), 500);
+                }
+                if let Some(meter) = meter {
+                    meter.end(500);
                 }
                 Ok(response)
             }

@@ -9,7 +9,10 @@ mod body;
 mod classify;
 mod error;
 pub mod future;
+mod meter;
 mod outcome;
+#[doc(hidden)]
+pub mod probe;
 mod request_info;
 mod service;
 
@@ -69,7 +72,13 @@ pub(crate) struct LayerConfig {
     pub(crate) user_fn: Option<Arc<UserFn>>,
     /// Where to put the event id on responses that produced an event, if anywhere.
     pub(crate) event_id_header: Option<http::HeaderName>,
+    /// Where to put the trace id on every response, if anywhere.
+    pub(crate) trace_response_header: Option<http::HeaderName>,
 }
+
+/// W3C's name for the response header that carries the trace id
+/// (see [`TrackingLayer::trace_response_header`]).
+pub const TRACERESPONSE: http::HeaderName = http::HeaderName::from_static("traceresponse");
 
 impl fmt::Debug for TrackingLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -144,6 +153,7 @@ impl TrackingLayer {
                 name_fn: None,
                 user_fn: None,
                 event_id_header: None,
+                trace_response_header: None,
             }),
         }
     }
@@ -253,6 +263,34 @@ impl TrackingLayer {
     #[must_use]
     pub fn event_id_header(mut self, name: http::HeaderName) -> Self {
         Arc::make_mut(&mut self.config).event_id_header = Some(name);
+        self
+    }
+
+    /// Puts the request's trace id on every response, failed or not, under this header name
+    /// ([`TRACERESPONSE`], W3C's `traceresponse`, or your own), so a support ticket can quote
+    /// it: `00-<trace id>-<span id>-<flags>`, the span being the request's transaction and the
+    /// flags `01` when it was sampled (its transaction was sent), else `00`. Off by default.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use axum::{routing::get, Router};
+    /// use lighttrace::{MemorySink, Options, TrackingLayer, TRACERESPONSE};
+    /// use tower::ServiceExt;
+    ///
+    /// let layer = TrackingLayer::with_options(Options::new().sink(MemorySink::new()))
+    ///     .trace_response_header(TRACERESPONSE);
+    /// let app = Router::new().route("/", get(|| async { "ok" })).layer(layer);
+    /// let req = http::Request::get("/").body(axum::body::Body::empty()).unwrap();
+    /// let res = app.oneshot(req).await.unwrap();
+    /// let value = res.headers()["traceresponse"].to_str().unwrap();
+    /// let parts: Vec<&str> = value.split('-').collect();
+    /// assert_eq!(parts.len(), 4);
+    /// assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn trace_response_header(mut self, name: http::HeaderName) -> Self {
+        Arc::make_mut(&mut self.config).trace_response_header = Some(name);
         self
     }
 

@@ -11,7 +11,7 @@ use sentry_types::Uuid;
 
 use super::error::ReportedError;
 use super::{ClassifyResponse, LayerConfig, ServerErrors};
-use crate::client::Job;
+use crate::client::{Health, Job};
 use crate::event::{self, Failure};
 use crate::scope::{Caught, RequestScope};
 use crate::util::unwind::contain;
@@ -20,11 +20,24 @@ use crate::util::unwind::contain;
 pub(crate) struct Tracking {
     scope: Arc<RequestScope>,
     config: Arc<LayerConfig>,
+    /// The request's latency slot, when latency is tracked.
+    slot: Option<u32>,
+    started: SystemTime,
 }
 
 impl Tracking {
-    pub(crate) fn new(scope: Arc<RequestScope>, config: Arc<LayerConfig>) -> Self {
-        Tracking { scope, config }
+    pub(crate) fn new(
+        scope: Arc<RequestScope>,
+        config: Arc<LayerConfig>,
+        slot: Option<u32>,
+        started: SystemTime,
+    ) -> Self {
+        Tracking {
+            scope,
+            config,
+            slot,
+            started,
+        }
     }
 
     pub(crate) fn scope(&self) -> &Arc<RequestScope> {
@@ -44,6 +57,14 @@ impl Tracking {
         };
         let options = self.scope.client.options_ref();
         let failed = failed && !options.ignore_error_statuses.contains(&status.as_u16());
+        self.count(status.as_u16(), || {
+            if failed {
+                Health::Errored
+            } else {
+                self.health()
+            }
+        });
+        self.set_trace_header(response.headers_mut());
         if !failed && !self.scope.trace.sampled {
             return;
         }
@@ -65,6 +86,11 @@ impl Tracking {
         headers: Option<&mut http::HeaderMap>,
         status: u16,
     ) {
+        self.count(status, || Health::Crashed);
+        let mut headers = headers;
+        if let Some(headers) = headers.as_deref_mut() {
+            self.set_trace_header(headers);
+        }
         let failure = match caught {
             Caught::Fresh(details) => self.event_id().map(|event_id| {
                 if let Some(headers) = headers {
@@ -81,7 +107,37 @@ impl Tracking {
     /// The request ended without a response to classify (cancelled, or the service's error):
     /// only the transaction, if sampled.
     pub(crate) fn on_end(self, status: u16) {
+        self.count(status, || self.health());
         self.finish(status, None);
+    }
+
+    /// Counts the request into its route's latency and, with a release, into release health.
+    fn count(&self, status: u16, health: impl FnOnce() -> Health) {
+        let client = &self.scope.client;
+        let health = client.counts_sessions().then(health);
+        client.request_ended(self.slot, self.started, status, health);
+    }
+
+    /// Errored if an error event was captured during the request.
+    fn health(&self) -> Health {
+        if self.scope.errored() {
+            Health::Errored
+        } else {
+            Health::Exited
+        }
+    }
+
+    /// The trace id header, when the layer is asked for one.
+    fn set_trace_header(&self, headers: &mut http::HeaderMap) {
+        let Some(name) = &self.config.trace_response_header else {
+            return;
+        };
+        let trace = &self.scope.trace;
+        let flags = if trace.sampled { "01" } else { "00" };
+        let value = format!("00-{}-{}-{flags}", trace.trace_id, trace.span_id);
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name.clone(), value);
+        }
     }
 
     /// A fresh event id, if `sample_rate` keeps the event (decided before anything is built,

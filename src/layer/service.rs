@@ -9,6 +9,7 @@ use http::{Method, Request, Response};
 use tower_service::Service;
 
 use super::future::{Kind, ResponseFuture};
+use super::meter::Meter;
 use super::outcome::Tracking;
 use super::{LayerConfig, NameFn, RequestBody, RequestInfo};
 use crate::client::SamplingContext;
@@ -81,10 +82,16 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
         if !config.client.is_enabled() {
-            // Nothing can be sent: only keep panics from taking the connection down.
+            // Nothing can be sent: keep panics from taking the connection down, and count
+            // the request's latency.
+            let meter = config.client.options_ref().track_latency.then(|| {
+                let route = route_of(&req, config.name_fn.as_deref());
+                let slot = config.client.latency_slot(req.method(), route.as_ref());
+                slot.map(|slot| Meter::new(config.client.clone(), slot, SystemTime::now()))
+            });
             let req = req.map(|body| RequestBody::new(body, None));
             let kind = Kind::from_call(scope::catch(false, || self.inner.call(req)));
-            return ResponseFuture::new(kind, None, None);
+            return ResponseFuture::new(kind, None, None).metered(meter.flatten());
         }
         let started = SystemTime::now();
         let options = config.client.options_ref();
@@ -101,10 +108,12 @@ where
             traced |= scope::is_trace_header(name);
             headers.push((name.clone(), value.clone()));
         }
+        let route = route_of(&req, config.name_fn.as_deref());
+        let slot = config.client.latency_slot(req.method(), route.as_ref());
         let snapshot = RequestSnapshot {
             body: body.clone(),
             client_ip,
-            route: route_of(&req, config.name_fn.as_deref()),
+            route,
             method: req.method().clone(),
             uri: req.uri().clone(),
             headers,
@@ -145,7 +154,7 @@ where
         let kind = Kind::from_call(scope::catch(true, || {
             scope.enter(&mut span, || inner.call(req))
         }));
-        let tracking = Tracking::new(scope, config.clone());
+        let tracking = Tracking::new(scope, config.clone(), slot, started);
         ResponseFuture::new(kind, Some(tracking), span)
     }
 }
@@ -200,7 +209,7 @@ fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
 
 /// The route: the user's name for it (a namer that panics counts as having no opinion), else
 /// axum's matched path.
-fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {
+pub(super) fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {
     #[cfg(feature = "axum")]
     let matched = req.extensions().get::<axum::extract::MatchedPath>();
     if let Some(name_fn) = name_fn {

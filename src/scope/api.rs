@@ -42,7 +42,10 @@ pub(crate) fn capture_in(
     origin_tag: Option<(&'static str, String)>,
 ) -> Option<Uuid> {
     let (client, context) = match scope {
-        Some(scope) => (scope.client.clone(), scope.capture_context(current_span())),
+        Some(scope) => {
+            scope.note_capture(level);
+            (scope.client.clone(), scope.capture_context(current_span()))
+        }
         None => (Client::global()?, process::capture_context(true)),
     };
     client.capture(Capture {

@@ -26,11 +26,12 @@ mod span;
 mod task;
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::{DynamicSamplingContext, SpanId};
+use sentry_types::protocol::v7::{DynamicSamplingContext, Level, SpanId};
 
 use crate::client::Client;
 use crate::event::{
@@ -126,6 +127,8 @@ pub(crate) struct RequestScope {
     pub(crate) trace: TraceIds,
     /// Whether spans started in this scope are recorded (a sampled request's own scope).
     records_spans: bool,
+    /// An error event was captured in it (release health counts the request as errored).
+    errored: AtomicBool,
     inner: Mutex<Inner>,
 }
 
@@ -152,6 +155,7 @@ impl RequestScope {
             client,
             records_spans: trace.sampled,
             trace,
+            errored: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 request: Some(request),
                 upstream_dsc,
@@ -181,6 +185,7 @@ impl RequestScope {
             // Same trace and sampling decision (outgoing calls from the task propagate them).
             trace: self.trace,
             records_spans: false,
+            errored: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 request: inner.request.clone(),
                 upstream_dsc: inner.upstream_dsc.clone(),
@@ -216,6 +221,19 @@ impl RequestScope {
         } else {
             data.spans_dropped = data.spans_dropped.saturating_add(1);
         }
+    }
+
+    /// Notes an event captured in this scope: at `Error` or above, the request counts as
+    /// errored in release health.
+    pub(crate) fn note_capture(&self, level: Level) {
+        if level >= Level::Error {
+            self.errored.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether an error event was captured in this scope.
+    pub(crate) fn errored(&self) -> bool {
+        self.errored.load(Ordering::Relaxed)
     }
 
     /// Whether spans started in this scope are recorded.

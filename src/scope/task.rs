@@ -191,6 +191,7 @@ impl<F: Future> Future for InScope<F> {
                     let what = Captured::Panic(details);
                     match this.scope.as_ref() {
                         Some(scope) => {
+                            scope.note_capture(Level::Fatal);
                             scope.client.capture(Capture {
                                 event_id: event::new_event_id(),
                                 level: Level::Fatal,

@@ -177,6 +177,21 @@ pub(crate) fn summary(envelope: &Envelope) -> String {
                     tx.spans.len()
                 );
             }
+            EnvelopeItem::SessionAggregates(s) => {
+                let sum = |f: fn(&sentry_types::protocol::v7::SessionAggregateItem) -> u32| {
+                    s.aggregates.iter().map(f).sum::<u32>()
+                };
+                return format!(
+                    "[lighttrace] health  {}: {} exited, {} errored, {} crashed",
+                    s.attributes.release,
+                    sum(|a| a.exited),
+                    sum(|a| a.errored),
+                    sum(|a| a.crashed)
+                );
+            }
+            EnvelopeItem::MonitorCheckIn(c) => {
+                return format!("[lighttrace] monitor {} {:?}", c.monitor_slug, c.status);
+            }
             _ => {}
         }
     }

@@ -10,7 +10,8 @@
 //!
 //! With `LIGHTTRACE_DSN` or `SENTRY_DSN` set it reports there. Otherwise every envelope is
 //! written as a file into `./lighttrace-envelopes/` (`LIGHTTRACE_ENVELOPE_DIR` overrides) and a
-//! one-line summary of each is printed.
+//! one-line summary of each is printed. With `SENTRY_SPOTLIGHT=1` every envelope also goes to
+//! Spotlight's sidecar (`npx @spotlightjs/spotlight`, UI at http://localhost:8969).
 
 use std::time::Duration;
 
@@ -56,6 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             options = options.sink(sink);
             format!("files in {dir}/")
         }
+    };
+    // SENTRY_SPOTLIGHT=1 (read by `from_env`): also to Spotlight's sidecar, for its browser UI.
+    let destination = match options.get_spotlight() {
+        Some(url) => format!("{destination}, and Spotlight at {url}"),
+        None => destination,
     };
     let layer = TrackingLayer::with_options(options);
     let client = layer.client().clone();

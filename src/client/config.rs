@@ -26,6 +26,14 @@ pub enum ConfigError {
         /// The schedule as given.
         schedule: String,
     },
+    /// `SENTRY_SPOTLIGHT` is neither a switch nor a sidecar URL.
+    #[non_exhaustive]
+    InvalidSpotlight {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -42,6 +50,10 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid crontab schedule `{schedule}`: expected five fields, such as `0 3 * * *`"
             ),
+            ConfigError::InvalidSpotlight { value, problem } => write!(
+                f,
+                "invalid SENTRY_SPOTLIGHT `{value}`: {problem}; expected 1, 0 or a URL such as http://localhost:8969/stream"
+            ),
         }
     }
 }
@@ -51,7 +63,7 @@ impl std::error::Error for ConfigError {
         match self {
             ConfigError::InvalidDsn { source, .. } => Some(source),
             ConfigError::Io(e) => Some(e),
-            ConfigError::InvalidSchedule { .. } => None,
+            ConfigError::InvalidSchedule { .. } | ConfigError::InvalidSpotlight { .. } => None,
         }
     }
 }

@@ -14,6 +14,7 @@ mod propagation;
 mod sampling;
 mod scrub;
 mod sessions;
+mod spotlight;
 mod worker;
 
 use std::fmt;
@@ -88,6 +89,7 @@ impl Client {
     /// nothing.
     pub fn new(options: Options) -> Client {
         let sink = options.sink.clone().or_else(|| default_sink(&options));
+        let sink = spotlight::with_spotlight(sink, &options);
         let max_bytes = options.max_queue_bytes;
         // Without a release there is nothing to tie health to: nothing is counted.
         let sessions = (sink.is_some() && options.release.is_some()).then(sessions::Sessions::new);

@@ -72,6 +72,7 @@ pub struct Options {
     pub(crate) in_app_exclude: Vec<String>,
     pub(crate) track_latency: bool,
     pub(crate) max_latency_routes: usize,
+    pub(crate) spotlight: Option<http::Uri>,
 }
 
 impl Default for Options {
@@ -109,6 +110,7 @@ impl Default for Options {
             in_app_exclude: Vec::new(),
             track_latency: true,
             max_latency_routes: 200,
+            spotlight: None,
         }
     }
 }
@@ -142,10 +144,12 @@ impl Options {
     }
 
     /// Defaults plus the environment: the DSN from `LIGHTTRACE_DSN`, else `SENTRY_DSN`; the release
-    /// from `SENTRY_RELEASE`; the environment from `SENTRY_ENVIRONMENT`. Setters called afterwards
-    /// win over the environment.
+    /// from `SENTRY_RELEASE`; the environment from `SENTRY_ENVIRONMENT`; the Spotlight sidecar
+    /// from `SENTRY_SPOTLIGHT` (`1` or a URL, see [`spotlight`](Self::spotlight)). Setters
+    /// called afterwards win over the environment.
     ///
-    /// An invalid DSN in the environment is an error that names the variable.
+    /// An invalid DSN (or `SENTRY_SPOTLIGHT`) in the environment is an error that names the
+    /// variable.
     ///
     /// ```
     /// # std::env::remove_var("LIGHTTRACE_DSN"); std::env::remove_var("SENTRY_DSN");
@@ -159,6 +163,9 @@ impl Options {
                 options.dsn = Some(super::config::parse_dsn_from(&value, var)?);
                 break;
             }
+        }
+        if let Some(value) = env_var("SENTRY_SPOTLIGHT") {
+            options.spotlight = super::spotlight::from_env_value(&value)?;
         }
         Ok(options)
     }

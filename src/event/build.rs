@@ -132,6 +132,7 @@ pub(crate) fn failure_event(
         Failure::Panic { event_id, details } => {
             let mut event = new_event(Level::Fatal, finished.finished);
             event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            super::images::attach(&mut event);
             event.event_id = event_id;
             event
         }
@@ -185,6 +186,7 @@ pub(crate) fn capture_event(
         Captured::Panic(details) => {
             let mut event = new_event(level, timestamp);
             event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            super::images::attach(&mut event);
             event
         }
     };

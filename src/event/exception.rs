@@ -1,13 +1,12 @@
 //! Exceptions: an error's `source()` chain, and panics with their location and stack trace.
 
-use std::backtrace::Backtrace;
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
 use std::sync::Arc;
 
 use sentry_types::protocol::v7::{Exception, Frame, Mechanism, Stacktrace};
 
-use super::stacktrace::{stacktrace_from, InApp};
+use super::stacktrace::{stacktrace_of, InApp};
 
 /// What the panic hook recorded, before unwinding destroyed the stack.
 #[derive(Debug)]
@@ -16,7 +15,7 @@ pub(crate) struct PanicDetails {
     pub(crate) location: Option<String>,
     /// Captured but not yet symbolicated: resolving symbols is the expensive part and happens only
     /// when the event is built for sending.
-    pub(crate) backtrace: Option<Backtrace>,
+    pub(crate) backtrace: Option<backtrace::Backtrace>,
 }
 
 impl PanicDetails {
@@ -38,7 +37,7 @@ pub(crate) fn panic_exception(details: &PanicDetails, in_app: &InApp<'_>) -> Exc
     let mut stacktrace = details
         .backtrace
         .as_ref()
-        .and_then(|bt| stacktrace_from(bt, in_app, true));
+        .and_then(|bt| stacktrace_of(bt, in_app));
     if stacktrace.is_none() {
         // No backtrace (the hook was replaced by someone else): at least show where it happened.
         if let Some(location) = &details.location {
@@ -118,7 +117,8 @@ impl ErrorValue {
         let mut chain = error_chain(&*self.error, self.type_name, mechanism, true);
         #[cfg(feature = "anyhow")]
         if let (Some(anyhow), Some(outermost)) = (&self.anyhow, chain.last_mut()) {
-            outermost.stacktrace = stacktrace_from(anyhow.backtrace(), in_app, false);
+            outermost.stacktrace =
+                super::std_backtrace::stacktrace_from_std(anyhow.backtrace(), in_app);
         }
         #[cfg(not(feature = "anyhow"))]
         let _ = in_app;

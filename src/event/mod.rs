@@ -9,6 +9,8 @@ mod build;
 mod exception;
 mod finished;
 mod ids;
+mod images;
+mod in_app;
 #[cfg(feature = "tracing")]
 mod log;
 pub(crate) mod propagation;
@@ -16,6 +18,8 @@ mod records;
 mod request;
 mod scope_data;
 mod stacktrace;
+#[cfg(feature = "anyhow")]
+mod std_backtrace;
 mod trace;
 
 pub(crate) use body::{is_summary, BodyCapture, BodyKind};

@@ -8,7 +8,6 @@
 //! contained (and of layers with nothing to send to) are neither recorded nor reported. The hook
 //! never flushes and never waits on I/O.
 
-use std::backtrace::Backtrace;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
@@ -63,7 +62,8 @@ fn details_of(info: &std::panic::PanicHookInfo<'_>) -> PanicDetails {
         location: info
             .location()
             .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())),
-        backtrace: Some(Backtrace::force_capture()),
+        // Addresses only: symbols are resolved on the worker, for events that are sent.
+        backtrace: Some(backtrace::Backtrace::new_unresolved()),
     }
 }
 

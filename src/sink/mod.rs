@@ -7,6 +7,8 @@ mod file;
 #[cfg(feature = "http-sink")]
 mod http;
 mod memory;
+#[cfg(feature = "http-sink")]
+pub(crate) mod spotlight;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -92,6 +92,8 @@ impl Collector {
         }));
         let app = Router::new()
             .route("/api/{project}/envelope/", post(ingest))
+            // As Spotlight's sidecar takes them.
+            .route("/stream", post(ingest))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -99,6 +101,11 @@ impl Collector {
             let _ = axum::serve(listener, app).await;
         });
         Collector { addr, inner }
+    }
+
+    /// The collector as a Spotlight sidecar.
+    pub fn spotlight_url(&self) -> http::Uri {
+        format!("http://{}/stream", self.addr).parse().unwrap()
     }
 
     pub fn dsn(&self) -> lighttrace::Dsn {

@@ -92,6 +92,42 @@ impl Endpoint {
         }
     }
 
+    /// An endpoint that takes envelopes at a plain URL, without authentication (the Spotlight
+    /// sidecar's `/stream`). `None` when the URL has no host.
+    pub(super) fn for_url(url: &http::Uri) -> Option<Endpoint> {
+        let host = url
+            .host()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let https = url.scheme_str() == Some("https");
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let authority = url.authority()?.as_str();
+        let mut headers = HeaderMap::with_capacity(4);
+        headers.insert(http::header::HOST, HeaderValue::from_str(authority).ok()?);
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-sentry-envelope"),
+        );
+        headers.insert(
+            http::header::USER_AGENT,
+            HeaderValue::from_static(concat!("lighttrace/", env!("CARGO_PKG_VERSION"))),
+        );
+        let path = url
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .unwrap_or_else(|_| http::Uri::from_static("/"));
+        let tls = https.then(|| tls(&host).ok_or(()));
+        Some(Endpoint {
+            host,
+            port,
+            headers: Some(headers),
+            path,
+            tls,
+        })
+    }
+
     /// Opens a connection (TCP, then TLS for https) within `timeout`.
     pub(super) async fn connect(&self, timeout: Duration) -> Option<Connection> {
         let opened = tokio::time::timeout(timeout, async {

@@ -72,7 +72,8 @@ enum Msg {
 
 /// State shared by the handles and the delivery loop.
 struct Transport {
-    dsn: Dsn,
+    /// Where envelopes go, for `Debug`: the DSN without its keys, or the URL.
+    target: String,
     endpoint: conn::Endpoint,
     options: HttpSinkOptions,
     limits: Mutex<RateLimits>,
@@ -87,7 +88,7 @@ struct Transport {
 impl fmt::Debug for HttpSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpSink")
-            .field("dsn", &RedactedDsn(&self.inner.dsn))
+            .field("target", &self.inner.target)
             .field("options", &self.inner.options)
             .finish()
     }
@@ -110,11 +111,24 @@ impl HttpSink {
     /// ```
     pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
         let endpoint = conn::Endpoint::new(&dsn);
+        Self::start(RedactedDsn(&dsn).to_string(), endpoint, options)
+    }
+
+    /// A sink for the Spotlight sidecar at `url` (no authentication; envelopes POSTed to the URL
+    /// as given). `None` when the URL has no host.
+    pub(crate) fn spotlight(url: &http::Uri) -> Option<Self> {
+        let endpoint = conn::Endpoint::for_url(url)?;
+        // A development tool on this machine: a small queue, and nothing kept on disk.
+        let options = HttpSinkOptions::default().queue_capacity(1000);
+        Some(Self::start(url.to_string(), endpoint, options))
+    }
+
+    fn start(target: String, endpoint: conn::Endpoint, options: HttpSinkOptions) -> Self {
         // The loop takes envelopes off the channel as they come (and packs them); its own queue
         // is the bound. The channel only absorbs bursts faster than packing.
         let (tx, rx) = mpsc::channel(options.queue_capacity.clamp(1024, 16 * 1024));
         let inner = Arc::new(Transport {
-            dsn,
+            target,
             endpoint,
             options,
             limits: Mutex::new(RateLimits::default()),

@@ -54,7 +54,8 @@ pub(crate) fn scrub_request(request: &mut Request, send_default_pii: bool, rules
 
 /// A body by its content type: JSON with sensitive keys scrubbed at any depth, forms pair by
 /// pair, text for bearer tokens and card numbers. A raw body that does not parse as its type
-/// is dropped unless `send_default_pii` is on.
+/// is dropped unless `send_default_pii` is on. A JSON body with nothing to scrub is kept as the
+/// client wrote it: re-serialising would reformat it and round its large numbers through `f64`.
 fn scrub_body(
     data: String,
     content_type: Option<&str>,
@@ -67,8 +68,11 @@ fn scrub_body(
     match content_type.and_then(crate::event::BodyKind::from_content_type) {
         Some(crate::event::BodyKind::Json) => match serde_json::from_str::<Value>(&data) {
             Ok(mut value) => {
-                scrub_value(&mut value, rules);
-                Some(value.to_string())
+                if scrub_value(&mut value, rules) {
+                    Some(value.to_string())
+                } else {
+                    Some(data)
+                }
             }
             Err(_) if pii => rules.scrub_text(&data).or(Some(data)),
             Err(_) => None,
@@ -300,6 +304,10 @@ mod tests {
         assert_eq!(v["user"]["name"], "ann");
         assert_eq!(v["cards"][0], FILTERED);
         assert_eq!(v["n"], 1);
+        // Nothing to scrub: the body stays as written, whitespace and large numbers included.
+        let clean = "{ \"id\": 411111111111111141111111111111114111111111111111, \"q\": 0.1 }";
+        let out = scrub_body(clean.into(), Some("application/json"), false, &r);
+        assert_eq!(out.as_deref(), Some(clean));
         assert_eq!(
             scrub_body(
                 "a=1&secret=s".into(),

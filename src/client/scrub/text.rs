@@ -84,9 +84,14 @@ impl ScrubRules {
         changed.then_some(out)
     }
 
-    pub(super) fn scrub_string(&self, value: &mut String) {
-        if let Some(clean) = self.scrub_text(value) {
-            *value = clean;
+    /// Scrubs `value` in place; true when it changed.
+    pub(super) fn scrub_string(&self, value: &mut String) -> bool {
+        match self.scrub_text(value) {
+            Some(clean) => {
+                *value = clean;
+                true
+            }
+            None => false,
         }
     }
 }

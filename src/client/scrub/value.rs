@@ -19,20 +19,28 @@ pub(crate) fn scrub_map(map: &mut BTreeMap<String, Value>, rules: &ScrubRules) {
     }
 }
 
-pub(super) fn scrub_value(value: &mut Value, rules: &ScrubRules) {
+/// Scrubs a JSON value at any depth; true when anything in it changed.
+pub(super) fn scrub_value(value: &mut Value, rules: &ScrubRules) -> bool {
     match value {
         Value::String(s) => rules.scrub_string(s),
-        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(v, rules)),
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| scrub_value(v, rules) | changed),
         Value::Object(obj) => {
+            let mut changed = false;
             for (key, v) in obj.iter_mut() {
                 if rules.is_sensitive_key(key) {
-                    *v = Value::String(FILTERED.to_owned());
+                    if v.as_str() != Some(FILTERED) {
+                        *v = Value::String(FILTERED.to_owned());
+                        changed = true;
+                    }
                 } else {
-                    scrub_value(v, rules);
+                    changed |= scrub_value(v, rules);
                 }
             }
+            changed
         }
-        _ => {}
+        _ => false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! hands to the sink everything the request path queues.
 
 mod config;
+mod direct;
 mod filters;
 mod hooks;
 mod job;

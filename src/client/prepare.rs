@@ -214,7 +214,7 @@ impl Core {
 
     /// Builds a sampled request's transaction, unless the sink would drop it anyway; then
     /// defaults, scrubbing, `before_send_transaction`, envelope, sink.
-    fn send_transaction(&self, finished: &Finished) {
+    pub(super) fn send_transaction(&self, finished: &Finished) {
         let Some(sink) = self.sink.as_deref() else {
             return;
         };
@@ -235,6 +235,13 @@ impl Core {
         if let Some(reason) = sink.would_drop(Category::Transaction) {
             // Not built at all: the sink would throw it away.
             lost(reason);
+            return;
+        }
+        if self.options.before_send_transaction.is_none() && sink.takes_serialized() {
+            // No hook needs the struct: written straight to the envelope's bytes.
+            let envelope = super::direct::transaction_envelope(&self.options, finished);
+            self.unsampled.report_to(sink);
+            sink.send_serialized(envelope);
             return;
         }
         let (mut tx, dsc) = event::transaction(finished);

@@ -105,9 +105,48 @@ impl RequestSnapshot {
         }
     }
 
-    /// The absolute URL without its query string (the query goes into `query_string`) and
-    /// without userinfo.
-    fn url(&self) -> Option<Url> {
+    /// The URL of [`url`](Self::url) as text, appended to `out`; `false` when there is none.
+    /// Most paths are written as they are after a per-thread cached base: only one that the
+    /// URL parser would change (dot segments, characters it escapes) is parsed.
+    pub(crate) fn write_url(&self, out: &mut String) -> bool {
+        thread_local! {
+            static BASES: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+        }
+        let path = self.uri.path();
+        let Some((scheme, host)) = self.origin() else {
+            return false;
+        };
+        if path_is_plain(path) {
+            let written = BASES.try_with(|bases| {
+                let mut bases = bases.borrow_mut();
+                let hit = bases
+                    .as_ref()
+                    .is_some_and(|(origin, _)| is_origin(origin, scheme, host));
+                if !hit {
+                    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+                    let base = url.as_str().strip_suffix('/')?.to_owned();
+                    *bases = Some((format!("{scheme}://{host}"), base));
+                }
+                let (_, base) = bases.as_ref()?;
+                out.push_str(base);
+                out.push_str(path);
+                Some(())
+            });
+            if let Ok(Some(())) = written {
+                return true;
+            }
+        }
+        match self.url() {
+            Some(url) => {
+                out.push_str(url.as_str());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The scheme and host the URL is made of (userinfo stripped), if the host is usable.
+    fn origin(&self) -> Option<(&str, &str)> {
         let scheme = self.uri.scheme_str().unwrap_or("http");
         let host = self
             .uri
@@ -127,6 +166,13 @@ impl RequestSnapshot {
         if host.is_empty() || host.contains(['/', '\\', '?', '#']) {
             return None;
         }
+        Some((scheme, host))
+    }
+
+    /// The absolute URL without its query string (the query goes into `query_string`) and
+    /// without userinfo.
+    fn url(&self) -> Option<Url> {
+        let (scheme, host) = self.origin()?;
         // Parsing the scheme and host (IDNA included) was most of the cost of the request
         // interface, and a service answers on few hosts: the last base is kept per thread and
         // only the path is set on a copy of it.
@@ -137,14 +183,7 @@ impl RequestSnapshot {
         BASE.try_with(|base| {
             let mut base = base.borrow_mut();
             let mut url = match &*base {
-                Some((origin, url))
-                    if origin
-                        .strip_prefix(scheme)
-                        .and_then(|rest| rest.strip_prefix("://"))
-                        == Some(host) =>
-                {
-                    url.clone()
-                }
+                Some((origin, url)) if is_origin(origin, scheme, host) => url.clone(),
                 _ => {
                     let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
                     *base = Some((format!("{scheme}://{host}"), url.clone()));
@@ -172,6 +211,63 @@ impl RequestSnapshot {
             data,
         }
     }
+}
+
+/// Whether `origin` is `{scheme}://{host}`.
+fn is_origin(origin: &str, scheme: &str, host: &str) -> bool {
+    origin
+        .strip_prefix(scheme)
+        .and_then(|rest| rest.strip_prefix("://"))
+        == Some(host)
+}
+
+/// Whether the URL parser would keep this path exactly as it is: it starts with `/`, holds
+/// only characters the parser leaves alone, and no segment is a dot segment (`.`, `..`, or
+/// those spelled with `%2e`), which the parser resolves.
+fn path_is_plain(path: &str) -> bool {
+    path.starts_with('/')
+        && path.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'/' | b'-'
+                        | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b':'
+                        | b'@'
+                        | b'%'
+                )
+        })
+        && !path.split('/').any(is_dots)
+}
+
+/// Whether a path segment is made of dots alone (`.`, `..`, `%2e`, ...): the parser resolves
+/// some of those, so such paths are parsed.
+fn is_dots(segment: &str) -> bool {
+    let mut rest = segment.as_bytes();
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        match rest {
+            [b'.', tail @ ..] => rest = tail,
+            [b'%', b'2', e, tail @ ..] if e.eq_ignore_ascii_case(&b'e') => rest = tail,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// `content-type` → `Content-Type`, as Sentry shows headers.
@@ -219,6 +315,33 @@ mod tests {
         );
         assert_eq!(req.query_string.as_deref(), Some("page=2"));
         assert_eq!(req.method.as_deref(), Some("GET"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// The written URL is the parsed one, whatever the path and host.
+        #[test]
+        fn written_urls_equal_parsed_ones(
+            path in "(/([a-zA-Z0-9._~!$&'()*+,;=:@%-]|%2[eE]|\\.\\.|[{}|^`\\[\\]]){0,6}){1,5}",
+            host in proptest::sample::select(vec![
+                "example.com", "EXAMPLE.com", "example.com:80", "example.com:8080",
+                "127.0.0.1:3000", "[::1]:3000", "b\u{fc}cher.example", "x:0443",
+            ]),
+            https: bool,
+        ) {
+            let uri = format!("{}://{host}{path}", if https { "https" } else { "http" });
+            let Ok(uri) = uri.parse::<Uri>() else { return Ok(()); };
+            let mut s = snapshot("/", None);
+            s.uri = uri;
+            let mut written = String::new();
+            let wrote = s.write_url(&mut written);
+            let parsed = s.url();
+            proptest::prop_assert_eq!(wrote, parsed.is_some());
+            if let Some(parsed) = parsed {
+                proptest::prop_assert_eq!(written.as_str(), parsed.as_str());
+            }
+        }
     }
 
     #[test]

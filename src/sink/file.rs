@@ -10,7 +10,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sentry_types::protocol::v7::Envelope;
 use tokio::sync::Notify;
 
-use super::{FlushFuture, Sink};
+use super::{FlushFuture, SerializedEnvelope, Sink};
+
+/// What waits for the writer thread.
+enum Queued {
+    Typed(Box<Envelope>),
+    Serialized(SerializedEnvelope),
+}
 
 /// How many envelopes may wait for the writer thread before new ones are dropped.
 const QUEUE: usize = 1024;
@@ -40,7 +46,7 @@ pub struct FileSink {
 
 struct Inner {
     dir: PathBuf,
-    tx: SyncSender<Envelope>,
+    tx: SyncSender<Queued>,
     state: Arc<State>,
 }
 
@@ -67,7 +73,7 @@ impl FileSink {
     pub fn new(dir: impl AsRef<Path>) -> std::io::Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        let (tx, rx) = sync_channel::<Envelope>(QUEUE);
+        let (tx, rx) = sync_channel::<Queued>(QUEUE);
         let state = Arc::new(State::default());
         let worker_state = state.clone();
         let worker_dir = dir.clone();
@@ -76,11 +82,29 @@ impl FileSink {
             .spawn(move || {
                 crate::util::internal::mark_thread();
                 // Ends when every FileSink handle is gone.
-                for envelope in rx {
-                    if write_envelope(&worker_dir, &envelope).is_err() {
+                for queued in rx {
+                    let written = match &queued {
+                        Queued::Typed(envelope) => {
+                            let mut buf = Vec::with_capacity(1024);
+                            envelope
+                                .to_writer(&mut buf)
+                                .and_then(|()| write_envelope(&worker_dir, &buf))
+                        }
+                        Queued::Serialized(envelope) => {
+                            write_envelope(&worker_dir, envelope.as_bytes())
+                        }
+                    };
+                    if written.is_err() {
                         worker_state.failed.fetch_add(1, Ordering::Relaxed);
                     } else if worker_state.summary.load(Ordering::Relaxed) {
-                        println!("{}", super::summary(&envelope));
+                        let line = match queued {
+                            Queued::Typed(envelope) => super::summary(&envelope),
+                            Queued::Serialized(envelope) => envelope
+                                .to_envelope()
+                                .map(|e| super::summary(&e))
+                                .unwrap_or_else(|_| "[lighttrace] envelope".to_owned()),
+                        };
+                        println!("{line}");
                     }
                     worker_state.done.fetch_add(1, Ordering::Release);
                     worker_state.progressed.notify_waiters();
@@ -110,30 +134,34 @@ impl FileSink {
     }
 }
 
-fn write_envelope(dir: &Path, envelope: &Envelope) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    envelope.to_writer(&mut buf)?;
+/// Writes one envelope's bytes to a file named after the time and its event id.
+fn write_envelope(dir: &Path, buf: &[u8]) -> std::io::Result<()> {
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or(0);
-    let id = envelope
-        .uuid()
-        .map(|u| u.simple().to_string())
-        .unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
+    let id = event_id(buf).unwrap_or_else(|| format!("{:016x}", fastrand::u64(..)));
     let name = format!("{millis}-{id}.envelope");
     // Write then rename, so a reader never sees half a file.
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(&buf)?;
+    file.write_all(buf)?;
     drop(file);
     std::fs::rename(&tmp, dir.join(name))
 }
 
-impl Sink for FileSink {
-    fn send(&self, envelope: Envelope) {
+/// The event id in an envelope's header line, without its dashes.
+fn event_id(buf: &[u8]) -> Option<String> {
+    let line = buf.split(|b| *b == b'\n').next()?;
+    let header: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let id: sentry_types::Uuid = header.get("event_id")?.as_str()?.parse().ok()?;
+    Some(id.simple().to_string())
+}
+
+impl FileSink {
+    fn queue(&self, queued: Queued) {
         let state = &self.inner.state;
-        match self.inner.tx.try_send(envelope) {
+        match self.inner.tx.try_send(queued) {
             Ok(()) => {
                 state.enqueued.fetch_add(1, Ordering::Release);
             }
@@ -141,6 +169,21 @@ impl Sink for FileSink {
                 state.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl Sink for FileSink {
+    fn send(&self, envelope: Envelope) {
+        self.queue(Queued::Typed(Box::new(envelope)));
+    }
+
+    /// Serialised envelopes are written as they are.
+    fn takes_serialized(&self) -> bool {
+        true
+    }
+
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        self.queue(Queued::Serialized(envelope));
     }
 
     fn flush(&self, timeout: Duration) -> FlushFuture<'_> {

@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{Envelope, EnvelopeItem, Event, Transaction};
 use tokio::sync::Notify;
 
-use super::Sink;
+use super::{SerializedEnvelope, Sink};
 
 /// Keeps every envelope in memory. Clone the handle, give one clone to the layer, and query the
 /// other from your test.
@@ -40,7 +40,8 @@ pub struct MemorySink {
 
 #[derive(Default)]
 struct Inner {
-    envelopes: Mutex<Vec<Envelope>>,
+    /// Every envelope, with the bytes it arrived as when the client serialised it.
+    envelopes: Mutex<Vec<(Envelope, Option<Vec<u8>>)>>,
     discarded: Mutex<Vec<(Reason, Category, u32)>>,
     changed: Notify,
 }
@@ -59,7 +60,7 @@ impl MemorySink {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Envelope>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(Envelope, Option<Vec<u8>>)>> {
         self.inner
             .envelopes
             .lock()
@@ -68,18 +69,22 @@ impl MemorySink {
 
     /// Every envelope received, oldest first.
     pub fn envelopes(&self) -> Vec<Envelope> {
-        self.lock().clone()
+        self.lock().iter().map(|(e, _)| e.clone()).collect()
     }
 
-    /// Every envelope in Sentry's wire format (what an HTTP sink would send, before gzip).
+    /// Every envelope in Sentry's wire format (what an HTTP sink would send, before gzip):
+    /// the client's own bytes for the envelopes it serialised itself.
     pub fn serialized(&self) -> Vec<Vec<u8>> {
         self.lock()
             .iter()
-            .map(|e| {
-                let mut buf = Vec::new();
-                // Writing into a Vec cannot fail.
-                let _ = e.to_writer(&mut buf);
-                buf
+            .map(|(e, bytes)| match bytes {
+                Some(bytes) => bytes.clone(),
+                None => {
+                    let mut buf = Vec::new();
+                    // Writing into a Vec cannot fail.
+                    let _ = e.to_writer(&mut buf);
+                    buf
+                }
             })
             .collect()
     }
@@ -122,7 +127,7 @@ impl MemorySink {
     fn items<T>(&self, pick: impl Fn(&EnvelopeItem) -> Option<T>) -> Vec<T> {
         self.lock()
             .iter()
-            .flat_map(|e| e.items().filter_map(&pick).collect::<Vec<_>>())
+            .flat_map(|(e, _)| e.items().filter_map(&pick).collect::<Vec<_>>())
             .collect()
     }
 
@@ -161,8 +166,29 @@ impl MemorySink {
 
 impl Sink for MemorySink {
     fn send(&self, envelope: Envelope) {
-        self.lock().push(envelope);
+        self.lock().push((envelope, None));
         self.inner.changed.notify_waiters();
+    }
+
+    /// Serialised envelopes are parsed back (queries see typed items) and their bytes kept
+    /// for [`serialized`](MemorySink::serialized). One that does not parse is counted as an
+    /// internal error.
+    fn takes_serialized(&self) -> bool {
+        true
+    }
+
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        match envelope.to_envelope() {
+            Ok(parsed) => {
+                self.lock().push((parsed, Some(envelope.into_bytes())));
+                self.inner.changed.notify_waiters();
+            }
+            Err(_) => {
+                for (category, quantity) in envelope.items() {
+                    self.record_discard(Reason::InternalSdkError, *category, *quantity);
+                }
+            }
+        }
     }
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {

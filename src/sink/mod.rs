@@ -7,6 +7,7 @@ mod file;
 #[cfg(feature = "http-sink")]
 mod http;
 mod memory;
+mod serialized;
 #[cfg(feature = "http-sink")]
 pub(crate) mod spotlight;
 
@@ -22,6 +23,7 @@ pub use file::FileSink;
 #[cfg(feature = "http-sink")]
 pub use http::{HttpSink, HttpSinkOptions};
 pub use memory::MemorySink;
+pub use serialized::SerializedEnvelope;
 
 /// The future [`Sink::flush`] returns: resolves to whether everything queued was delivered.
 pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
@@ -112,6 +114,30 @@ pub trait Sink: Send + Sync + 'static {
         let _ = category;
         None
     }
+
+    /// Whether this sink takes envelopes the client serialised itself, through
+    /// [`send_serialized`](Self::send_serialized). The default is `false`: every envelope
+    /// arrives through [`send`](Self::send) with typed items. Sinks that only write bytes
+    /// (HTTP, files) say `true` and spare the client building protocol structs for
+    /// transactions.
+    fn takes_serialized(&self) -> bool {
+        false
+    }
+
+    /// Takes an envelope in wire format (see [`SerializedEnvelope`]). Called only when
+    /// [`takes_serialized`](Self::takes_serialized) is `true`; must not block, like `send`.
+    /// The default parses it back and hands it to `send`, counting it as an internal error
+    /// if it does not parse.
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        match envelope.to_envelope() {
+            Ok(parsed) => self.send(parsed),
+            Err(_) => {
+                for (category, quantity) in envelope.items() {
+                    self.record_discard(Reason::InternalSdkError, *category, *quantity);
+                }
+            }
+        }
+    }
 }
 
 impl<S: Sink + ?Sized> Sink for Arc<S> {
@@ -133,6 +159,14 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn would_drop(&self, category: Category) -> Option<Reason> {
         (**self).would_drop(category)
+    }
+
+    fn takes_serialized(&self) -> bool {
+        (**self).takes_serialized()
+    }
+
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        (**self).send_serialized(envelope)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::Envelope;
 
-use super::{FlushFuture, HttpSink, Sink};
+use super::{FlushFuture, HttpSink, SerializedEnvelope, Sink};
 
 /// The longest a flush or close waits for the sidecar beyond the main sink.
 const SIDECAR_WAIT: Duration = Duration::from_secs(1);
@@ -80,5 +80,22 @@ impl Sink for WithSpotlight {
         self.main
             .as_ref()
             .and_then(|main| main.would_drop(category))
+    }
+
+    /// The sidecar's sink takes them: so does the tee, when the main sink does too.
+    fn takes_serialized(&self) -> bool {
+        self.main
+            .as_ref()
+            .is_none_or(|main| main.takes_serialized())
+    }
+
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        match &self.main {
+            Some(main) => {
+                self.spotlight.send_serialized(envelope.clone());
+                main.send_serialized(envelope);
+            }
+            None => self.spotlight.send_serialized(envelope),
+        }
     }
 }

@@ -322,28 +322,44 @@ pub async fn garbage_server() -> SocketAddr {
 #[derive(Clone)]
 pub struct Keep(pub lighttrace::MemorySink);
 
+impl Keep {
+    /// Writes an envelope's bytes to `LIGHTTRACE_TEST_ENVELOPE_DIR`, if set.
+    fn keep(&self, raw: &[u8], id: Option<lighttrace::Uuid>) {
+        let Ok(dir) = std::env::var("LIGHTTRACE_TEST_ENVELOPE_DIR") else {
+            return;
+        };
+        // Log and report envelopes have no id: name them apart.
+        static UNNAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = id.map(|u| u.simple().to_string()).unwrap_or_else(|| {
+            let n = UNNAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("{}-{n}", std::process::id())
+        });
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("test-{id}.envelope")),
+            raw,
+        )
+        .unwrap();
+    }
+}
+
 impl lighttrace::Sink for Keep {
     fn send(&self, envelope: Envelope) {
-        if let Ok(dir) = std::env::var("LIGHTTRACE_TEST_ENVELOPE_DIR") {
-            let mut raw = Vec::new();
-            envelope.to_writer(&mut raw).unwrap();
-            // Log and report envelopes have no id: name them apart.
-            static UNNAMED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let id = envelope
-                .uuid()
-                .map(|u| u.simple().to_string())
-                .unwrap_or_else(|| {
-                    let n = UNNAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    format!("{}-{n}", std::process::id())
-                });
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(
-                std::path::Path::new(&dir).join(format!("test-{id}.envelope")),
-                raw,
-            )
-            .unwrap();
-        }
+        let mut raw = Vec::new();
+        envelope.to_writer(&mut raw).unwrap();
+        self.keep(&raw, envelope.uuid().copied());
         self.0.send(envelope);
+    }
+
+    /// Transactions come as the client wrote them: those bytes are what Relay checks.
+    fn takes_serialized(&self) -> bool {
+        true
+    }
+
+    fn send_serialized(&self, envelope: lighttrace::sink::SerializedEnvelope) {
+        let id = envelope.to_envelope().ok().and_then(|e| e.uuid().copied());
+        self.keep(envelope.as_bytes(), id);
+        self.0.send_serialized(envelope);
     }
 
     fn record_discard(

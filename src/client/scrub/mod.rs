@@ -10,7 +10,9 @@ mod value;
 
 use sentry_types::protocol::v7::{Event, Transaction};
 
+pub(crate) use request::{is_ip_header, scrub_body, scrub_cookies, scrub_query, scrub_request};
 pub use rules::ScrubRules;
+pub(crate) use value::{scrub_map, scrub_value};
 
 /// Scrubs everything in an event that could carry a secret the user did not set explicitly.
 pub(crate) fn event(event: &mut Event<'static>, send_default_pii: bool, rules: &ScrubRules) {

@@ -24,9 +24,7 @@ pub(crate) fn scrub_request(request: &mut Request, send_default_pii: bool, rules
         _ => None,
     };
     if !send_default_pii {
-        request
-            .headers
-            .retain(|name, _| !IP_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)));
+        request.headers.retain(|name, _| !is_ip_header(name));
     }
     let content_type = request
         .headers
@@ -56,7 +54,7 @@ pub(crate) fn scrub_request(request: &mut Request, send_default_pii: bool, rules
 /// pair, text for bearer tokens and card numbers. A raw body that does not parse as its type
 /// is dropped unless `send_default_pii` is on. A JSON body with nothing to scrub is kept as the
 /// client wrote it: re-serialising would reformat it and round its large numbers through `f64`.
-fn scrub_body(
+pub(crate) fn scrub_body(
     data: String,
     content_type: Option<&str>,
     pii: bool,
@@ -82,7 +80,7 @@ fn scrub_body(
     }
 }
 
-fn scrub_cookies(cookies: &str, rules: &ScrubRules) -> String {
+pub(crate) fn scrub_cookies(cookies: &str, rules: &ScrubRules) -> String {
     cookies
         .split(';')
         .map(str::trim)
@@ -99,6 +97,11 @@ fn scrub_cookies(cookies: &str, rules: &ScrubRules) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// Whether a header carries the client's address (dropped without `send_default_pii`).
+pub(crate) fn is_ip_header(name: &str) -> bool {
+    IP_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// Drops userinfo, and moves a query string embedded in the URL into `query_string`.

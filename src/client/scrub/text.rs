@@ -23,7 +23,7 @@ impl ScrubRules {
     /// A free-form string with bearer tokens, URL credentials and sensitive query parameters
     /// (a `Referer`, an error that prints the URL it failed on) and card numbers removed, if
     /// it had any.
-    pub(super) fn scrub_text(&self, value: &str) -> Option<String> {
+    pub(crate) fn scrub_text(&self, value: &str) -> Option<String> {
         if has_bearer(value) {
             return Some(FILTERED.to_owned());
         }

@@ -20,7 +20,7 @@ pub(crate) fn scrub_map(map: &mut BTreeMap<String, Value>, rules: &ScrubRules) {
 }
 
 /// Scrubs a JSON value at any depth; true when anything in it changed.
-pub(super) fn scrub_value(value: &mut Value, rules: &ScrubRules) -> bool {
+pub(crate) fn scrub_value(value: &mut Value, rules: &ScrubRules) -> bool {
     match value {
         Value::String(s) => rules.scrub_string(s),
         Value::Array(items) => items

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use options::HttpSinkOptions;
 
-use super::{FlushFuture, Sink};
+use super::{FlushFuture, SerializedEnvelope, Sink};
 use crate::util::RedactedDsn;
 use limits::RateLimits;
 use outcomes::{item_categories, Counts, Outcomes};
@@ -60,6 +60,7 @@ pub struct HttpSink {
 
 enum Msg {
     Envelope(Box<Envelope>),
+    Serialized(SerializedEnvelope),
     Flush {
         timeout: Duration,
         done: oneshot::Sender<bool>,
@@ -229,6 +230,33 @@ impl Sink for HttpSink {
             .count(reason, category, u64::from(quantity));
     }
 
+    /// Serialised envelopes are sent as they are (gzipped when large enough).
+    fn takes_serialized(&self) -> bool {
+        true
+    }
+
+    fn send_serialized(&self, envelope: SerializedEnvelope) {
+        if let Some(category) = envelope.category() {
+            let limited = {
+                let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
+                limits.is_limited(category, Instant::now())
+            };
+            if limited {
+                self.inner
+                    .count_items(envelope.items(), Reason::RatelimitBackoff);
+                return;
+            }
+        }
+        match self.tx.try_send(Msg::Serialized(envelope)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(Msg::Serialized(e)))
+            | Err(mpsc::error::TrySendError::Closed(Msg::Serialized(e))) => {
+                self.inner.count_items(e.items(), Reason::QueueOverflow);
+            }
+            Err(_) => {}
+        }
+    }
+
     fn would_drop(&self, category: Category) -> Option<Reason> {
         // In the order `send` applies them: a rate limit first, then the queue.
         let limited = {
@@ -245,6 +273,13 @@ impl Sink for HttpSink {
 }
 
 impl Transport {
+    /// Counts what a serialised envelope carries as dropped.
+    pub(super) fn count_items(&self, items: &[(Category, u32)], reason: Reason) {
+        for (category, quantity) in items {
+            self.outcomes.count(reason, *category, u64::from(*quantity));
+        }
+    }
+
     /// Removes the items whose category is rate limited right now, counting them.
     pub(super) fn drop_rate_limited(&self, envelope: Envelope) -> Option<Envelope> {
         let now = Instant::now();

@@ -1,10 +1,11 @@
 //! Packing: serialising an envelope and gzipping it when it is large enough to pay.
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::Envelope;
+use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
 
 use super::outcomes::{item_categories, Counts};
 use super::Transport;
+use crate::sink::SerializedEnvelope;
 
 /// An envelope ready to go: its body (gzipped or not), what it carries (to count it if it is
 /// lost) and the drop counts of a client report riding along (put back if it is lost, so they
@@ -45,42 +46,60 @@ impl Packer {
         }
     }
 
-    /// A gzip member (RFC 1952): header, raw deflate, CRC-32 and length.
     /// The envelope's body, gzipped when it is at least `compress_from` bytes long.
     pub(super) fn pack(
         &mut self,
         envelope: &Envelope,
         compress_from: usize,
     ) -> Option<(bytes::Bytes, bool)> {
-        self.raw.clear();
-        envelope.to_writer(&mut self.raw).ok()?;
-        if self.raw.len() < compress_from {
-            return Some((bytes::Bytes::copy_from_slice(&self.raw), false));
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        let packed = match envelope.to_writer(&mut raw) {
+            Ok(()) if raw.len() < compress_from => {
+                Some((bytes::Bytes::copy_from_slice(&raw), false))
+            }
+            Ok(()) => self.gzip(&raw).map(|body| (body, true)),
+            Err(_) => None,
+        };
+        self.raw = raw;
+        packed
+    }
+
+    /// Bytes already in the envelope format: kept as they are (no copy) below
+    /// `compress_from`, gzipped from it.
+    pub(super) fn pack_bytes(
+        &mut self,
+        raw: Vec<u8>,
+        compress_from: usize,
+    ) -> Option<(bytes::Bytes, bool)> {
+        if raw.len() < compress_from {
+            return Some((bytes::Bytes::from(raw), false));
         }
-        let mut out = Vec::with_capacity(self.raw.len() / 2 + 64);
+        self.gzip(&raw).map(|body| (body, true))
+    }
+
+    /// A gzip member (RFC 1952): header, raw deflate, CRC-32 and length.
+    fn gzip(&mut self, raw: &[u8]) -> Option<bytes::Bytes> {
+        let mut out = Vec::with_capacity(raw.len() / 2 + 64);
         out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
         self.deflate.reset();
         loop {
-            out.reserve(self.raw.len() / 2 + 64);
+            out.reserve(raw.len() / 2 + 64);
             let consumed = usize::try_from(self.deflate.total_in()).ok()?;
             let status = self
                 .deflate
-                .compress_vec(
-                    &self.raw[consumed..],
-                    &mut out,
-                    flate2::FlushCompress::Finish,
-                )
+                .compress_vec(&raw[consumed..], &mut out, flate2::FlushCompress::Finish)
                 .ok()?;
             if status == flate2::Status::StreamEnd {
                 break;
             }
         }
         let mut crc = flate2::Crc::new();
-        crc.update(&self.raw);
+        crc.update(raw);
         out.extend_from_slice(&crc.sum().to_le_bytes());
         // ISIZE is the length modulo 2^32 by definition.
-        out.extend_from_slice(&(self.raw.len() as u32).to_le_bytes());
-        Some((bytes::Bytes::from(out), true))
+        out.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        Some(bytes::Bytes::from(out))
     }
 }
 
@@ -92,7 +111,56 @@ pub(super) fn pack(
     report: Option<Counts>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope.items().flat_map(item_categories).collect();
-    match packer.pack(&envelope, transport.options.compress_from) {
+    let packed = packer.pack(&envelope, transport.options.compress_from);
+    finish(transport, packed, items, report)
+}
+
+/// Packs an envelope the client serialised, with a client report appended when one rides
+/// along.
+pub(super) fn pack_serialized(
+    transport: &Transport,
+    packer: &mut Packer,
+    envelope: SerializedEnvelope,
+    report: Option<(ClientReport, Counts)>,
+) -> Option<Packed> {
+    let items: Vec<(Category, u64)> = envelope
+        .items()
+        .iter()
+        .map(|(c, n)| (*c, u64::from(*n)))
+        .collect();
+    let mut raw = envelope.into_bytes();
+    let counts = report.map(|(report, counts)| {
+        append_item(&mut raw, report);
+        counts
+    });
+    let packed = packer.pack_bytes(raw, transport.options.compress_from);
+    finish(transport, packed, items, counts)
+}
+
+/// Appends one item (its header line and payload) to an envelope's bytes.
+fn append_item(raw: &mut Vec<u8>, item: impl Into<EnvelopeItem>) {
+    let mut alone = Envelope::new();
+    alone.add_item(item);
+    let mut buf = Vec::with_capacity(256);
+    if alone.to_writer(&mut buf).is_err() {
+        return;
+    }
+    // Skip the lone envelope's header line (`{}`).
+    if let Some(at) = buf.iter().position(|b| *b == b'\n') {
+        if !raw.ends_with(b"\n") {
+            raw.push(b'\n');
+        }
+        raw.extend_from_slice(&buf[at + 1..]);
+    }
+}
+
+fn finish(
+    transport: &Transport,
+    packed: Option<(bytes::Bytes, bool)>,
+    items: Vec<(Category, u64)>,
+    report: Option<Counts>,
+) -> Option<Packed> {
+    match packed {
         Some((body, gzipped)) => Some(Packed {
             body,
             gzipped,
@@ -140,6 +208,32 @@ mod tests {
             let (plain, gzipped) = packer.pack(&envelope, usize::MAX).unwrap();
             assert!(!gzipped);
             assert_eq!(&plain[..], &expected[..]);
+            let (body, gzipped) = packer.pack_bytes(expected.clone(), 0).unwrap();
+            assert!(gzipped);
+            let mut raw = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_end(&mut raw)
+                .unwrap();
+            assert_eq!(raw, expected);
         }
+    }
+
+    #[test]
+    fn a_report_appended_to_serialised_bytes_parses_as_a_second_item() {
+        use sentry_types::protocol::v7::client_report::Item as ReportItem;
+        let mut envelope = Envelope::new();
+        envelope.add_item(sentry_types::protocol::v7::Event::new());
+        let mut raw = Vec::new();
+        envelope.to_writer(&mut raw).unwrap();
+        let report = ClientReport::new(vec![ReportItem::new(
+            Category::Error,
+            Reason::QueueOverflow,
+            2,
+        )]);
+        append_item(&mut raw, report);
+        let parsed = Envelope::from_slice(&raw).unwrap();
+        let items: Vec<_> = parsed.items().collect();
+        assert_eq!(items.len(), 2);
+        assert!(matches!(items[1], EnvelopeItem::ClientReport(_)));
     }
 }

@@ -87,6 +87,7 @@ pub(in crate::sink::http) fn drain_as_failed(transport: &Transport, mut rx: mpsc
             Msg::Envelope(e) => transport
                 .outcomes
                 .count_envelope(&e, Reason::InternalSdkError),
+            Msg::Serialized(e) => transport.count_items(e.items(), Reason::InternalSdkError),
             Msg::Flush { done, .. } => {
                 let _ = done.send(false);
             }

@@ -22,9 +22,10 @@ use tokio::task::JoinSet;
 
 use super::circuit::Circuit;
 use super::conn::{Connection, Outcome};
-use super::pack::{pack, Packed, Packer};
+use super::pack::{pack, pack_serialized, Packed, Packer};
 use super::spool::Spool;
 use super::{Msg, Transport};
+use crate::sink::SerializedEnvelope;
 
 mod close;
 mod replay;
@@ -104,6 +105,7 @@ pub(super) async fn run(transport: Arc<Transport>, mut rx: mpsc::Receiver<Msg>) 
             }
             msg = rx.recv() => match msg {
                 Some(Msg::Envelope(envelope)) => delivery.accept(*envelope),
+                Some(Msg::Serialized(envelope)) => delivery.accept_serialized(envelope),
                 Some(Msg::Flush { timeout, done }) => delivery.flush(timeout, done),
                 Some(Msg::Close { timeout, done }) => {
                     let delivered = delivery.close(timeout).await;
@@ -151,6 +153,23 @@ impl Delivery {
         let Some(packed) = pack(transport, &mut self.packer, envelope, counts) else {
             return;
         };
+        self.enqueue(packed);
+    }
+
+    /// Packs an envelope the client serialised into the queue, like [`accept`](Self::accept).
+    fn accept_serialized(&mut self, envelope: SerializedEnvelope) {
+        let transport = &*self.transport;
+        let report = (self.spool.is_none() && self.queue.is_empty())
+            .then(|| transport.outcomes.take_report())
+            .flatten();
+        let Some(packed) = pack_serialized(transport, &mut self.packer, envelope, report) else {
+            return;
+        };
+        self.enqueue(packed);
+    }
+
+    /// A packed envelope into the queue; a full queue spools it or drops and counts it.
+    fn enqueue(&mut self, packed: Packed) {
         if self.queue.len() >= self.capacity() {
             self.overflow(packed);
         } else {

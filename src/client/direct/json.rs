@@ -1,0 +1,275 @@
+//! Writing JSON straight into a buffer: objects key by key, strings escaped by `serde_json`,
+//! timestamps in the two forms the protocol uses.
+
+use std::io::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A JSON object being written: keys are separated as they come, `end` closes it.
+pub(super) struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Writes `"key":` (escaped) and returns the buffer for the value.
+    pub(super) fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        self.comma();
+        string(self.out, key);
+        self.out.push(b':');
+        self.out
+    }
+
+    /// Writes `"key":` for a key that needs no escaping (a protocol field name).
+    pub(super) fn field(&mut self, key: &'static str) -> &mut Vec<u8> {
+        debug_assert!(!key.contains(['"', '\\']) && key.is_ascii());
+        self.comma();
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// Writes `"key":` with the key's text written by `write` (which must need no escaping).
+    pub(super) fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> &mut Vec<u8> {
+        self.comma();
+        self.out.push(b'"');
+        write(self.out);
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// A field whose value is a string.
+    pub(super) fn str(&mut self, key: &'static str, value: &str) {
+        let out = self.field(key);
+        string(out, value);
+    }
+
+    /// A field whose value is a string that needs no escaping (hex ids, numbers as text).
+    pub(super) fn plain(&mut self, key: &'static str, value: &[u8]) {
+        let out = self.field(key);
+        out.push(b'"');
+        out.extend_from_slice(value);
+        out.push(b'"');
+    }
+
+    /// A field whose value is written with `Display` inside quotes (rare values that need no
+    /// escaping: rates, organisation ids).
+    pub(super) fn display(&mut self, key: &'static str, value: impl std::fmt::Display) {
+        let out = self.field(key);
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "\"{value}\"");
+    }
+
+    /// A field whose value is an unsigned integer.
+    pub(super) fn uint(&mut self, key: &'static str, value: u64) {
+        let out = self.field(key);
+        uint(out, value);
+    }
+
+    /// A field whose value is written as JSON by `serde_json` (numbers, enums, maps).
+    pub(super) fn json(&mut self, key: &'static str, value: &impl serde_json_value::Json) {
+        let out = self.field(key);
+        value.write(out);
+    }
+
+    fn comma(&mut self) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+    }
+
+    pub(super) fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// What `Object::json` takes: types `serde_json` writes, without naming `serde` here.
+pub(super) mod serde_json_value {
+    use sentry_types::protocol::v7::{SpanStatus, User, Value};
+    use std::collections::BTreeMap;
+
+    /// A value `serde_json` can write.
+    pub(in crate::client::direct) trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    macro_rules! by_serde_json {
+        ($($t:ty),*) => {$(
+            impl Json for $t {
+                fn write(&self, out: &mut Vec<u8>) {
+                    // Writing these into a Vec cannot fail (non-finite floats become null).
+                    let _ = serde_json::to_writer(&mut *out, self);
+                }
+            }
+        )*};
+    }
+
+    by_serde_json!(
+        u16,
+        f64,
+        SpanStatus,
+        User,
+        Value,
+        BTreeMap<String, Value>,
+        sentry_types::protocol::v7::DynamicSamplingContext
+    );
+}
+
+/// An unsigned integer in decimal.
+pub(super) fn uint(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
+fn padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    for at in (0..width).rev() {
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+    out.extend_from_slice(&digits[..width]);
+}
+
+/// A JSON string, escaped.
+pub(super) fn string(out: &mut Vec<u8>, value: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+/// Seconds since the epoch as a float, as `start_timestamp` is written.
+pub(super) fn seconds(out: &mut Vec<u8>, at: SystemTime) {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Whole seconds are written as an integer, as `sentry-types` writes them.
+    let _ = if since.subsec_nanos() == 0 {
+        serde_json::to_writer(&mut *out, &since.as_secs())
+    } else {
+        serde_json::to_writer(&mut *out, &since.as_secs_f64())
+    };
+}
+
+/// An RFC 3339 timestamp in UTC, quoted: `"2026-12-02T04:20:23.054068414Z"`, with as many
+/// fraction digits as the nanoseconds need (none for a whole second).
+pub(super) fn rfc3339(out: &mut Vec<u8>, at: SystemTime) {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let nanos = since.subsec_nanos();
+    let (year, month, day) = civil_from_days(secs / 86_400);
+    let rest = secs % 86_400;
+    out.push(b'"');
+    if year > 9999 {
+        uint(out, year);
+    } else {
+        padded(out, year, 4);
+    }
+    for (separator, value) in [
+        (b'-', month),
+        (b'-', day),
+        (b'T', rest / 3600),
+        (b':', rest / 60 % 60),
+        (b':', rest % 60),
+    ] {
+        out.push(separator);
+        padded(out, value, 2);
+    }
+    if nanos != 0 {
+        let mut digits = 9;
+        let mut value = nanos;
+        while value % 10 == 0 {
+            value /= 10;
+            digits -= 1;
+        }
+        out.push(b'.');
+        padded(out, u64::from(value), digits);
+    }
+    out.extend_from_slice(b"Z\"");
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// What `sentry-types` writes for the same instant (a span's end).
+    fn theirs(at: SystemTime) -> String {
+        let span = sentry_types::protocol::v7::Span {
+            timestamp: Some(at),
+            ..Default::default()
+        };
+        serde_json::to_value(&span).unwrap()["timestamp"].to_string()
+    }
+
+    #[test]
+    fn timestamps_are_written_as_sentry_types_writes_them() {
+        let mut at = UNIX_EPOCH;
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..20_000u64 {
+            // Whole seconds, whole milliseconds, and any nanosecond, from 1970 to 2400.
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let secs = rng % 13_600_000_000;
+            let nanos = match i % 3 {
+                0 => 0,
+                1 => (rng >> 40) as u32 % 1000 * 1_000_000,
+                _ => (rng >> 32) as u32 % 1_000_000_000,
+            };
+            at = UNIX_EPOCH + Duration::new(secs, nanos);
+            let mut out = Vec::new();
+            rfc3339(&mut out, at);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                theirs(at),
+                "{secs}.{nanos}"
+            );
+        }
+        let _ = at;
+    }
+
+    #[test]
+    fn objects_separate_and_escape() {
+        let mut out = Vec::new();
+        let mut object = Object::new(&mut out);
+        object.str("a", "x\"y");
+        object.key("k\n").push(b'1');
+        object.json("n", &7u16);
+        object.uint("u", 0);
+        object.uint("m", u64::MAX);
+        object.plain("p", b"ab12");
+        object.end();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
+            serde_json::json!({"a": "x\"y", "k\n": 1, "n": 7, "u": 0, "m": u64::MAX, "p": "ab12"})
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! The `request` interface of a transaction, scrubbed as it is written: the same rules as
+//! `scrub::scrub_request` applies to the struct, without building the struct.
+
+use super::json::{string, Object};
+use crate::client::scrub::{self, ScrubRules};
+use crate::event::{RequestSnapshot, FILTERED};
+
+/// `content-type` → `Content-Type`, as Sentry shows headers (and as
+/// `RequestSnapshot::to_request_interface` spells them).
+fn push_canonical_header_name(name: &str, out: &mut Vec<u8>) {
+    let mut upper = true;
+    for b in name.bytes() {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
+    }
+}
+
+/// Writes the scrubbed `request` interface of `request` as a JSON object.
+pub(super) fn write(
+    out: &mut Vec<u8>,
+    request: &RequestSnapshot,
+    pii: bool,
+    rules: &ScrubRules,
+    scratch: &mut String,
+) {
+    if has_repeated_headers(request) {
+        // Repeated headers are joined under one name: rare enough to take the struct path.
+        let mut interface = request.to_request_interface();
+        scrub::scrub_request(&mut interface, pii, rules);
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &interface);
+        return;
+    }
+    let mut object = Object::new(out);
+    scratch.clear();
+    if request.write_url(scratch) {
+        object.str("url", scratch);
+    }
+    object.str("method", request.method.as_str());
+    let content_type = request
+        .headers
+        .iter()
+        .find(|(name, _)| name == http::header::CONTENT_TYPE)
+        .map(|(_, value)| value);
+    if let Some(data) = request.body.as_ref().and_then(|b| b.data()) {
+        let content_type = content_type.map(|v| header_text(v));
+        if let Some(data) = scrub::scrub_body(data, content_type.as_deref(), pii, rules) {
+            object.str("data", &data);
+        }
+    }
+    if let Some(query) = request.uri.query() {
+        object.str("query_string", &scrub::scrub_query(query, rules));
+    }
+    if pii {
+        let cookie = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == http::header::COOKIE);
+        if let Some((_, value)) = cookie {
+            object.str("cookies", &scrub::scrub_cookies(&header_text(value), rules));
+        }
+    }
+    let shown = |name: &http::HeaderName| {
+        name != http::header::COOKIE && (pii || !scrub::is_ip_header(name.as_str()))
+    };
+    if request.headers.iter().any(|(name, _)| shown(name)) {
+        let mut headers = Object::new(object.field("headers"));
+        write_headers(&mut headers, request, shown, rules);
+        headers.end();
+    }
+    object.end();
+}
+
+/// The headers `shown` keeps, by their canonical names, sensitive ones filtered.
+fn write_headers(
+    headers: &mut Object<'_>,
+    request: &RequestSnapshot,
+    shown: impl Fn(&http::HeaderName) -> bool,
+    rules: &ScrubRules,
+) {
+    for (name, value) in &request.headers {
+        if !shown(name) {
+            continue;
+        }
+        // Header names are lowercase tokens: nothing to escape, and the rules ignore case.
+        let out = headers.field_with(|out| push_canonical_header_name(name.as_str(), out));
+        if rules.is_sensitive_header(name.as_str()) {
+            string(out, FILTERED);
+            continue;
+        }
+        let text = header_text(value);
+        match rules.scrub_text(&text) {
+            Some(clean) => string(out, &clean),
+            None => string(out, &text),
+        }
+    }
+}
+
+/// A header's value as the request interface shows it: `[Filtered]` when the application
+/// marked it sensitive, else its text (invalid UTF-8 replaced).
+fn header_text(value: &http::HeaderValue) -> std::borrow::Cow<'_, str> {
+    if value.is_sensitive() {
+        FILTERED.into()
+    } else {
+        String::from_utf8_lossy(value.as_bytes())
+    }
+}
+
+/// Whether a header name occurs twice (lists are short: comparing pairs is cheaper than a set).
+fn has_repeated_headers(request: &RequestSnapshot) -> bool {
+    let headers = &request.headers;
+    (1..headers.len()).any(|i| headers[..i].iter().any(|(name, _)| *name == headers[i].0))
+}

@@ -335,11 +335,12 @@ impl Keep {
             format!("{}-{n}", std::process::id())
         });
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            std::path::Path::new(&dir).join(format!("test-{id}.envelope")),
-            raw,
-        )
-        .unwrap();
+        // Written then renamed: a test process that exits while a worker thread is writing
+        // (a last session update) leaves a temporary file, never an empty envelope.
+        let dir = std::path::Path::new(&dir);
+        let tmp = dir.join(format!(".test-{id}.tmp"));
+        std::fs::write(&tmp, raw).unwrap();
+        std::fs::rename(&tmp, dir.join(format!("test-{id}.envelope"))).unwrap();
     }
 }
 

@@ -1,7 +1,6 @@
 //! Writing JSON straight into a buffer: objects key by key, strings escaped by `serde_json`,
 //! timestamps in the two forms the protocol uses.
 
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A JSON object being written: keys are separated as they come, `end` closes it.
@@ -55,14 +54,6 @@ impl<'a> Object<'a> {
         out.push(b'"');
         out.extend_from_slice(value);
         out.push(b'"');
-    }
-
-    /// A field whose value is written with `Display` inside quotes (rare values that need no
-    /// escaping: rates, organisation ids).
-    pub(super) fn display(&mut self, key: &'static str, value: impl std::fmt::Display) {
-        let out = self.field(key);
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "\"{value}\"");
     }
 
     /// A field whose value is an unsigned integer.
@@ -148,8 +139,40 @@ fn padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
 
 /// A JSON string, escaped.
 pub(super) fn string(out: &mut Vec<u8>, value: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, value);
+    out.push(b'"');
+    escape(out, value);
+    out.push(b'"');
+}
+
+/// The contents of a JSON string: quotes, backslashes and control characters escaped as
+/// `serde_json` escapes them, runs of anything else copied whole.
+pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
 }
 
 /// Seconds since the epoch as a float, as `start_timestamp` is written.
@@ -254,6 +277,17 @@ mod tests {
             );
         }
         let _ = at;
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let mut all: String = (0u8..128).map(char::from).collect();
+        all.push_str("é ✓ \u{2028} 𝄞 plain");
+        for s in [all.as_str(), "", "plain", "\"", "a\\b", "\u{1f}x"] {
+            let mut out = Vec::new();
+            string(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! three times; this writes the same JSON once. The tests below hold the two paths equal,
 //! field by field, on varied requests; CI passes what this writes through Relay's normaliser.
 
+mod hex;
 mod json;
 mod request;
 
@@ -19,7 +20,9 @@ use sentry_types::protocol::v7::{SpanId, Value};
 
 use super::options::Options;
 use super::scrub;
-use crate::event::{self, span_status_for, Finished, SpanRecord, SpanText, FILTERED};
+use crate::event::{
+    self, span_status_for, Finished, RequestSnapshot, SpanRecord, SpanText, FILTERED,
+};
 use crate::sink::SerializedEnvelope;
 use json::{rfc3339, seconds, string, Object};
 
@@ -31,9 +34,8 @@ pub(super) fn transaction_envelope(options: &Options, finished: &Finished) -> Se
     }
     let facts = Facts {
         event_id: event::new_event_id(),
-        name: finished.request.transaction_name(),
-        trace_id: finished.trace.trace_id.to_string(),
-        span_id: finished.trace.span_id.to_string(),
+        trace_id: hex::trace_id(finished.trace.trace_id),
+        span_id: hex::span_id(finished.trace.span_id),
         root: finished.trace.span_id,
     };
     let write = |payload: &mut Vec<u8>, scratch: &mut String| {
@@ -63,10 +65,9 @@ pub(super) fn transaction_envelope(options: &Options, finished: &Finished) -> Se
 /// What is written more than once, or costs formatting: made once per transaction.
 struct Facts {
     event_id: sentry_types::Uuid,
-    name: String,
     /// The trace and root span ids in hex.
-    trace_id: String,
-    span_id: String,
+    trace_id: [u8; 32],
+    span_id: [u8; 16],
     root: SpanId,
 }
 
@@ -86,19 +87,28 @@ fn envelope(options: &Options, finished: &Finished, facts: &Facts, payload: &[u8
         None => {
             if let Some(dsn) = &options.dsn {
                 let mut trace = Object::new(header.field("trace"));
-                trace.plain("trace_id", facts.trace_id.as_bytes());
+                trace.plain("trace_id", &facts.trace_id);
                 trace.str("public_key", dsn.public_key());
-                trace.display("sample_rate", finished.trace.sample_rate);
-                trace.display("sampled", finished.trace.sampled);
+                sample_rate(trace.field("sample_rate"), finished.trace.sample_rate);
+                trace.plain(
+                    "sampled",
+                    if finished.trace.sampled {
+                        b"true"
+                    } else {
+                        b"false"
+                    },
+                );
                 if let Some(release) = &options.release {
                     trace.str("release", release);
                 }
                 if let Some(environment) = &options.environment {
                     trace.str("environment", environment);
                 }
-                trace.str("transaction", &facts.name);
+                write_name(trace.field("transaction"), &finished.request);
                 if let Some(org) = options.effective_org_id() {
-                    trace.display("org_id", org);
+                    let mut digits = Vec::with_capacity(20);
+                    json::uint(&mut digits, org);
+                    trace.plain("org_id", &digits);
                 }
                 trace.end();
             }
@@ -131,7 +141,7 @@ fn write_transaction(
         "event_id",
         facts.event_id.simple().encode_lower(&mut id).as_bytes(),
     );
-    tx.str("transaction", &facts.name);
+    write_name(tx.field("transaction"), &finished.request);
     if let Some(release) = &options.release {
         tx.str("release", release);
     }
@@ -170,10 +180,10 @@ fn write_transaction(
     response.end();
     let mut context = Object::new(contexts.field("trace"));
     context.str("type", "trace");
-    context.plain("span_id", facts.span_id.as_bytes());
-    context.plain("trace_id", facts.trace_id.as_bytes());
+    context.plain("span_id", &facts.span_id);
+    context.plain("trace_id", &facts.trace_id);
     if let Some(parent) = trace.parent_span_id {
-        context.display("parent_span_id", parent);
+        context.plain("parent_span_id", &hex::span_id(parent));
     }
     context.str("op", "http.server");
     context.json("status", &status);
@@ -194,6 +204,49 @@ fn write_transaction(
         tx.str("server_name", server_name);
     }
     tx.end();
+}
+
+/// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
+/// formatted once per rate a thread sees in a row.
+fn sample_rate(out: &mut Vec<u8>, rate: f32) {
+    thread_local! {
+        static LAST: RefCell<Option<(u32, Vec<u8>)>> = const { RefCell::new(None) };
+    }
+    let format = |out: &mut Vec<u8>| {
+        use std::io::Write;
+        // Writing into a Vec cannot fail.
+        let _ = write!(out, "\"{rate}\"");
+    };
+    let cached = LAST.try_with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((bits, text)) if *bits == rate.to_bits() => out.extend_from_slice(text),
+            _ => {
+                let mut text = Vec::with_capacity(16);
+                format(&mut text);
+                out.extend_from_slice(&text);
+                *last = Some((rate.to_bits(), text));
+            }
+        }
+    });
+    if cached.is_err() {
+        format(out);
+    }
+}
+
+/// The transaction's name (`RequestSnapshot::transaction_name`) as a JSON string, written
+/// without formatting it first.
+fn write_name(out: &mut Vec<u8>, request: &RequestSnapshot) {
+    match &request.route {
+        Some(event::Route::Named(name)) => string(out, name),
+        _ => {
+            out.push(b'"');
+            json::escape(out, request.method.as_str());
+            out.push(b' ');
+            json::escape(out, request.route().unwrap_or(event::UNMATCHED_ROUTE));
+            out.push(b'"');
+        }
+    }
 }
 
 /// The scope's tags, then the options' tags it does not set; nothing when both are empty.
@@ -227,12 +280,12 @@ fn write_span(
     scratch: &mut String,
 ) {
     let mut object = Object::new(out);
-    object.display("span_id", span.span_id);
-    object.plain("trace_id", facts.trace_id.as_bytes());
+    object.plain("span_id", &hex::span_id(span.span_id));
+    object.plain("trace_id", &facts.trace_id);
     if span.parent == facts.root {
-        object.plain("parent_span_id", facts.span_id.as_bytes());
+        object.plain("parent_span_id", &facts.span_id);
     } else {
-        object.display("parent_span_id", span.parent);
+        object.plain("parent_span_id", &hex::span_id(span.parent));
     }
     write_text(object.field("op"), &span.op, None, scratch);
     write_text(

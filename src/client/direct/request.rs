@@ -102,7 +102,10 @@ fn header_text(value: &http::HeaderValue) -> std::borrow::Cow<'_, str> {
     if value.is_sensitive() {
         FILTERED.into()
     } else {
-        String::from_utf8_lossy(value.as_bytes())
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(text) => text.into(),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        }
     }
 }
 

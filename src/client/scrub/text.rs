@@ -121,7 +121,17 @@ fn url_end(text: &str) -> usize {
 /// allocating a lower-cased copy.
 pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     let (h, n) = (haystack.as_bytes(), needle.as_bytes());
-    n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    let Some((&first, rest)) = n.split_first() else {
+        return true;
+    };
+    if h.len() < n.len() {
+        return false;
+    }
+    // Only where the first byte matches is the rest compared.
+    let first = first.to_ascii_lowercase();
+    h[..=h.len() - n.len()].iter().enumerate().any(|(i, b)| {
+        b.to_ascii_lowercase() == first && h[i + 1..i + n.len()].eq_ignore_ascii_case(rest)
+    })
 }
 
 /// `Bearer <token>` anywhere in a value.
@@ -205,6 +215,27 @@ fn luhn(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_ignore_case_agrees_with_a_plain_search() {
+        let words = [
+            "",
+            "b",
+            "Bearer ",
+            "xBEARER y",
+            "beare",
+            "bearer",
+            "token",
+            "a-Token-b",
+            "é",
+        ];
+        for h in words {
+            for n in words {
+                let expected = h.to_ascii_lowercase().contains(&n.to_ascii_lowercase());
+                assert_eq!(contains_ignore_case(h, n), expected, "{h:?} {n:?}");
+            }
+        }
+    }
 
     fn rules() -> ScrubRules {
         ScrubRules::default()

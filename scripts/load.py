@@ -137,7 +137,8 @@ def run_wire(args):
 
 def run_variant(variant, args):
     hung = variant == "lighttrace-hung"
-    server_variant = "lighttrace" if hung else variant
+    baseline = variant == "baseline"
+    server_variant = "lighttrace" if hung or baseline else variant
     cport, sport = free_port(), free_port()
     collector = subprocess.Popen([os.path.join(EXAMPLES, "collector")],
                                  env=dict(os.environ, PORT=str(cport), HANG="1" if hung else "0", SAMPLE=SAMPLE),
@@ -148,7 +149,8 @@ def run_variant(variant, args):
     if args.compress_from is not None:
         env["COMPRESS_FROM"] = str(args.compress_from)
     env.pop("RUST_BACKTRACE", None)
-    server = subprocess.Popen([os.path.join(EXAMPLES, "loadserver")], env=env,
+    binary = args.baseline if baseline else os.path.join(EXAMPLES, "loadserver")
+    server = subprocess.Popen([binary], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         wait_port(sport)
@@ -182,11 +184,20 @@ def main():
     ap.add_argument("--rate", type=float, default=1.0)
     ap.add_argument("--rps", type=int, default=0, help="offered load in requests/s (0: as fast as possible)")
     ap.add_argument("--variants", default="bare,lighttrace,sentry,lighttrace-hung")
+    ap.add_argument("--baseline", default=None,
+                    help="a loadserver binary built from an earlier commit: runs as the 'baseline' "
+                         "variant (lighttrace as it was), so a change is measured in the same run")
     ap.add_argument("--compress-from", type=int, default=None,
                     help="lighttrace's HttpSinkOptions::compress_from (default: the sink's own)")
     ap.add_argument("--wire", action="store_true",
                     help="also measure a plain HTTP client POSTing lighttrace's envelope (needs the lighttrace variant)")
+    ap.add_argument("--find-max", default=None, metavar="RATES",
+                    help="comma-separated paced rates, ascending: find each variant's sustainable "
+                         "traced throughput instead of the rounds (use --variants lighttrace,sentry)")
     args = ap.parse_args()
+    if args.find_max:
+        find_max(args)
+        return
     variants = args.variants.split(",")
     results = {v: [] for v in variants}
     wires = []
@@ -222,6 +233,46 @@ def main():
         if "sentry" in results:
             s_delivery = med("sentry", "cpu_us") - bare_cpu
             print(f"sentry-tower over bare: {s_delivery:.1f} us per request = {s_delivery / wire:.2f}x the wire's cost")
+        if "baseline" in results:
+            b_delivery = med("baseline", "cpu_us") - bare_cpu
+            print(f"baseline over bare: {b_delivery:.1f} us per request = {b_delivery / wire:.2f}x the wire's cost")
+
+
+def find_max(args):
+    """Sustainable traced throughput: every variant at each paced rate (ascending, one run
+    each). A rate is sustained when the server serves at least 95 % of what bare axum serves at
+    that rate (wrk's pacing itself falls short of the offered rate) and, for the SDKs, at least
+    99 % of transactions are delivered. Include bare in --variants: it sets the yardstick."""
+    rates = [int(r) for r in args.find_max.split(",")]
+    variants = args.variants.split(",")
+    best, failed = {}, set()
+    for rate in rates:
+        args.rps = rate
+        bare_served = None
+        for v in variants:
+            if v in failed:
+                continue
+            res = run_variant(v, args)
+            if v == "bare":
+                bare_served = res["rps"]
+            yardstick = bare_served if bare_served else 0.85 * rate
+            ok = res["rps"] >= 0.95 * yardstick and (res["delivered"] is None or res["delivered"] >= 0.99)
+            print(f"{v:12} offered {rate:6d}/s  served {res['rps']:7.0f}/s  cpu {res['cpu_us']:.1f} us/req"
+                  + (f"  delivered {res['delivered'] * 100:.1f}%" if res["delivered"] is not None else "")
+                  + ("" if ok else "  <- not sustained"), flush=True)
+            if ok:
+                best[v] = rate
+            else:
+                failed.add(v)
+        if all(v in failed for v in variants if v != "bare"):
+            break
+    print()
+    for v in variants:
+        print(f"sustainable: {v:12} {best.get(v, 0)} req/s offered")
+    if best.get("sentry"):
+        for v in best:
+            if v not in ("sentry", "bare"):
+                print(f"{v} / sentry: {best[v] / best['sentry']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ pub(super) struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
+    #[inline]
     pub(super) fn new(out: &'a mut Vec<u8>) -> Self {
         out.push(b'{');
         Object { out, first: true }
     }
 
     /// Writes `"key":` (escaped) and returns the buffer for the value.
+    #[inline]
     pub(super) fn key(&mut self, key: &str) -> &mut Vec<u8> {
         self.comma();
         string(self.out, key);
@@ -24,6 +26,7 @@ impl<'a> Object<'a> {
     }
 
     /// Writes `"key":` for a key that needs no escaping (a protocol field name).
+    #[inline]
     pub(super) fn field(&mut self, key: &'static str) -> &mut Vec<u8> {
         debug_assert!(!key.contains(['"', '\\']) && key.is_ascii());
         self.comma();
@@ -43,12 +46,14 @@ impl<'a> Object<'a> {
     }
 
     /// A field whose value is a string.
+    #[inline]
     pub(super) fn str(&mut self, key: &'static str, value: &str) {
         let out = self.field(key);
         string(out, value);
     }
 
     /// A field whose value is a string that needs no escaping (hex ids, numbers as text).
+    #[inline]
     pub(super) fn plain(&mut self, key: &'static str, value: &[u8]) {
         let out = self.field(key);
         out.push(b'"');
@@ -57,6 +62,7 @@ impl<'a> Object<'a> {
     }
 
     /// A field whose value is an unsigned integer.
+    #[inline]
     pub(super) fn uint(&mut self, key: &'static str, value: u64) {
         let out = self.field(key);
         uint(out, value);
@@ -68,6 +74,7 @@ impl<'a> Object<'a> {
         value.write(out);
     }
 
+    #[inline]
     fn comma(&mut self) {
         if !self.first {
             self.out.push(b',');
@@ -75,6 +82,7 @@ impl<'a> Object<'a> {
         self.first = false;
     }
 
+    #[inline]
     pub(super) fn end(self) {
         self.out.push(b'}');
     }
@@ -138,6 +146,7 @@ fn padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
 }
 
 /// A JSON string, escaped.
+#[inline]
 pub(super) fn string(out: &mut Vec<u8>, value: &str) {
     out.push(b'"');
     escape(out, value);
@@ -149,6 +158,10 @@ pub(super) fn string(out: &mut Vec<u8>, value: &str) {
 pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = value.as_bytes();
+    if !needs_escaping(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short: &[u8] = match b {
@@ -173,6 +186,33 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// Whether any byte is a quote, a backslash or a control character, eight bytes at a time
+/// (the classic "has a zero byte" bit trick on each of the three conditions).
+fn needs_escaping(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Bytes below 0x20: x - 0x20 per byte borrows into the high bit (ASCII bytes only,
+        // hence `& !x`, which also keeps UTF-8's high bytes out).
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
+        if control
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Seconds since the epoch as a float, as `start_timestamp` is written.
@@ -287,6 +327,22 @@ mod tests {
             let mut out = Vec::new();
             string(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_word_scan_finds_every_byte_that_needs_escaping() {
+        let naive = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        for len in 0..20 {
+            for at in 0..len {
+                for fill in [b'a', 0xc3, 0x7f, b'!', b'#', 0x1f + 1] {
+                    for special in 0u8..=255 {
+                        let mut bytes = vec![fill; len];
+                        bytes[at] = special;
+                        assert_eq!(needs_escaping(&bytes), naive(&bytes), "{bytes:?}");
+                    }
+                }
+            }
         }
     }
 

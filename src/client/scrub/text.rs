@@ -24,6 +24,9 @@ impl ScrubRules {
     /// (a `Referer`, an error that prints the URL it failed on) and card numbers removed, if
     /// it had any.
     pub(crate) fn scrub_text(&self, value: &str) -> Option<String> {
+        if !may_hold_secret(value, self.credit_cards) {
+            return None;
+        }
         if has_bearer(value) {
             return Some(FILTERED.to_owned());
         }
@@ -134,6 +137,30 @@ pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     })
 }
 
+/// One pass over `value` for what any of the scrubbers looks for: `bearer ` (any case), a
+/// `://`, or (with `cards`) 13 digits. `false` means none of them can change it; most header
+/// values are answered here without the searches.
+fn may_hold_secret(value: &str, cards: bool) -> bool {
+    let bytes = value.as_bytes();
+    let mut digits = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_digit() {
+            digits += 1;
+        } else if b == b':' {
+            if bytes.get(i + 1..i + 3) == Some(b"//") {
+                return true;
+            }
+        } else if b | 0x20 == b'b'
+            && bytes
+                .get(i..i + 7)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"bearer "))
+        {
+            return true;
+        }
+    }
+    cards && digits >= 13
+}
+
 /// `Bearer <token>` anywhere in a value.
 pub(super) fn has_bearer(value: &str) -> bool {
     contains_ignore_case(value, "bearer ")
@@ -215,6 +242,39 @@ fn luhn(digits: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefilter_never_hides_what_the_scrubbers_find() {
+        let rules = rules();
+        let samples = [
+            "Bearer x",
+            "xBEARER y",
+            "bearer",
+            "https://u:p@h/x?token=1",
+            "a:/b",
+            "://",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "1234567890123",
+            "123456789012",
+            "plain",
+            "",
+            "b",
+            "B:",
+            "see http://h/?api_key=k",
+            "é bearer é",
+        ];
+        for sample in samples {
+            let found = has_bearer(sample)
+                || rules.scrub_urls(sample).is_some()
+                || scrub_cards(sample).is_some();
+            if found {
+                assert!(may_hold_secret(sample, true), "{sample:?}");
+            }
+        }
+        assert!(!may_hold_secret("application/json", true));
+        assert!(!may_hold_secret("1234567890123", false));
+    }
 
     #[test]
     fn contains_ignore_case_agrees_with_a_plain_search() {

@@ -34,7 +34,9 @@ pub(crate) use log::{log_item, LogRecord};
 #[cfg(feature = "tracing")]
 pub(crate) use records::LoggedCrumb;
 pub(crate) use records::{Crumb, SpanRecord, SpanText};
-pub(crate) use request::{RequestSnapshot, Route, UNMATCHED_ROUTE};
+pub(crate) use request::{
+    header_text, push_canonical_header_name, RequestSnapshot, Route, UNMATCHED_ROUTE,
+};
 pub(crate) use scope_data::{apply_to_event, ScopeData};
 pub(crate) use stacktrace::InApp;
 pub(crate) use trace::{span_status_for, DscInput, TraceIds};

@@ -1,6 +1,7 @@
 //! What the request path keeps of a request (cheap clones only), and the `request` interface
 //! and breadcrumb built from it when something is sent.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -80,12 +81,7 @@ impl RequestSnapshot {
     pub(crate) fn to_request_interface(&self) -> Request {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in &self.headers {
-            let value = if value.is_sensitive() {
-                // Marked sensitive by the application (tower-http's SetSensitiveHeaders).
-                super::FILTERED.into()
-            } else {
-                String::from_utf8_lossy(value.as_bytes())
-            };
+            let value = header_text(value);
             // Repeated headers are joined, as HTTP allows.
             headers
                 .entry(canonical_header_name(name.as_str()))
@@ -272,17 +268,33 @@ fn is_dots(segment: &str) -> bool {
 
 /// `content-type` → `Content-Type`, as Sentry shows headers.
 fn canonical_header_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
+    let mut out = Vec::with_capacity(name.len());
+    push_canonical_header_name(name, &mut out);
+    // Header names are ASCII tokens, and only ASCII letters change case.
+    String::from_utf8(out).unwrap_or_else(|_| name.to_owned())
+}
+
+/// Appends `name` as [`canonical_header_name`] spells it (for writers that build bytes).
+pub(crate) fn push_canonical_header_name(name: &str, out: &mut Vec<u8>) {
     let mut upper = true;
-    for c in name.chars() {
-        if upper {
-            out.extend(c.to_uppercase());
-        } else {
-            out.push(c);
-        }
-        upper = c == '-';
+    for b in name.bytes() {
+        out.push(if upper { b.to_ascii_uppercase() } else { b });
+        upper = b == b'-';
     }
-    out
+}
+
+/// A header's value as the request interface shows it: `[Filtered]` when the application
+/// marked it sensitive (tower-http's `SetSensitiveHeaders`), else its text (invalid UTF-8
+/// replaced).
+pub(crate) fn header_text(value: &HeaderValue) -> Cow<'_, str> {
+    if value.is_sensitive() {
+        super::FILTERED.into()
+    } else {
+        match std::str::from_utf8(value.as_bytes()) {
+            Ok(text) => text.into(),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,17 +3,7 @@
 
 use super::json::{string, Object};
 use crate::client::scrub::{self, ScrubRules};
-use crate::event::{RequestSnapshot, FILTERED};
-
-/// `content-type` → `Content-Type`, as Sentry shows headers (and as
-/// `RequestSnapshot::to_request_interface` spells them).
-fn push_canonical_header_name(name: &str, out: &mut Vec<u8>) {
-    let mut upper = true;
-    for b in name.bytes() {
-        out.push(if upper { b.to_ascii_uppercase() } else { b });
-        upper = b == b'-';
-    }
-}
+use crate::event::{header_text, push_canonical_header_name, RequestSnapshot, FILTERED};
 
 /// Writes the scrubbed `request` interface of `request` as a JSON object.
 pub(super) fn write(
@@ -92,19 +82,6 @@ fn write_headers(
         match rules.scrub_text(&text) {
             Some(clean) => string(out, &clean),
             None => string(out, &text),
-        }
-    }
-}
-
-/// A header's value as the request interface shows it: `[Filtered]` when the application
-/// marked it sensitive, else its text (invalid UTF-8 replaced).
-fn header_text(value: &http::HeaderValue) -> std::borrow::Cow<'_, str> {
-    if value.is_sensitive() {
-        FILTERED.into()
-    } else {
-        match std::str::from_utf8(value.as_bytes()) {
-            Ok(text) => text.into(),
-            Err(_) => String::from_utf8_lossy(value.as_bytes()),
         }
     }
 }

@@ -161,17 +161,7 @@ impl Client {
     /// # }
     /// ```
     pub async fn flush(&self, timeout: Duration) -> bool {
-        let core = &self.inner.core;
-        match &core.sink {
-            Some(sink) => {
-                let started = std::time::Instant::now();
-                let built = self.inner.worker.drain(timeout).await;
-                core.unsampled.report_to(&**sink);
-                let left = timeout.saturating_sub(started.elapsed());
-                sink.flush(left).await && built
-            }
-            None => true,
-        }
+        self.drain_then(timeout, false).await
     }
 
     /// Flushes like [`flush`](Self::flush), then closes the sink: what it could not deliver by
@@ -186,17 +176,26 @@ impl Client {
     /// # }
     /// ```
     pub async fn close(&self, timeout: Duration) -> bool {
+        self.drain_then(timeout, true).await
+    }
+
+    /// Builds what is queued, reports unsampled counts, then flushes (or closes) the sink in
+    /// what is left of `timeout`.
+    async fn drain_then(&self, timeout: Duration, close: bool) -> bool {
         let core = &self.inner.core;
-        match &core.sink {
-            Some(sink) => {
-                let started = std::time::Instant::now();
-                let built = self.inner.worker.drain(timeout).await;
-                core.unsampled.report_to(&**sink);
-                let left = timeout.saturating_sub(started.elapsed());
-                sink.close(left).await && built
-            }
-            None => true,
-        }
+        let Some(sink) = &core.sink else {
+            return true;
+        };
+        let started = std::time::Instant::now();
+        let built = self.inner.worker.drain(timeout).await;
+        core.unsampled.report_to(&**sink);
+        let left = timeout.saturating_sub(started.elapsed());
+        let done = if close {
+            sink.close(left).await
+        } else {
+            sink.flush(left).await
+        };
+        done && built
     }
 
     /// Reports a message outside of any request. Inside a request prefer

@@ -75,7 +75,7 @@ impl Endpoint {
             auth.push_str(", sentry_secret=");
             auth.push_str(secret);
         }
-        let headers = post_headers(&authority, &auth);
+        let headers = post_headers(&authority, Some(&auth));
         drop(auth);
         let path = dsn
             .envelope_api_url()
@@ -102,17 +102,7 @@ impl Endpoint {
             .to_owned();
         let https = url.scheme_str() == Some("https");
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = url.authority()?.as_str();
-        let mut headers = HeaderMap::with_capacity(4);
-        headers.insert(http::header::HOST, HeaderValue::from_str(authority).ok()?);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-sentry-envelope"),
-        );
-        headers.insert(
-            http::header::USER_AGENT,
-            HeaderValue::from_static(concat!("lighttrace/", env!("CARGO_PKG_VERSION"))),
-        );
+        let headers = post_headers(url.authority()?.as_str(), None)?;
         let path = url
             .path_and_query()
             .map_or("/", |p| p.as_str())
@@ -252,14 +242,16 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `Host`, `X-Sentry-Auth` (marked sensitive, so it never shows in a `Debug`), `Content-Type`
-/// and `User-Agent`.
-fn post_headers(authority: &str, auth: &str) -> Option<HeaderMap> {
-    let mut auth = HeaderValue::from_str(auth).ok()?;
-    auth.set_sensitive(true);
+/// `Host`, `X-Sentry-Auth` when there is one (marked sensitive, so it never shows in a
+/// `Debug`), `Content-Type` and `User-Agent`.
+fn post_headers(authority: &str, auth: Option<&str>) -> Option<HeaderMap> {
     let mut headers = HeaderMap::with_capacity(6);
     headers.insert(http::header::HOST, HeaderValue::from_str(authority).ok()?);
-    headers.insert(http::HeaderName::from_static("x-sentry-auth"), auth);
+    if let Some(auth) = auth {
+        let mut auth = HeaderValue::from_str(auth).ok()?;
+        auth.set_sensitive(true);
+        headers.insert(http::HeaderName::from_static("x-sentry-auth"), auth);
+    }
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-sentry-envelope"),

@@ -156,10 +156,23 @@ impl RequestSnapshot {
             })
             .unwrap_or("localhost");
         // The client strips userinfo too; doing it here means it never even reaches a hook.
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
         // A `Host` header is whatever the client sent: one that is empty or would carry a path,
-        // query or fragment into the URL gives no URL at all.
-        if host.is_empty() || host.contains(['/', '\\', '?', '#']) {
+        // query or fragment into the URL gives no URL at all. One pass finds both.
+        let mut start = 0;
+        let mut unusable = false;
+        for (i, b) in host.bytes().enumerate() {
+            match b {
+                b'@' => {
+                    start = i + 1;
+                    unusable = false;
+                }
+                b'/' | b'\\' | b'?' | b'#' => unusable = true,
+                _ => {}
+            }
+        }
+        // `@` is ASCII: the slice starts on a character boundary.
+        let host = host.get(start..)?;
+        if host.is_empty() || unusable {
             return None;
         }
         Some((scheme, host))
@@ -276,10 +289,14 @@ fn canonical_header_name(name: &str) -> String {
 
 /// Appends `name` as [`canonical_header_name`] spells it (for writers that build bytes).
 pub(crate) fn push_canonical_header_name(name: &str, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(name.as_bytes());
     let mut upper = true;
-    for b in name.bytes() {
-        out.push(if upper { b.to_ascii_uppercase() } else { b });
-        upper = b == b'-';
+    for b in &mut out[start..] {
+        if upper {
+            b.make_ascii_uppercase();
+        }
+        upper = *b == b'-';
     }
 }
 

@@ -4,6 +4,7 @@
 pub(crate) mod internal;
 mod redact;
 pub(crate) mod unwind;
+pub(crate) mod words;
 
 pub(crate) use redact::RedactedDsn;
 

@@ -3,6 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::util::words::{below, equal, words};
+
 /// A JSON object being written: keys are separated as they come, `end` closes it.
 pub(super) struct Object<'a> {
     out: &'a mut Vec<u8>,
@@ -135,16 +137,6 @@ pub(super) fn uint(out: &mut Vec<u8>, mut value: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
-fn padded(out: &mut Vec<u8>, mut value: u64, width: usize) {
-    let mut digits = [b'0'; 20];
-    for at in (0..width).rev() {
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    out.extend_from_slice(&digits[..width]);
-}
-
 /// A JSON string, escaped.
 #[inline]
 pub(super) fn string(out: &mut Vec<u8>, value: &str) {
@@ -188,31 +180,9 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// Whether any byte is a quote, a backslash or a control character, eight bytes at a time
-/// (the classic "has a zero byte" bit trick on each of the three conditions).
-fn needs_escaping(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // Bytes below 0x20: x - 0x20 per byte borrows into the high bit (ASCII bytes only,
-        // hence `& !x`, which also keeps UTF-8's high bytes out).
-        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH != 0;
-        if control
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
-        {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+/// Whether any byte is a quote, a backslash or a control character, eight bytes at a time.
+pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
+    words(bytes).any(|w| equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0)
 }
 
 /// Seconds since the epoch as a float, as `start_timestamp` is written.
@@ -227,40 +197,51 @@ pub(super) fn seconds(out: &mut Vec<u8>, at: SystemTime) {
 }
 
 /// An RFC 3339 timestamp in UTC, quoted: `"2026-12-02T04:20:23.054068414Z"`, with as many
-/// fraction digits as the nanoseconds need (none for a whole second).
+/// fraction digits as the nanoseconds need (none for a whole second). Composed on the stack
+/// and appended once.
 pub(super) fn rfc3339(out: &mut Vec<u8>, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let nanos = since.subsec_nanos();
     let (year, month, day) = civil_from_days(secs / 86_400);
     let rest = secs % 86_400;
-    out.push(b'"');
-    if year > 9999 {
-        uint(out, year);
-    } else {
-        padded(out, year, 4);
-    }
-    for (separator, value) in [
-        (b'-', month),
-        (b'-', day),
-        (b'T', rest / 3600),
-        (b':', rest / 60 % 60),
-        (b':', rest % 60),
-    ] {
-        out.push(separator);
-        padded(out, value, 2);
-    }
+    // Quote, date and time at fixed places; the fraction is cut after its last non-zero digit
+    // and `Z"` follows it (or the seconds, for a whole second).
+    let mut text = *b"\"0000-00-00T00:00:00.000000000Z\"";
+    let two = |text: &mut [u8; 32], at: usize, value: u64| {
+        text[at] = b'0' + (value / 10 % 10) as u8;
+        text[at + 1] = b'0' + (value % 10) as u8;
+    };
+    two(&mut text, 6, month);
+    two(&mut text, 9, day);
+    two(&mut text, 12, rest / 3600);
+    two(&mut text, 15, rest / 60 % 60);
+    two(&mut text, 18, rest % 60);
+    let mut end = 21;
     if nanos != 0 {
-        let mut digits = 9;
         let mut value = nanos;
-        while value % 10 == 0 {
+        for at in (21..30).rev() {
+            text[at] = b'0' + (value % 10) as u8;
             value /= 10;
-            digits -= 1;
         }
-        out.push(b'.');
-        padded(out, u64::from(value), digits);
+        end = 30;
+        while text[end - 1] == b'0' {
+            end -= 1;
+        }
+        end += 1;
     }
-    out.extend_from_slice(b"Z\"");
+    text[end - 1] = b'Z';
+    text[end] = b'"';
+    if year > 9999 {
+        // Wider than the layout (and than any real clock).
+        out.push(b'"');
+        uint(out, year);
+        out.extend_from_slice(&text[5..=end]);
+    } else {
+        two(&mut text, 1, year / 100);
+        two(&mut text, 3, year % 100);
+        out.extend_from_slice(&text[..=end]);
+    }
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's

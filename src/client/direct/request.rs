@@ -1,7 +1,7 @@
 //! The `request` interface of a transaction, scrubbed as it is written: the same rules as
 //! `scrub::scrub_request` applies to the struct, without building the struct.
 
-use super::json::{string, Object};
+use super::json::{self, string, Object};
 use crate::client::scrub::{self, ScrubRules};
 use crate::event::{header_text, push_canonical_header_name, RequestSnapshot, FILTERED};
 
@@ -27,13 +27,12 @@ pub(super) fn write(
         object.str("url", scratch);
     }
     object.str("method", request.method.as_str());
-    let content_type = request
-        .headers
-        .iter()
-        .find(|(name, _)| name == http::header::CONTENT_TYPE)
-        .map(|(_, value)| value);
     if let Some(data) = request.body.as_ref().and_then(|b| b.data()) {
-        let content_type = content_type.map(|v| header_text(v));
+        let content_type = request
+            .headers
+            .iter()
+            .find(|(name, _)| name == http::header::CONTENT_TYPE)
+            .map(|(_, value)| header_text(value));
         if let Some(data) = scrub::scrub_body(data, content_type.as_deref(), pii, rules) {
             object.str("data", &data);
         }
@@ -50,25 +49,27 @@ pub(super) fn write(
             object.str("cookies", &scrub::scrub_cookies(&header_text(value), rules));
         }
     }
-    let shown = |name: &http::HeaderName| {
-        name != http::header::COOKIE && (pii || !scrub::is_ip_header(name.as_str()))
-    };
-    if request.headers.iter().any(|(name, _)| shown(name)) {
-        let mut headers = Object::new(object.field("headers"));
-        write_headers(&mut headers, request, shown, rules);
-        headers.end();
-    }
+    write_headers(&mut object, request, pii, rules);
     object.end();
 }
 
-/// The headers `shown` keeps, by their canonical names, sensitive ones filtered.
+/// The `headers` field (last in the object, opened by the first header shown): every header
+/// but the cookie (sent as `cookies`) and, without `pii`, the client's address, by canonical
+/// name, sensitive ones filtered.
 fn write_headers(
-    headers: &mut Object<'_>,
+    object: &mut Object<'_>,
     request: &RequestSnapshot,
-    shown: impl Fn(&http::HeaderName) -> bool,
+    pii: bool,
     rules: &ScrubRules,
 ) {
-    for (name, value) in &request.headers {
+    let shown = |name: &http::HeaderName| {
+        name != http::header::COOKIE && (pii || !scrub::is_ip_header(name.as_str()))
+    };
+    let Some(first) = request.headers.iter().position(|(name, _)| shown(name)) else {
+        return;
+    };
+    let mut headers = Object::new(object.field("headers"));
+    for (name, value) in &request.headers[first..] {
         if !shown(name) {
             continue;
         }
@@ -78,12 +79,25 @@ fn write_headers(
             string(out, FILTERED);
             continue;
         }
+        let bytes = value.as_bytes();
+        if !value.is_sensitive()
+            && bytes.is_ascii()
+            && !json::needs_escaping(bytes)
+            && !rules.may_change_text(bytes)
+        {
+            // Most values: text as it came, nothing to escape or scrub.
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+            continue;
+        }
         let text = header_text(value);
         match rules.scrub_text(&text) {
             Some(clean) => string(out, &clean),
             None => string(out, &text),
         }
     }
+    headers.end();
 }
 
 /// Whether a header name occurs twice (lists are short: comparing pairs is cheaper than a set).

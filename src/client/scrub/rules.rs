@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::text::contains_ignore_case;
+use super::text::{contains_ignore_case, may_hold_secret};
 
 const DEFAULT_HEADER_PARTS: &[&str] = &[
     "auth",
@@ -74,8 +74,9 @@ pub(super) const IP_HEADERS: &[&str] = &[
     "cf-connecting-ip",
 ];
 
-/// Common headers that never carry secrets: checked first, so most headers cost one comparison
-/// pass instead of a search per pattern.
+/// Common headers that never carry secrets under the default rules: a lower-case name among
+/// them is answered without a search per pattern, unless a pattern of the rules matches one of
+/// them (see `ScrubRules::plain_shortcut`).
 const PLAIN_HEADERS: &[&str] = &[
     "host",
     "accept",
@@ -95,6 +96,30 @@ const PLAIN_HEADERS: &[&str] = &[
     "sentry-trace",
     "baggage",
 ];
+
+/// Whether `name` is one of `PLAIN_HEADERS`, spelt in lower case (as `http` keeps names).
+fn is_plain_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "user-agent"
+            | "content-type"
+            | "content-length"
+            | "content-encoding"
+            | "connection"
+            | "cache-control"
+            | "pragma"
+            | "origin"
+            | "referer"
+            | "x-request-id"
+            | "traceparent"
+            | "sentry-trace"
+            | "baggage"
+    )
+}
 
 /// What counts as a secret. The defaults cover Relay's server-side defaults and more; add or
 /// remove rules to fit your data. Patterns match case-insensitively: key and header patterns
@@ -117,6 +142,8 @@ pub struct ScrubRules {
     exact_keys: Vec<Cow<'static, str>>,
     cookies: Vec<Cow<'static, str>>,
     pub(super) credit_cards: bool,
+    /// No header pattern matches a name of `PLAIN_HEADERS`, so those need no search.
+    plain_shortcut: bool,
 }
 
 impl Default for ScrubRules {
@@ -128,7 +155,9 @@ impl Default for ScrubRules {
             exact_keys: own(DEFAULT_EXACT_KEYS),
             cookies: own(DEFAULT_COOKIES),
             credit_cards: true,
+            plain_shortcut: false,
         }
+        .with_plain_shortcut()
     }
 }
 
@@ -150,7 +179,7 @@ impl ScrubRules {
     pub fn sensitive_header(mut self, part: impl Into<String>) -> Self {
         self.header_parts
             .push(Cow::Owned(part.into().to_ascii_lowercase()));
-        self
+        self.with_plain_shortcut()
     }
 
     /// The cookie named `name` is scrubbed (cookies are only sent with `send_default_pii`).
@@ -171,6 +200,17 @@ impl ScrubRules {
     pub fn allow_header(mut self, pattern: &str) -> Self {
         self.header_parts
             .retain(|p| !p.eq_ignore_ascii_case(pattern));
+        self.with_plain_shortcut()
+    }
+
+    /// Decides whether the common headers can skip the pattern search: only when no header
+    /// pattern would match one of them (a rule for `referer` must be honoured).
+    fn with_plain_shortcut(mut self) -> Self {
+        self.plain_shortcut = !PLAIN_HEADERS.iter().any(|name| {
+            self.header_parts
+                .iter()
+                .any(|p| contains_ignore_case(name, p))
+        });
         self
     }
 
@@ -182,7 +222,7 @@ impl ScrubRules {
     }
 
     pub(crate) fn is_sensitive_header(&self, name: &str) -> bool {
-        if PLAIN_HEADERS.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        if self.plain_shortcut && is_plain_header(name) {
             return false;
         }
         self.header_parts
@@ -193,6 +233,13 @@ impl ScrubRules {
     pub(crate) fn is_sensitive_key(&self, key: &str) -> bool {
         self.exact_keys.iter().any(|k| k.eq_ignore_ascii_case(key))
             || self.key_parts.iter().any(|p| contains_ignore_case(key, p))
+    }
+
+    /// Whether scrubbing `text` as free-form text (`scrub_text`) could change it: `false` is
+    /// the common answer, found in one pass eight bytes at a time.
+    #[inline]
+    pub(crate) fn may_change_text(&self, text: &[u8]) -> bool {
+        may_hold_secret(text, self.credit_cards)
     }
 
     pub(super) fn is_sensitive_cookie(&self, name: &str) -> bool {
@@ -224,6 +271,26 @@ mod tests {
     }
 
     #[test]
+    fn the_plain_header_match_is_the_list() {
+        for name in PLAIN_HEADERS {
+            assert!(is_plain_header(name), "{name}");
+            assert!(!is_plain_header(&format!("{name}x")));
+            assert!(!is_plain_header(&name.to_ascii_uppercase()));
+        }
+        let listed = |n: &str| PLAIN_HEADERS.contains(&n);
+        for name in [
+            "authorization",
+            "cookie",
+            "x-api-key",
+            "",
+            "hos",
+            "x-forwarded-for",
+        ] {
+            assert_eq!(is_plain_header(name), listed(name), "{name}");
+        }
+    }
+
+    #[test]
     fn rules_can_be_added_and_removed() {
         let r = ScrubRules::new()
             .sensitive_key("ssn")
@@ -233,6 +300,21 @@ mod tests {
         assert!(!r.is_sensitive_key("sort_key"));
         assert!(r.is_sensitive_key("api_key"), "api_key is its own pattern");
         assert!(r.is_sensitive_header("x-tenant-id"));
+        assert!(
+            ScrubRules::new().plain_shortcut,
+            "the defaults keep the shortcut"
+        );
+        assert!(!ScrubRules::new().is_sensitive_header("referer"));
+        let r = ScrubRules::new().sensitive_header("Referer");
+        assert!(
+            r.is_sensitive_header("referer"),
+            "a rule for a common header is honoured"
+        );
+        assert!(r.is_sensitive_header("Referer"));
+        assert!(ScrubRules::new()
+            .sensitive_header("origin")
+            .is_sensitive_header("origin"));
+        assert!(ScrubRules::new().is_sensitive_header("x-api-key"));
         assert!(ScrubRules::new()
             .credit_cards(false)
             .scrub_text("4111111111111111")

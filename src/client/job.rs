@@ -9,13 +9,12 @@ use crate::event::LogRecord;
 use crate::event::{Capture, Finished};
 
 /// A unit of work: plain data, never a closure or a handle on the scope it came from.
-// A finished request, by far the most common job, is kept inline: boxing it would cost every
-// traced request an allocation (and the worker a free on another thread's arena).
-#[allow(clippy::large_enum_variant)]
+// A finished request is boxed where the scope closes: a pointer moves through the queue, the
+// worker and back to the producer that frees it, instead of ~300 bytes copied at each step.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// A request that finished with an error event or a transaction to send.
-    Request(Finished),
+    Request(Box<Finished>),
     /// A message, an error or a panic to report.
     Capture(Box<Capture>),
     /// A cron monitor's check-in: never sampled, never passed to a hook.

@@ -98,6 +98,7 @@ impl Client {
             .track_latency
             .then(|| latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
+            direct: direct::Writer::new(&options),
             options,
             sink,
             unsampled: Default::default(),

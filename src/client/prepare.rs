@@ -34,6 +34,8 @@ pub(crate) struct Core {
     /// Structured logs waiting for their batch to go out.
     #[cfg(feature = "tracing")]
     pub(crate) logs: super::logs::Logs,
+    /// Writes transactions straight to envelope bytes (see `Core::send_transaction`).
+    pub(crate) direct: super::direct::Writer,
 }
 
 impl Runner for Core {
@@ -239,7 +241,7 @@ impl Core {
         }
         if self.options.before_send_transaction.is_none() && sink.takes_serialized() {
             // No hook needs the struct: written straight to the envelope's bytes.
-            let envelope = super::direct::transaction_envelope(&self.options, finished);
+            let envelope = self.direct.transaction_envelope(&self.options, finished);
             self.unsampled.report_to(sink);
             sink.send_serialized(envelope);
             return;

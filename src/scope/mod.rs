@@ -273,11 +273,12 @@ impl RequestScope {
         status: u16,
         finished: SystemTime,
         failure: Option<Box<Failure>>,
-    ) -> Option<Finished> {
+    ) -> Option<Box<Finished>> {
         let mut inner = self.lock();
         inner.closed = true;
         let request = inner.request.take()?;
-        Some(Finished {
+        // Boxed once here: the job then moves through the queue and the worker as a pointer.
+        Some(Box::new(Finished {
             request,
             trace: self.trace,
             upstream_dsc: inner.upstream_dsc.take(),
@@ -285,7 +286,7 @@ impl RequestScope {
             status,
             finished,
             failure,
-        })
+        }))
     }
 
     /// Runs `f` with this scope current and `*span` as the current span; afterwards `*span`

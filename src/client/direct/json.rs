@@ -38,13 +38,19 @@ impl<'a> Object<'a> {
         self.out
     }
 
-    /// Writes `"key":` with the key's text written by `write` (which must need no escaping).
-    pub(super) fn field_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) -> &mut Vec<u8> {
-        self.comma();
-        self.out.push(b'"');
-        write(self.out);
-        self.out.extend_from_slice(b"\":");
+    /// The buffer, to go on writing the value of the last field.
+    #[inline]
+    pub(super) fn value(&mut self) -> &mut Vec<u8> {
         self.out
+    }
+
+    /// Splices fields already written (`"a":1,"b":2`, no braces); nothing if empty.
+    #[inline]
+    pub(super) fn fields(&mut self, fields: &[u8]) {
+        if !fields.is_empty() {
+            self.comma();
+            self.out.extend_from_slice(fields);
+        }
     }
 
     /// A field whose value is a string.
@@ -61,13 +67,6 @@ impl<'a> Object<'a> {
         out.push(b'"');
         out.extend_from_slice(value);
         out.push(b'"');
-    }
-
-    /// A field whose value is an unsigned integer.
-    #[inline]
-    pub(super) fn uint(&mut self, key: &'static str, value: u64) {
-        let out = self.field(key);
-        uint(out, value);
     }
 
     /// A field whose value is written as JSON by `serde_json` (numbers, enums, maps).
@@ -334,13 +333,15 @@ mod tests {
         object.str("a", "x\"y");
         object.key("k\n").push(b'1');
         object.json("n", &7u16);
-        object.uint("u", 0);
-        object.uint("m", u64::MAX);
+        uint(object.field("u"), 0);
+        uint(object.field("m"), u64::MAX);
+        object.fields(b"");
+        object.fields(b"\"f\":[1],\"g\":2");
         object.plain("p", b"ab12");
         object.end();
         assert_eq!(
             serde_json::from_slice::<serde_json::Value>(&out).unwrap(),
-            serde_json::json!({"a": "x\"y", "k\n": 1, "n": 7, "u": 0, "m": u64::MAX, "p": "ab12"})
+            serde_json::json!({"a": "x\"y", "k\n": 1, "n": 7, "u": 0, "m": u64::MAX, "f": [1], "g": 2, "p": "ab12"})
         );
     }
 }

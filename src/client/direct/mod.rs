@@ -8,11 +8,12 @@
 
 mod hex;
 mod json;
+mod names;
 mod request;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 use sentry_types::protocol::v7::client_report::Category;
@@ -26,184 +27,266 @@ use crate::event::{
 use crate::sink::SerializedEnvelope;
 use json::{rfc3339, seconds, string, Object};
 
-/// The envelope of a finished, sampled request's transaction: headers (with the sampling
-/// context), the item header, the transaction.
-pub(super) fn transaction_envelope(options: &Options, finished: &Finished) -> SerializedEnvelope {
-    thread_local! {
-        static SCRATCH: RefCell<(Vec<u8>, String)> = const { RefCell::new((Vec::new(), String::new())) };
+/// Writes a client's transactions: the parts its options fix are written once, and the
+/// buffers and header names are reused from one transaction to the next.
+pub(crate) struct Writer {
+    fixed: Fixed,
+    reused: Mutex<Reused>,
+}
+
+/// Fields the options fix, written once as `"a":…,"b":…` (empty when there are none).
+struct Fixed {
+    /// `release` and `environment`, in the transaction and in the sampling context.
+    release_environment: Vec<u8>,
+    /// The options' tags, for a transaction whose scope set none.
+    tags: Vec<u8>,
+    /// `sdk` and `platform`.
+    sdk_platform: Vec<u8>,
+    server_name: Vec<u8>,
+    /// The DSN's public key; `None` without a DSN (then there is no sampling context).
+    public_key: Option<Vec<u8>>,
+    org_id: Vec<u8>,
+}
+
+/// What one transaction borrows while it is written.
+struct Reused {
+    payload: Vec<u8>,
+    header: Vec<u8>,
+    /// The transaction's name as a JSON string (written twice).
+    name: Vec<u8>,
+    scratch: String,
+    names: names::Names,
+}
+
+impl Writer {
+    pub(crate) fn new(options: &Options) -> Self {
+        let fields = |write: &dyn Fn(&mut Object<'_>)| {
+            let mut out = Vec::new();
+            let mut object = Object::new(&mut out);
+            write(&mut object);
+            object.end();
+            // Without the braces: spliced into objects being written.
+            out[1..out.len() - 1].to_vec()
+        };
+        let fixed = Fixed {
+            release_environment: fields(&|o| {
+                if let Some(release) = &options.release {
+                    o.str("release", release);
+                }
+                if let Some(environment) = &options.environment {
+                    o.str("environment", environment);
+                }
+            }),
+            tags: fields(&|o| write_tags(o, None, &options.tags)),
+            sdk_platform: fields(&|o| {
+                o.field("sdk").extend_from_slice(sdk_json());
+                o.str("platform", "native");
+            }),
+            server_name: fields(&|o| {
+                if let Some(server_name) = &options.server_name {
+                    o.str("server_name", server_name);
+                }
+            }),
+            public_key: options
+                .dsn
+                .as_ref()
+                .map(|dsn| fields(&|o| o.str("public_key", dsn.public_key()))),
+            org_id: fields(&|o| {
+                if let Some(org) = options.effective_org_id() {
+                    let mut digits = Vec::with_capacity(20);
+                    json::uint(&mut digits, org);
+                    o.plain("org_id", &digits);
+                }
+            }),
+        };
+        Writer {
+            fixed,
+            reused: Mutex::new(Reused {
+                payload: Vec::new(),
+                header: Vec::new(),
+                name: Vec::new(),
+                scratch: String::new(),
+                names: names::Names::new(),
+            }),
+        }
     }
-    let facts = Facts {
-        event_id: event::new_event_id(),
-        trace_id: hex::trace_id(finished.trace.trace_id),
-        span_id: hex::span_id(finished.trace.span_id),
-        root: finished.trace.span_id,
-    };
-    let write = |payload: &mut Vec<u8>, scratch: &mut String| {
-        payload.clear();
-        write_transaction(payload, options, finished, &facts, scratch);
-        envelope(options, finished, &facts, payload)
-    };
-    let bytes = SCRATCH
-        .try_with(|cell| {
-            let (payload, scratch) = &mut *cell.borrow_mut();
-            let bytes = write(payload, scratch);
-            // A huge transaction does not keep its buffer alive on the worker.
-            if payload.capacity() > 64 * 1024 {
-                *payload = Vec::new();
+
+    /// The envelope of a finished, sampled request's transaction: headers (with the sampling
+    /// context), the item header, the transaction.
+    pub(crate) fn transaction_envelope(
+        &self,
+        options: &Options,
+        finished: &Finished,
+    ) -> SerializedEnvelope {
+        let mut id = [0u8; 32];
+        let event_id = event::new_event_id();
+        event_id.simple().encode_lower(&mut id);
+        let facts = Facts {
+            event_id: id,
+            trace_id: hex::trace_id(finished.trace.trace_id),
+            span_id: hex::span_id(finished.trace.span_id),
+            root: finished.trace.span_id,
+        };
+        // Only the client's worker writes: the lock is never contended (a poisoned one held
+        // buffers only, which are cleared before use).
+        let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
+        let reused = &mut *reused;
+        reused.name.clear();
+        write_name(&mut reused.name, &finished.request);
+        reused.payload.clear();
+        self.write_transaction(reused, options, finished, &facts);
+        reused.header.clear();
+        self.write_header(&mut reused.header, finished, &facts, &reused.name);
+        let payload = &reused.payload;
+        let mut bytes = Vec::with_capacity(reused.header.len() + payload.len() + 48);
+        bytes.extend_from_slice(&reused.header);
+        bytes.extend_from_slice(b"\n{\"type\":\"transaction\",\"length\":");
+        json::uint(&mut bytes, payload.len() as u64);
+        bytes.extend_from_slice(b"}\n");
+        bytes.extend_from_slice(payload);
+        bytes.push(b'\n');
+        // A huge transaction does not keep its buffer alive on the worker.
+        if reused.payload.capacity() > 64 * 1024 {
+            reused.payload = Vec::new();
+        }
+        let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
+        let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
+        SerializedEnvelope::new(
+            bytes,
+            vec![(Category::Transaction, 1), (Category::Span, spans)],
+        )
+    }
+
+    /// The envelope header line: the event id, `sent_at` and the sampling context.
+    fn write_header(&self, out: &mut Vec<u8>, finished: &Finished, facts: &Facts, name: &[u8]) {
+        let mut header = Object::new(out);
+        header.plain("event_id", &hyphenated(&facts.event_id));
+        rfc3339(header.field("sent_at"), SystemTime::now());
+        match &finished.upstream_dsc {
+            Some(upstream) => header.json("trace", &**upstream),
+            // Relay requires a public key in the trace header: without a DSN there is none.
+            None => {
+                if let Some(public_key) = &self.fixed.public_key {
+                    let mut trace = Object::new(header.field("trace"));
+                    trace.plain("trace_id", &facts.trace_id);
+                    trace.fields(public_key);
+                    sample_rate(trace.field("sample_rate"), finished.trace.sample_rate);
+                    // A string in the sampling context, as `sentry-types` writes it.
+                    trace.plain(
+                        "sampled",
+                        if finished.trace.sampled {
+                            b"true"
+                        } else {
+                            b"false"
+                        },
+                    );
+                    trace.fields(&self.fixed.release_environment);
+                    trace.field("transaction").extend_from_slice(name);
+                    trace.fields(&self.fixed.org_id);
+                    trace.end();
+                }
             }
-            bytes
-        })
-        .unwrap_or_else(|_| write(&mut Vec::new(), &mut String::new()));
-    let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
-    let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
-    SerializedEnvelope::new(
-        bytes,
-        vec![(Category::Transaction, 1), (Category::Span, spans)],
-    )
+        }
+        header.end();
+    }
+}
+
+/// The event id's 32 hex digits in the 8-4-4-4-12 form of the envelope header.
+fn hyphenated(simple: &[u8; 32]) -> [u8; 36] {
+    let mut out = [b'-'; 36];
+    out[..8].copy_from_slice(&simple[..8]);
+    out[9..13].copy_from_slice(&simple[8..12]);
+    out[14..18].copy_from_slice(&simple[12..16]);
+    out[19..23].copy_from_slice(&simple[16..20]);
+    out[24..].copy_from_slice(&simple[20..]);
+    out
 }
 
 /// What is written more than once, or costs formatting: made once per transaction.
 struct Facts {
-    event_id: sentry_types::Uuid,
+    /// The event id's 32 hex digits.
+    event_id: [u8; 32],
     /// The trace and root span ids in hex.
     trace_id: [u8; 32],
     span_id: [u8; 16],
     root: SpanId,
 }
 
-/// Envelope header line, item header line, payload, newline.
-fn envelope(options: &Options, finished: &Finished, facts: &Facts, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 512);
-    let mut header = Object::new(&mut out);
-    let mut id = [0u8; 36];
-    header.plain(
-        "event_id",
-        facts.event_id.hyphenated().encode_lower(&mut id).as_bytes(),
-    );
-    rfc3339(header.field("sent_at"), SystemTime::now());
-    match &finished.upstream_dsc {
-        Some(upstream) => header.json("trace", &**upstream),
-        // Relay requires a public key in the trace header: without a DSN there is none.
-        None => {
-            if let Some(dsn) = &options.dsn {
-                let mut trace = Object::new(header.field("trace"));
-                trace.plain("trace_id", &facts.trace_id);
-                trace.str("public_key", dsn.public_key());
-                sample_rate(trace.field("sample_rate"), finished.trace.sample_rate);
-                trace.plain(
-                    "sampled",
-                    if finished.trace.sampled {
-                        b"true"
-                    } else {
-                        b"false"
-                    },
-                );
-                if let Some(release) = &options.release {
-                    trace.str("release", release);
-                }
-                if let Some(environment) = &options.environment {
-                    trace.str("environment", environment);
-                }
-                write_name(trace.field("transaction"), &finished.request);
-                if let Some(org) = options.effective_org_id() {
-                    let mut digits = Vec::with_capacity(20);
-                    json::uint(&mut digits, org);
-                    trace.plain("org_id", &digits);
-                }
-                trace.end();
+impl Writer {
+    /// The transaction itself, as the struct path would serialise it after defaults and
+    /// scrubbing.
+    fn write_transaction(
+        &self,
+        reused: &mut Reused,
+        options: &Options,
+        finished: &Finished,
+        facts: &Facts,
+    ) {
+        let rules = &options.scrub_rules;
+        let data = finished.data.as_deref();
+        let trace = &finished.trace;
+        let mut tx = Object::new(&mut reused.payload);
+        tx.plain("event_id", &facts.event_id);
+        tx.field("transaction").extend_from_slice(&reused.name);
+        tx.fields(&self.fixed.release_environment);
+        if let Some(user) = data.and_then(|d| d.user.as_deref()) {
+            let mut user = user.clone();
+            scrub::scrub_map(&mut user.other, rules);
+            tx.json("user", &user);
+        }
+        match data.map(|d| &d.tags).filter(|t| !t.is_empty()) {
+            Some(own) => write_tags(&mut tx, Some(own), &options.tags),
+            None => tx.fields(&self.fixed.tags),
+        }
+        if let Some(extra) = data.map(|d| &d.extra).filter(|e| !e.is_empty()) {
+            let mut extra = extra.clone();
+            scrub::scrub_map(&mut extra, rules);
+            tx.json("extra", &extra);
+        }
+        tx.fields(&self.fixed.sdk_platform);
+        rfc3339(tx.field("timestamp"), finished.finished);
+        seconds(tx.field("start_timestamp"), finished.request.started);
+        let spans = tx.field("spans");
+        spans.push(b'[');
+        for (i, span) in data.map_or(&[][..], |d| &d.spans[..]).iter().enumerate() {
+            if i > 0 {
+                spans.push(b',');
             }
+            write_span(spans, span, facts, rules, &mut reused.scratch);
         }
-    }
-    header.end();
-    out.extend_from_slice(b"\n{\"type\":\"transaction\",\"length\":");
-    json::uint(&mut out, payload.len() as u64);
-    out.extend_from_slice(b"}\n");
-    out.extend_from_slice(payload);
-    out.push(b'\n');
-    out
-}
-
-/// The transaction itself, as the struct path would serialise it after defaults and
-/// scrubbing.
-fn write_transaction(
-    out: &mut Vec<u8>,
-    options: &Options,
-    finished: &Finished,
-    facts: &Facts,
-    scratch: &mut String,
-) {
-    let rules = &options.scrub_rules;
-    let data = finished.data.as_deref();
-    let trace = &finished.trace;
-    let mut tx = Object::new(out);
-    let mut id = [0u8; 32];
-    tx.plain(
-        "event_id",
-        facts.event_id.simple().encode_lower(&mut id).as_bytes(),
-    );
-    write_name(tx.field("transaction"), &finished.request);
-    if let Some(release) = &options.release {
-        tx.str("release", release);
-    }
-    if let Some(environment) = &options.environment {
-        tx.str("environment", environment);
-    }
-    if let Some(user) = data.and_then(|d| d.user.as_deref()) {
-        let mut user = user.clone();
-        scrub::scrub_map(&mut user.other, rules);
-        tx.json("user", &user);
-    }
-    write_tags(&mut tx, data.map(|d| &d.tags), &options.tags);
-    if let Some(extra) = data.map(|d| &d.extra).filter(|e| !e.is_empty()) {
-        let mut extra = extra.clone();
-        scrub::scrub_map(&mut extra, rules);
-        tx.json("extra", &extra);
-    }
-    tx.field("sdk").extend_from_slice(sdk_json());
-    tx.str("platform", "native");
-    rfc3339(tx.field("timestamp"), finished.finished);
-    seconds(tx.field("start_timestamp"), finished.request.started);
-    let spans = tx.field("spans");
-    spans.push(b'[');
-    for (i, span) in data.map_or(&[][..], |d| &d.spans[..]).iter().enumerate() {
-        if i > 0 {
-            spans.push(b',');
+        spans.push(b']');
+        // The contexts, their fixed parts written whole.
+        let out = tx.field("contexts");
+        out.extend_from_slice(b"{\"response\":{\"type\":\"response\",\"status_code\":");
+        json::uint(out, u64::from(finished.status));
+        out.extend_from_slice(b"},\"trace\":{\"type\":\"trace\",\"span_id\":\"");
+        out.extend_from_slice(&facts.span_id);
+        out.extend_from_slice(b"\",\"trace_id\":\"");
+        out.extend_from_slice(&facts.trace_id);
+        out.push(b'"');
+        if let Some(parent) = trace.parent_span_id {
+            out.extend_from_slice(b",\"parent_span_id\":\"");
+            out.extend_from_slice(&hex::span_id(parent));
+            out.push(b'"');
         }
-        write_span(spans, span, facts, rules, scratch);
+        out.extend_from_slice(b",\"op\":\"http.server\",\"status\":");
+        json::serde_json_value::Json::write(&span_status_for(finished.status), out);
+        out.extend_from_slice(
+            b",\"origin\":\"auto.http.lighttrace\",\"data\":{\"http.response.status_code\":",
+        );
+        json::uint(out, u64::from(finished.status));
+        out.extend_from_slice(b"}}}");
+        request::write(
+            tx.field("request"),
+            &finished.request,
+            options.send_default_pii,
+            rules,
+            &mut reused.scratch,
+            &mut reused.names,
+        );
+        tx.fields(&self.fixed.server_name);
+        tx.end();
     }
-    spans.push(b']');
-    let status = span_status_for(finished.status);
-    let mut contexts = Object::new(tx.field("contexts"));
-    let mut response = Object::new(contexts.field("response"));
-    response.str("type", "response");
-    response.uint("status_code", u64::from(finished.status));
-    response.end();
-    let mut context = Object::new(contexts.field("trace"));
-    context.str("type", "trace");
-    context.plain("span_id", &facts.span_id);
-    context.plain("trace_id", &facts.trace_id);
-    if let Some(parent) = trace.parent_span_id {
-        context.plain("parent_span_id", &hex::span_id(parent));
-    }
-    context.str("op", "http.server");
-    context.json("status", &status);
-    context.str("origin", "auto.http.lighttrace");
-    let mut data = Object::new(context.field("data"));
-    data.uint("http.response.status_code", u64::from(finished.status));
-    data.end();
-    context.end();
-    contexts.end();
-    request::write(
-        tx.field("request"),
-        &finished.request,
-        options.send_default_pii,
-        rules,
-        scratch,
-    );
-    if let Some(server_name) = &options.server_name {
-        tx.str("server_name", server_name);
-    }
-    tx.end();
 }
 
 /// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),

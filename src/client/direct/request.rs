@@ -2,8 +2,9 @@
 //! `scrub::scrub_request` applies to the struct, without building the struct.
 
 use super::json::{self, string, Object};
+use super::names::{Kind, Names};
 use crate::client::scrub::{self, ScrubRules};
-use crate::event::{header_text, push_canonical_header_name, RequestSnapshot, FILTERED};
+use crate::event::{header_text, RequestSnapshot, FILTERED};
 
 /// Writes the scrubbed `request` interface of `request` as a JSON object.
 pub(super) fn write(
@@ -12,6 +13,7 @@ pub(super) fn write(
     pii: bool,
     rules: &ScrubRules,
     scratch: &mut String,
+    names: &mut Names,
 ) {
     if has_repeated_headers(request) {
         // Repeated headers are joined under one name: rare enough to take the struct path.
@@ -49,11 +51,11 @@ pub(super) fn write(
             object.str("cookies", &scrub::scrub_cookies(&header_text(value), rules));
         }
     }
-    write_headers(&mut object, request, pii, rules);
+    write_headers(&mut object, request, pii, rules, names);
     object.end();
 }
 
-/// The `headers` field (last in the object, opened by the first header shown): every header
+/// The `headers` field (last in the object, written when a header is shown): every header
 /// but the cookie (sent as `cookies`) and, without `pii`, the client's address, by canonical
 /// name, sensitive ones filtered.
 fn write_headers(
@@ -61,43 +63,60 @@ fn write_headers(
     request: &RequestSnapshot,
     pii: bool,
     rules: &ScrubRules,
+    names: &mut Names,
 ) {
-    let shown = |name: &http::HeaderName| {
-        name != http::header::COOKIE && (pii || !scrub::is_ip_header(name.as_str()))
+    let shown = |kind: Kind| match kind {
+        Kind::Plain | Kind::Sensitive => true,
+        Kind::Address => pii,
+        Kind::Cookie => false,
     };
-    let Some(first) = request.headers.iter().position(|(name, _)| shown(name)) else {
-        return;
-    };
-    let mut headers = Object::new(object.field("headers"));
-    for (name, value) in &request.headers[first..] {
-        if !shown(name) {
+    let mut opened = false;
+    for (name, value) in &request.headers {
+        let (key, kind) = names.get(name.as_str(), rules);
+        if !shown(kind) {
             continue;
         }
-        // Header names are lowercase tokens: nothing to escape, and the rules ignore case.
-        let out = headers.field_with(|out| push_canonical_header_name(name.as_str(), out));
-        if rules.is_sensitive_header(name.as_str()) {
+        let out = if opened {
+            let out = object.value();
+            out.push(b',');
+            out
+        } else {
+            opened = true;
+            let out = object.field("headers");
+            out.push(b'{');
+            out
+        };
+        out.extend_from_slice(key);
+        if kind == Kind::Sensitive {
             string(out, FILTERED);
-            continue;
-        }
-        let bytes = value.as_bytes();
-        if !value.is_sensitive()
-            && bytes.is_ascii()
-            && !json::needs_escaping(bytes)
-            && !rules.may_change_text(bytes)
-        {
-            // Most values: text as it came, nothing to escape or scrub.
-            out.push(b'"');
-            out.extend_from_slice(bytes);
-            out.push(b'"');
-            continue;
-        }
-        let text = header_text(value);
-        match rules.scrub_text(&text) {
-            Some(clean) => string(out, &clean),
-            None => string(out, &text),
+        } else {
+            write_value(out, value, rules);
         }
     }
-    headers.end();
+    if opened {
+        object.value().push(b'}');
+    }
+}
+
+/// A header's value, scrubbed as text.
+fn write_value(out: &mut Vec<u8>, value: &http::HeaderValue, rules: &ScrubRules) {
+    let bytes = value.as_bytes();
+    if !value.is_sensitive()
+        && bytes.is_ascii()
+        && !json::needs_escaping(bytes)
+        && !rules.may_change_text(bytes)
+    {
+        // Most values: text as it came, nothing to escape or scrub.
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    let text = header_text(value);
+    match rules.scrub_text(&text) {
+        Some(clean) => string(out, &clean),
+        None => string(out, &text),
+    }
 }
 
 /// Whether a header name occurs twice (lists are short: comparing pairs is cheaper than a set).

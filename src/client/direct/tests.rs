@@ -33,6 +33,7 @@ impl Sink for Typed {
 
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
+        direct: crate::client::direct::Writer::new(&options),
         options,
         sink: Some(sink),
         unsampled: Default::default(),

@@ -1,0 +1,152 @@
+//! Header names as the request interface writes them: the JSON key in canonical spelling
+//! (`"Accept-Encoding":`) and what the scrub rules say of the name, worked out once per name
+//! and kept in a small direct-mapped table.
+//!
+//! A service sees the same few dozen names on every request; spelling each one and matching it
+//! against every sensitive pattern again was a third of writing the request interface. The
+//! table belongs to one client (its rules never change) and is bounded: a client sending
+//! endless made-up names only evicts entries, reusing their buffers.
+
+use crate::client::scrub::{self, ScrubRules};
+use crate::event::push_canonical_header_name;
+
+const SLOTS: usize = 64;
+
+/// What a header name is, for the request interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Shown, its value scrubbed as text.
+    Plain,
+    /// Shown as `[Filtered]`.
+    Sensitive,
+    /// The client's address: shown only with `send_default_pii`.
+    Address,
+    /// `Cookie`: never a header of the interface (it has `cookies`).
+    Cookie,
+}
+
+/// One cached name.
+#[derive(Default)]
+struct Entry {
+    name: String,
+    /// `"Canonical-Name":`, ready to append.
+    key: Vec<u8>,
+    kind: Option<Kind>,
+}
+
+/// The table.
+pub(super) struct Names {
+    slots: Vec<Entry>,
+}
+
+impl Names {
+    pub(super) fn new() -> Self {
+        Names {
+            slots: (0..SLOTS).map(|_| Entry::default()).collect(),
+        }
+    }
+
+    /// The JSON key and the kind of `name` (a lower-case header name, as `http` keeps them).
+    #[inline]
+    pub(super) fn get(&mut self, name: &str, rules: &ScrubRules) -> (&[u8], Kind) {
+        let entry = &mut self.slots[slot(name)];
+        match entry.kind {
+            Some(kind) if entry.name == name => (&entry.key, kind),
+            _ => {
+                let kind = kind_of(name, rules);
+                entry.name.clear();
+                entry.name.push_str(name);
+                entry.key.clear();
+                entry.key.push(b'"');
+                push_canonical_header_name(name, &mut entry.key);
+                entry.key.extend_from_slice(b"\":");
+                entry.kind = Some(kind);
+                (&entry.key, kind)
+            }
+        }
+    }
+}
+
+/// What the rules say of a name, uncached.
+fn kind_of(name: &str, rules: &ScrubRules) -> Kind {
+    if name.eq_ignore_ascii_case(http::header::COOKIE.as_str()) {
+        Kind::Cookie
+    } else if scrub::is_ip_header(name) {
+        Kind::Address
+    } else if rules.is_sensitive_header(name) {
+        Kind::Sensitive
+    } else {
+        Kind::Plain
+    }
+}
+
+/// The slot of a name: its length and its first and last bytes tell most names apart.
+#[inline]
+fn slot(name: &str) -> usize {
+    let bytes = name.as_bytes();
+    let (first, last) = match bytes {
+        [] => (0, 0),
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+    };
+    let mix = (bytes.len() as u32)
+        .wrapping_mul(0x9e37_79b1)
+        .wrapping_add(u32::from(first) << 8 | u32::from(last))
+        .wrapping_mul(0x85eb_ca6b);
+    (mix >> 26) as usize % SLOTS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_spelt_and_judged_as_the_rules_say_whatever_was_cached_before() {
+        let rules = ScrubRules::new().sensitive_header("x-tenant");
+        let mut names = Names::new();
+        let expect = |names: &mut Names, name: &str, key: &str, kind: Kind| {
+            let (k, found) = names.get(name, &rules);
+            assert_eq!(
+                (std::str::from_utf8(k).unwrap(), found),
+                (key, kind),
+                "{name}"
+            );
+        };
+        // Twice each, and after a flood of other names that evicts everything.
+        for _ in 0..2 {
+            expect(
+                &mut names,
+                "accept-encoding",
+                "\"Accept-Encoding\":",
+                Kind::Plain,
+            );
+            expect(
+                &mut names,
+                "authorization",
+                "\"Authorization\":",
+                Kind::Sensitive,
+            );
+            expect(
+                &mut names,
+                "x-tenant-id",
+                "\"X-Tenant-Id\":",
+                Kind::Sensitive,
+            );
+            expect(
+                &mut names,
+                "x-forwarded-for",
+                "\"X-Forwarded-For\":",
+                Kind::Address,
+            );
+            expect(&mut names, "cookie", "\"Cookie\":", Kind::Cookie);
+            expect(&mut names, "x", "\"X\":", Kind::Plain);
+            for i in 0..500 {
+                let name = format!("x-made-up-{i}");
+                let (_, kind) = names.get(&name, &rules);
+                assert_eq!(kind, Kind::Plain);
+            }
+        }
+        // The table stays its size.
+        assert_eq!(names.slots.len(), SLOTS);
+    }
+}

@@ -38,28 +38,65 @@ impl Job {
 
     /// What the job would send, as client reports count it: `(reason-independent category,
     /// quantity)`, plus spans already dropped over the cap (counted as `buffer_overflow`).
-    pub(crate) fn items(&self) -> (Vec<(Category, u32)>, u32) {
+    pub(crate) fn items(&self) -> (Items, u32) {
+        let mut items = Items::default();
         match self {
             Job::Request(f) => {
-                let mut items = Vec::with_capacity(3);
                 if f.failure.is_some() {
-                    items.push((Category::Error, 1));
+                    items.push(Category::Error, 1);
                 }
                 let (spans, dropped) = f
                     .data
                     .as_ref()
                     .map_or((0, 0), |d| (d.spans.len(), d.spans_dropped));
                 if f.traced() {
-                    items.push((Category::Transaction, 1));
+                    items.push(Category::Transaction, 1);
                     let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
-                    items.push((Category::Span, spans));
+                    items.push(Category::Span, spans);
                 }
-                (items, if f.traced() { dropped } else { 0 })
+                return (items, if f.traced() { dropped } else { 0 });
             }
-            Job::Capture(_) => (vec![(Category::Error, 1)], 0),
-            Job::CheckIn(_) => (vec![(Category::Monitor, 1)], 0),
+            Job::Capture(_) => items.push(Category::Error, 1),
+            Job::CheckIn(_) => items.push(Category::Monitor, 1),
             #[cfg(feature = "tracing")]
-            Job::Log(_) => (vec![(Category::LogItem, 1)], 0),
+            Job::Log(_) => items.push(Category::LogItem, 1),
         }
+        (items, 0)
+    }
+}
+
+/// What a job carries (at most three categories), kept inline: it is worked out for every job
+/// that runs, in case the run fails and must be counted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Items {
+    list: [(Category, u32); 3],
+    len: usize,
+}
+
+impl Default for Items {
+    fn default() -> Self {
+        Items {
+            // Fillers past `len`, never read.
+            list: [(Category::Error, 0); 3],
+            len: 0,
+        }
+    }
+}
+
+impl Items {
+    fn push(&mut self, category: Category, quantity: u32) {
+        if let Some(slot) = self.list.get_mut(self.len) {
+            *slot = (category, quantity);
+            self.len += 1;
+        }
+    }
+}
+
+impl IntoIterator for Items {
+    type Item = (Category, u32);
+    type IntoIter = std::iter::Take<std::array::IntoIter<(Category, u32), 3>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.into_iter().take(self.len)
     }
 }

@@ -234,8 +234,11 @@ fn is_origin(origin: &str, scheme: &str, host: &str) -> bool {
 /// only characters the parser leaves alone, and no segment is a dot segment (`.`, `..`, or
 /// those spelled with `%2e`), which the parser resolves.
 fn path_is_plain(path: &str) -> bool {
+    // Only a path with a dot or a percent sign can have a dot segment.
+    let mut dotted = false;
     path.starts_with('/')
         && path.bytes().all(|b| {
+            dotted |= b == b'.' || b == b'%';
             b.is_ascii_alphanumeric()
                 || matches!(
                     b,
@@ -259,7 +262,7 @@ fn path_is_plain(path: &str) -> bool {
                         | b'%'
                 )
         })
-        && !path.split('/').any(is_dots)
+        && !(dotted && path.split('/').any(is_dots))
 }
 
 /// Whether a path segment is made of dots alone (`.`, `..`, `%2e`, ...): the parser resolves

@@ -25,7 +25,14 @@ use sentry_types::protocol::v7::{Envelope, EnvelopeError};
 #[derive(Clone, Debug)]
 pub struct SerializedEnvelope {
     bytes: Vec<u8>,
-    items: Vec<(Category, u32)>,
+    items: Items,
+}
+
+/// The items' categories: a transaction's two inline (written for every traced request).
+#[derive(Clone, Debug)]
+enum Items {
+    Transaction([(Category, u32); 2]),
+    Listed(Vec<(Category, u32)>),
 }
 
 impl SerializedEnvelope {
@@ -33,7 +40,18 @@ impl SerializedEnvelope {
     /// the envelope's own category first (a transaction is `Transaction` 1 then `Span` with
     /// its span count, the root span included).
     pub fn new(bytes: Vec<u8>, items: Vec<(Category, u32)>) -> Self {
-        SerializedEnvelope { bytes, items }
+        SerializedEnvelope {
+            bytes,
+            items: Items::Listed(items),
+        }
+    }
+
+    /// A transaction's envelope with `spans` spans (the root one included).
+    pub(crate) fn transaction(bytes: Vec<u8>, spans: u32) -> Self {
+        SerializedEnvelope {
+            bytes,
+            items: Items::Transaction([(Category::Transaction, 1), (Category::Span, spans)]),
+        }
     }
 
     /// The envelope in Sentry's wire format.
@@ -48,13 +66,16 @@ impl SerializedEnvelope {
 
     /// What the envelope carries, by category and quantity, its own category first.
     pub fn items(&self) -> &[(Category, u32)] {
-        &self.items
+        match &self.items {
+            Items::Transaction(items) => items,
+            Items::Listed(items) => items,
+        }
     }
 
     /// The category rate limits are checked against.
     #[cfg(feature = "http-sink")]
     pub(crate) fn category(&self) -> Option<Category> {
-        self.items.first().map(|(c, _)| *c)
+        self.items().first().map(|(c, _)| *c)
     }
 
     /// The envelope parsed back into protocol types.

@@ -16,11 +16,22 @@ const PAD: u8 = 0x7f;
 /// to nothing a caller looks for.
 #[inline]
 pub(crate) fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes.chunks(8).map(|chunk| {
-        let mut word = [PAD; 8];
-        word[..chunk.len()].copy_from_slice(chunk);
-        u64::from_le_bytes(word)
-    })
+    let chunks = bytes.chunks_exact(8);
+    let tail = chunks.remainder();
+    chunks
+        .map(|chunk| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            u64::from_le_bytes(word)
+        })
+        .chain((!tail.is_empty()).then(|| {
+            let mut word = [PAD; 8];
+            // Byte by byte: a copy of a length unknown here would be a call.
+            for (to, from) in word.iter_mut().zip(tail) {
+                *to = *from;
+            }
+            u64::from_le_bytes(word)
+        }))
 }
 
 /// Bytes equal to `byte`.

@@ -208,8 +208,9 @@ pub(super) fn rfc3339(out: &mut Vec<u8>, at: SystemTime) {
     // and `Z"` follows it (or the seconds, for a whole second).
     let mut text = *b"\"0000-00-00T00:00:00.000000000Z\"";
     let two = |text: &mut [u8; 32], at: usize, value: u64| {
-        text[at] = b'0' + (value / 10 % 10) as u8;
-        text[at + 1] = b'0' + (value % 10) as u8;
+        let pair = &PAIRS[(value % 100) as usize];
+        text[at] = pair[0];
+        text[at + 1] = pair[1];
     };
     two(&mut text, 6, month);
     two(&mut text, 9, day);
@@ -218,11 +219,12 @@ pub(super) fn rfc3339(out: &mut Vec<u8>, at: SystemTime) {
     two(&mut text, 18, rest % 60);
     let mut end = 21;
     if nanos != 0 {
-        let mut value = nanos;
-        for at in (21..30).rev() {
-            text[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
+        let nanos = u64::from(nanos);
+        text[21] = b'0' + (nanos / 100_000_000) as u8;
+        two(&mut text, 22, nanos / 1_000_000);
+        two(&mut text, 24, nanos / 10_000);
+        two(&mut text, 26, nanos / 100);
+        two(&mut text, 28, nanos);
         end = 30;
         while text[end - 1] == b'0' {
             end -= 1;
@@ -242,6 +244,17 @@ pub(super) fn rfc3339(out: &mut Vec<u8>, at: SystemTime) {
         out.extend_from_slice(&text[..=end]);
     }
 }
+
+/// `00` to `99`, to write two digits with one lookup.
+static PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`).

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::client_report::Category;
 use sentry_types::protocol::v7::{SpanId, Value};
 
 use super::options::Options;
@@ -151,10 +150,7 @@ impl Writer {
         }
         let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
         let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
-        SerializedEnvelope::new(
-            bytes,
-            vec![(Category::Transaction, 1), (Category::Span, spans)],
-        )
+        SerializedEnvelope::transaction(bytes, spans)
     }
 
     /// The envelope header line: the event id, `sent_at` and the sampling context.

@@ -129,12 +129,14 @@ impl Core {
     fn finish_request(&self, finished: &mut Finished) {
         if let Some(failure) = finished.failure.take() {
             let ignored = match &*failure {
+                // The chain's type names are only worked out when some are ignored.
                 Failure::Response {
                     error: Some(error), ..
-                } => {
+                } if self.options.ignores_errors() => {
                     let names = error.type_names();
                     self.ignores(names.iter().map(String::as_str))
                 }
+                Failure::Response { error: Some(_), .. } => false,
                 Failure::Response { error: None, .. } => false,
                 Failure::Panic { .. } => self.ignores(["panic"].into_iter()),
             };

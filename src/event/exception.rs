@@ -174,21 +174,49 @@ pub(crate) fn error_chain(
 /// `std::io::error::Error` → `io::Error`, `myapp::db::DbError` → `DbError`,
 /// `serde_json::error::Error` → `serde_json::Error`.
 pub(crate) fn readable_type_name(full: &str) -> String {
-    let base = full.split('<').next().unwrap_or(full);
-    let segments: Vec<&str> = base.split("::").collect();
-    let last = segments.last().copied().unwrap_or(base);
-    if segments.len() >= 2 && matches!(last, "Error" | "Errors") {
+    // Generic arguments are dropped; the path is read from its end, segment by segment.
+    let base = full.split_once('<').map_or(full, |(base, _)| base);
+    let mut segments = Segments { rest: base };
+    let last = segments.next().unwrap_or(base);
+    if matches!(last, "Error" | "Errors") {
         // The type is called `Error`: qualify it with the nearest meaningful module.
-        let module = segments[..segments.len() - 1]
-            .iter()
-            .rev()
-            .find(|s| !matches!(**s, "error" | "errors"))
-            .copied();
-        if let Some(m) = module {
-            return format!("{m}::{last}");
+        if let Some(module) = segments.find(|s| !matches!(*s, "error" | "errors")) {
+            let mut name = String::with_capacity(module.len() + 2 + last.len());
+            name.push_str(module);
+            name.push_str("::");
+            name.push_str(last);
+            return name;
         }
     }
     last.to_owned()
+}
+
+/// The `::`-separated segments of a path, last first.
+struct Segments<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let bytes = self.rest.as_bytes();
+        let cut = (1..bytes.len())
+            .rev()
+            .find(|&i| bytes[i - 1] == b':' && bytes[i] == b':');
+        match cut {
+            // `::` is ASCII: both sides are on character boundaries.
+            Some(i) => {
+                let segment = self.rest.get(i + 1..).unwrap_or_default();
+                self.rest = self.rest.get(..i - 1).unwrap_or_default();
+                Some(segment)
+            }
+            None => Some(std::mem::take(&mut self.rest)),
+        }
+    }
 }
 
 /// Best effort for a `dyn Error` whose type is unknown: the leading identifier of its `Debug`
@@ -258,6 +286,13 @@ mod tests {
         );
         assert_eq!(readable_type_name("myapp::db::DbError"), "DbError");
         assert_eq!(readable_type_name("myapp::Wrapper<u8>"), "Wrapper");
+        assert_eq!(readable_type_name("Error"), "Error");
+        assert_eq!(readable_type_name("error::Error"), "Error");
+        assert_eq!(readable_type_name("a::errors::Errors"), "a::Errors");
+        assert_eq!(readable_type_name("x::Error<std::io::Error>"), "x::Error");
+        assert_eq!(readable_type_name(""), "");
+        assert_eq!(readable_type_name("a::::b"), "b");
+        assert_eq!(readable_type_name("::Error"), "Error");
     }
 
     #[test]

@@ -216,7 +216,14 @@ impl RequestSnapshot {
             ty: "http".into(),
             category: Some("request".into()),
             level: Level::Info,
-            message: Some(format!("{} {}", self.method, self.uri.path())),
+            message: Some({
+                let (method, path) = (self.method.as_str(), self.uri.path());
+                let mut message = String::with_capacity(method.len() + 1 + path.len());
+                message.push_str(method);
+                message.push(' ');
+                message.push_str(path);
+                message
+            }),
             data,
         }
     }

@@ -11,27 +11,31 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 const PAD: u8 = 0x7f;
 
-/// The words of `bytes`, little-endian (byte `i` of a chunk is bits `8i..8i+8`), the last one
-/// padded with DEL (0x7f): ASCII, not a control character JSON escapes, not a digit, and equal
-/// to nothing a caller looks for.
+/// Whether `f` holds for any word of `bytes`, given with its offset: words are little-endian
+/// (byte `i` of a chunk is bits `8i..8i+8`), the last one padded with DEL (0x7f): ASCII, not a
+/// control character JSON escapes, not a digit, and equal to nothing a caller looks for.
 #[inline]
-pub(crate) fn words(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    let chunks = bytes.chunks_exact(8);
+pub(crate) fn any_word(bytes: &[u8], mut f: impl FnMut(usize, u64) -> bool) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if f(at, u64::from_le_bytes(word)) {
+            return true;
+        }
+        at += 8;
+    }
     let tail = chunks.remainder();
-    chunks
-        .map(|chunk| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            u64::from_le_bytes(word)
-        })
-        .chain((!tail.is_empty()).then(|| {
-            let mut word = [PAD; 8];
-            // Byte by byte: a copy of a length unknown here would be a call.
-            for (to, from) in word.iter_mut().zip(tail) {
-                *to = *from;
-            }
-            u64::from_le_bytes(word)
-        }))
+    if tail.is_empty() {
+        return false;
+    }
+    let mut word = [PAD; 8];
+    // Byte by byte: a copy of a length unknown here would be a call.
+    for (to, from) in word.iter_mut().zip(tail) {
+        *to = *from;
+    }
+    f(at, u64::from_le_bytes(word))
 }
 
 /// Bytes equal to `byte`.
@@ -103,7 +107,14 @@ mod tests {
 
     #[test]
     fn words_pad_the_tail_and_first_finds_the_lowest() {
-        let all: Vec<u64> = words(b"0123456789").collect();
+        let mut all = Vec::new();
+        let mut offsets = Vec::new();
+        assert!(!any_word(b"0123456789", |at, w| {
+            offsets.push(at);
+            all.push(w);
+            false
+        }));
+        assert_eq!(offsets, [0, 8]);
         assert_eq!(all.len(), 2);
         assert_eq!(all[1], u64::from_le_bytes(*b"89\x7f\x7f\x7f\x7f\x7f\x7f"));
         assert_eq!(
@@ -112,6 +123,7 @@ mod tests {
             "padding is in no class"
         );
         assert_eq!(first(equal(all[0], b'3')), 3);
-        assert_eq!(words(b"").count(), 0);
+        assert!(!any_word(b"", |_, _| true));
+        assert!(any_word(b"x", |_, _| true));
     }
 }

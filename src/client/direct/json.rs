@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::util::words::{below, equal, words};
+use crate::util::words::{any_word, below, equal};
 
 /// A JSON object being written: keys are separated as they come, `end` closes it.
 pub(super) struct Object<'a> {
@@ -181,7 +181,7 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
 
 /// Whether any byte is a quote, a backslash or a control character, eight bytes at a time.
 pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
-    words(bytes).any(|w| equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0)
+    any_word(bytes, |_, w| equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0)
 }
 
 /// Seconds since the epoch as a float, as `start_timestamp` is written.

@@ -4,7 +4,7 @@
 use super::request::scrub_query;
 use super::ScrubRules;
 use crate::event::FILTERED;
-use crate::util::words::{self, equal, words};
+use crate::util::words::{self, any_word, equal};
 
 impl ScrubRules {
     /// Whether `value` can be taken as a user id: short, one word, and nothing a credential
@@ -144,13 +144,12 @@ pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 /// holds a `:` or a `b` is a marker looked for.
 pub(crate) fn may_hold_secret(value: &[u8], cards: bool) -> bool {
     let mut digits = 0u32;
-    for (i, word) in words(value).enumerate() {
+    let marked = any_word(value, |at, word| {
         digits += words::digits(word).count_ones();
         let mut marks = equal(word, b':') | equal(word | 0x2020_2020_2020_2020, b'b');
         while marks != 0 {
-            let at = 8 * i + words::first(marks);
+            let rest = &value[at + words::first(marks)..];
             marks &= marks - 1;
-            let rest = &value[at..];
             if rest.starts_with(b"://")
                 || rest
                     .get(..7)
@@ -159,8 +158,9 @@ pub(crate) fn may_hold_secret(value: &[u8], cards: bool) -> bool {
                 return true;
             }
         }
-    }
-    cards && digits >= 13
+        false
+    });
+    marked || (cards && digits >= 13)
 }
 
 /// `Bearer <token>` anywhere in a value.

@@ -181,7 +181,9 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
 
 /// Whether any byte is a quote, a backslash or a control character, eight bytes at a time.
 pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
-    any_word(bytes, |_, w| equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0)
+    any_word(bytes, |_, w| {
+        equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0
+    })
 }
 
 /// Seconds since the epoch as a float, as `start_timestamp` is written.

@@ -139,6 +139,9 @@ pub struct ScrubRules {
     pub(super) credit_cards: bool,
     /// No header pattern matches a name of `PLAIN_HEADERS`, so those need no search.
     plain_shortcut: bool,
+    /// The first bytes of `key_parts`, as a 256-bit set: a key is only searched for patterns
+    /// where one of them starts.
+    key_firsts: [u64; 4],
 }
 
 impl Default for ScrubRules {
@@ -151,8 +154,10 @@ impl Default for ScrubRules {
             cookies: own(DEFAULT_COOKIES),
             credit_cards: true,
             plain_shortcut: false,
+            key_firsts: [0; 4],
         }
         .with_plain_shortcut()
+        .with_key_firsts()
     }
 }
 
@@ -167,7 +172,7 @@ impl ScrubRules {
     pub fn sensitive_key(mut self, part: impl Into<String>) -> Self {
         self.key_parts
             .push(Cow::Owned(part.into().to_ascii_lowercase()));
-        self
+        self.with_key_firsts()
     }
 
     /// Headers whose name contains `part` are scrubbed.
@@ -188,7 +193,7 @@ impl ScrubRules {
     pub fn allow_key(mut self, pattern: &str) -> Self {
         self.key_parts.retain(|p| !p.eq_ignore_ascii_case(pattern));
         self.exact_keys.retain(|p| !p.eq_ignore_ascii_case(pattern));
-        self
+        self.with_key_firsts()
     }
 
     /// Removes a header pattern (as listed in the defaults, e.g. `"key"`).
@@ -196,6 +201,20 @@ impl ScrubRules {
         self.header_parts
             .retain(|p| !p.eq_ignore_ascii_case(pattern));
         self.with_plain_shortcut()
+    }
+
+    /// Indexes the key patterns by first byte (an empty pattern, which matches every key,
+    /// marks every byte).
+    fn with_key_firsts(mut self) -> Self {
+        let mut firsts = [0u64; 4];
+        for part in &self.key_parts {
+            match part.as_bytes().first() {
+                Some(&b) => firsts[usize::from(b >> 6)] |= 1 << (b & 63),
+                None => firsts = [u64::MAX; 4],
+            }
+        }
+        self.key_firsts = firsts;
+        self
     }
 
     /// Decides whether the common headers can skip the pattern search: only when no header
@@ -226,8 +245,26 @@ impl ScrubRules {
     }
 
     pub(crate) fn is_sensitive_key(&self, key: &str) -> bool {
-        self.exact_keys.iter().any(|k| k.eq_ignore_ascii_case(key))
-            || self.key_parts.iter().any(|p| contains_ignore_case(key, p))
+        self.exact_keys.iter().any(|k| k.eq_ignore_ascii_case(key)) || self.has_key_part(key)
+    }
+
+    /// Whether `key` contains one of `key_parts` (ASCII case ignored): one pass over the key,
+    /// the patterns compared only where one of them starts.
+    fn has_key_part(&self, key: &str) -> bool {
+        if self.key_parts.iter().any(|p| p.is_empty()) {
+            return true;
+        }
+        let h = key.as_bytes();
+        h.iter().enumerate().any(|(i, b)| {
+            let b = b.to_ascii_lowercase();
+            self.key_firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
+                && self.key_parts.iter().any(|p| {
+                    let p = p.as_bytes();
+                    p.first() == Some(&b)
+                        && h.get(i..i + p.len())
+                            .is_some_and(|w| w.eq_ignore_ascii_case(p))
+                })
+        })
     }
 
     /// Whether scrubbing `text` as free-form text (`scrub_text`) could change it: `false` is
@@ -263,6 +300,39 @@ mod tests {
         assert!(!r.is_sensitive_key("page"));
         assert!(has_bearer("x BeArEr abc"));
         assert!(!has_bearer("bear"));
+    }
+
+    /// The indexed key search against a search per pattern, on keys built from pieces of
+    /// the patterns, with the default rules and with rules changed every way.
+    #[test]
+    fn the_key_index_agrees_with_a_search_per_pattern() {
+        let variants = [
+            ScrubRules::new(),
+            ScrubRules::new().sensitive_key("SSN").allow_key("key"),
+            ScrubRules::new().sensitive_key("é_id").sensitive_key("x"),
+            ScrubRules::new().sensitive_key(""),
+        ];
+        let pieces = [
+            "pass", "word", "_", "-", "API", "key", "tok", "en", "ssn", "é", "_id", "X", "sort",
+            "jwt", "a",
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let mut key = String::new();
+            for k in 0..(rng % 5) {
+                key.push_str(pieces[(rng >> (8 * k + 8)) as usize % pieces.len()]);
+            }
+            for rules in &variants {
+                let slow = rules
+                    .key_parts
+                    .iter()
+                    .any(|p| contains_ignore_case(&key, p));
+                assert_eq!(rules.has_key_part(&key), slow, "{key:?}");
+            }
+        }
     }
 
     #[test]

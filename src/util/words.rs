@@ -14,28 +14,27 @@ const PAD: u8 = 0x7f;
 /// Whether `f` holds for any word of `bytes`, given with its offset: words are little-endian
 /// (byte `i` of a chunk is bits `8i..8i+8`), the last one padded with DEL (0x7f): ASCII, not a
 /// control character JSON escapes, not a digit, and equal to nothing a caller looks for.
-#[inline]
+#[inline(always)]
 pub(crate) fn any_word(bytes: &[u8], mut f: impl FnMut(usize, u64) -> bool) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
+    while at < bytes.len() {
+        let mut word = [PAD; 8];
+        match bytes.get(at..at + 8) {
+            Some(chunk) => word.copy_from_slice(chunk),
+            // Byte by byte: a copy of a length unknown here would be a call.
+            None => {
+                for (to, from) in word.iter_mut().zip(&bytes[at..]) {
+                    *to = *from;
+                }
+            }
+        }
+        // One call site, so that `f` is inlined into the loop.
         if f(at, u64::from_le_bytes(word)) {
             return true;
         }
         at += 8;
     }
-    let tail = chunks.remainder();
-    if tail.is_empty() {
-        return false;
-    }
-    let mut word = [PAD; 8];
-    // Byte by byte: a copy of a length unknown here would be a call.
-    for (to, from) in word.iter_mut().zip(tail) {
-        *to = *from;
-    }
-    f(at, u64::from_le_bytes(word))
+    false
 }
 
 /// Bytes equal to `byte`.
@@ -65,6 +64,19 @@ pub(crate) fn below(word: u64, n: u8) -> u64 {
 #[inline]
 pub(crate) fn digits(word: u64) -> u64 {
     below(word, b'9' + 1) & !below(word, b'0')
+}
+
+/// Bytes with the high bit set (not ASCII).
+#[inline]
+pub(crate) fn high(word: u64) -> u64 {
+    word & HIGH
+}
+
+/// How many bytes a mask marks.
+#[inline]
+pub(crate) fn count(mask: u64) -> u32 {
+    // Each byte of `mask >> 7` is 0 or 1; the multiplication sums them into the top byte.
+    ((mask >> 7).wrapping_mul(ONES) >> 56) as u32
 }
 
 /// The index (0..8) of the lowest marked byte of a non-zero mask.
@@ -100,6 +112,15 @@ mod tests {
                         assert_eq!(below(w, n), naive(&bytes, &|x| x < n), "{bytes:?} {n}");
                     }
                     assert_eq!(digits(w), naive(&bytes, &|x| x.is_ascii_digit()));
+                    assert_eq!(high(w), naive(&bytes, &|x| x >= 0x80));
+                    assert_eq!(
+                        count(digits(w)),
+                        bytes.iter().filter(|x| x.is_ascii_digit()).count() as u32
+                    );
+                    assert_eq!(
+                        count(high(w)),
+                        bytes.iter().filter(|x| **x >= 0x80).count() as u32
+                    );
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::util::words::{any_word, below, equal};
+use crate::util::words::{any_word, below, equal, high};
 
 /// A JSON object being written: keys are separated as they come, `end` closes it.
 pub(super) struct Object<'a> {
@@ -179,6 +179,15 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// Whether `bytes` are ASCII that a JSON string holds as they are (no quote, backslash or
+/// control character), eight bytes at a time.
+#[inline]
+pub(super) fn is_plain_ascii(bytes: &[u8]) -> bool {
+    !any_word(bytes, |_, w| {
+        high(w) | equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0
+    })
+}
+
 /// Whether any byte is a quote, a backslash or a control character, eight bytes at a time.
 pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
     any_word(bytes, |_, w| {
@@ -328,6 +337,7 @@ mod tests {
     #[test]
     fn the_word_scan_finds_every_byte_that_needs_escaping() {
         let naive = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let plain = |b: &[u8]| b.is_ascii() && !naive(b);
         for len in 0..20 {
             for at in 0..len {
                 for fill in [b'a', 0xc3, 0x7f, b'!', b'#', 0x1f + 1] {
@@ -335,6 +345,7 @@ mod tests {
                         let mut bytes = vec![fill; len];
                         bytes[at] = special;
                         assert_eq!(needs_escaping(&bytes), naive(&bytes), "{bytes:?}");
+                        assert_eq!(is_plain_ascii(&bytes), plain(&bytes), "{bytes:?}");
                     }
                 }
             }

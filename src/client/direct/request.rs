@@ -101,11 +101,7 @@ fn write_headers(
 /// A header's value, scrubbed as text.
 fn write_value(out: &mut Vec<u8>, value: &http::HeaderValue, rules: &ScrubRules) {
     let bytes = value.as_bytes();
-    if !value.is_sensitive()
-        && bytes.is_ascii()
-        && !json::needs_escaping(bytes)
-        && !rules.may_change_text(bytes)
-    {
+    if !value.is_sensitive() && json::is_plain_ascii(bytes) && !rules.may_change_text(bytes) {
         // Most values: text as it came, nothing to escape or scrub.
         out.push(b'"');
         out.extend_from_slice(bytes);

@@ -145,7 +145,7 @@ pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 pub(crate) fn may_hold_secret(value: &[u8], cards: bool) -> bool {
     let mut digits = 0u32;
     let marked = any_word(value, |at, word| {
-        digits += words::digits(word).count_ones();
+        digits += words::count(words::digits(word));
         let mut marks = equal(word, b':') | equal(word | 0x2020_2020_2020_2020, b'b');
         while marks != 0 {
             let rest = &value[at + words::first(marks)..];

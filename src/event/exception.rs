@@ -141,7 +141,14 @@ pub(crate) fn error_chain(
     mechanism: &str,
     handled: bool,
 ) -> Vec<Exception> {
-    let mut chain = Vec::new();
+    // Sized first: an exception is large, and growing from empty would ask for four.
+    let mut depth = 1;
+    let mut below = err.source();
+    while let (Some(e), true) = (below, depth < 32) {
+        depth += 1;
+        below = e.source();
+    }
+    let mut chain = Vec::with_capacity(depth);
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     let mut first = true;
     while let Some(e) = current {

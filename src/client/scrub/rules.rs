@@ -113,7 +113,20 @@ fn is_plain_header(name: &str) -> bool {
         16 => &["content-encoding"],
         _ => &[],
     };
-    candidates.iter().any(|c| c.eq_ignore_ascii_case(name))
+    candidates
+        .iter()
+        .any(|c| eq_lower(name.as_bytes(), c.as_bytes()))
+}
+
+/// `name` equals `lower` (lower-case letters and `-` only) ignoring ASCII case: a byte matches
+/// its own letter or that letter's upper case, nothing else.
+#[inline]
+fn eq_lower(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower)
+            .all(|(&n, &l)| n == l || (n | 0x20 == l && l.is_ascii_lowercase()))
 }
 
 /// What counts as a secret. The defaults cover Relay's server-side defaults and more; add or
@@ -331,6 +344,31 @@ mod tests {
                     .iter()
                     .any(|p| contains_ignore_case(&key, p));
                 assert_eq!(rules.has_key_part(&key), slow, "{key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_lower_case_compare_is_ascii_case_insensitive() {
+        for lower in PLAIN_HEADERS {
+            for name in [
+                lower.to_string(),
+                lower.to_ascii_uppercase(),
+                {
+                    let mut canonical = Vec::new();
+                    crate::event::push_canonical_header_name(lower, &mut canonical);
+                    String::from_utf8(canonical).unwrap()
+                },
+                lower.replace('-', "\r"),
+                lower.replace('-', "_"),
+                format!("{lower}-"),
+                lower[1..].to_string(),
+            ] {
+                assert_eq!(
+                    eq_lower(name.as_bytes(), lower.as_bytes()),
+                    name.eq_ignore_ascii_case(lower),
+                    "{name:?} {lower}"
+                );
             }
         }
     }

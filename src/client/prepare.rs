@@ -127,8 +127,10 @@ impl Core {
     /// A request's error event, then its transaction (copied out of `finished`, which goes back
     /// to a request thread).
     fn finish_request(&self, finished: &mut Finished) {
-        if let Some(failure) = finished.failure.take() {
-            let ignored = match &*failure {
+        // Borrowed, not taken: the failure (the handler's error, a panic's details) was
+        // allocated on the request thread and goes back with the spent job to be freed there.
+        if let Some(failure) = finished.failure.as_deref() {
+            let ignored = match failure {
                 // The chain's type names are only worked out when some are ignored.
                 Failure::Response {
                     error: Some(error), ..
@@ -147,7 +149,7 @@ impl Core {
                 return;
             }
             let (event, dsc) =
-                self.with_rules(|rules| event::failure_event(finished, *failure, rules));
+                self.with_rules(|rules| event::failure_event(finished, failure, rules));
             self.send_event(event, &dsc);
         }
         if finished.traced() {

@@ -110,11 +110,14 @@ pub(crate) struct EventRules<'a> {
 /// The error event of a failed request, and the input of its sampling context.
 pub(crate) fn failure_event(
     finished: &Finished,
-    failure: Failure,
+    failure: &Failure,
     rules: &mut EventRules<'_>,
 ) -> (Event<'static>, DscInput) {
     let mut event = match failure {
-        Failure::Response { event_id, error } => {
+        &Failure::Response {
+            event_id,
+            ref error,
+        } => {
             let mut event = new_event(Level::Error, finished.finished);
             match error {
                 Some(error) => {
@@ -129,9 +132,12 @@ pub(crate) fn failure_event(
             event.event_id = event_id;
             event
         }
-        Failure::Panic { event_id, details } => {
+        &Failure::Panic {
+            event_id,
+            ref details,
+        } => {
             let mut event = new_event(Level::Fatal, finished.finished);
-            event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            event.exception = vec![panic_exception(details, &rules.in_app)].into();
             super::images::attach(&mut event);
             event.event_id = event_id;
             event

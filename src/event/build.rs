@@ -114,10 +114,7 @@ pub(crate) fn failure_event(
     rules: &mut EventRules<'_>,
 ) -> (Event<'static>, DscInput) {
     let mut event = match failure {
-        &Failure::Response {
-            event_id,
-            ref error,
-        } => {
+        Failure::Response { event_id, error } => {
             let mut event = new_event(Level::Error, finished.finished);
             match error {
                 Some(error) => {
@@ -129,17 +126,14 @@ pub(crate) fn failure_event(
                     event.message = Some(format!("HTTP {} on {name}", finished.status));
                 }
             }
-            event.event_id = event_id;
+            event.event_id = *event_id;
             event
         }
-        &Failure::Panic {
-            event_id,
-            ref details,
-        } => {
+        Failure::Panic { event_id, details } => {
             let mut event = new_event(Level::Fatal, finished.finished);
             event.exception = vec![panic_exception(details, &rules.in_app)].into();
             super::images::attach(&mut event);
-            event.event_id = event_id;
+            event.event_id = *event_id;
             event
         }
     };

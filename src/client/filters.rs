@@ -122,12 +122,12 @@ impl Options {
             })
     }
 
-    /// Whether an error whose chain has these type names is ignored.
     /// Whether any error type is ignored.
     pub(crate) fn ignores_errors(&self) -> bool {
         !self.ignore_errors.is_empty()
     }
 
+    /// Whether an error whose chain has these type names is ignored.
     pub(crate) fn ignores_error<'a>(&self, mut types: impl Iterator<Item = &'a str>) -> bool {
         !self.ignore_errors.is_empty() && types.any(|t| self.ignore_errors.iter().any(|i| i == t))
     }

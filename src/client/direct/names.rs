@@ -19,8 +19,9 @@ pub(super) enum Kind {
     Plain,
     /// Shown as `[Filtered]`.
     Sensitive,
-    /// The client's address: shown only with `send_default_pii`.
-    Address,
+    /// The client's address: shown only with `send_default_pii`, and then filtered if a rule
+    /// calls it sensitive.
+    Address { sensitive: bool },
     /// `Cookie`: never a header of the interface (it has `cookies`).
     Cookie,
 }
@@ -70,10 +71,12 @@ impl Names {
 /// What the rules say of a name, uncached.
 fn kind_of(name: &str, rules: &ScrubRules) -> Kind {
     if name.eq_ignore_ascii_case(http::header::COOKIE.as_str()) {
-        Kind::Cookie
-    } else if scrub::is_ip_header(name) {
-        Kind::Address
-    } else if rules.is_sensitive_header(name) {
+        return Kind::Cookie;
+    }
+    let sensitive = rules.is_sensitive_header(name);
+    if scrub::is_ip_header(name) {
+        Kind::Address { sensitive }
+    } else if sensitive {
         Kind::Sensitive
     } else {
         Kind::Plain
@@ -103,6 +106,12 @@ mod tests {
     #[test]
     fn names_are_spelt_and_judged_as_the_rules_say_whatever_was_cached_before() {
         let rules = ScrubRules::new().sensitive_header("x-tenant");
+        let forwarded = ScrubRules::new().sensitive_header("forwarded");
+        assert_eq!(
+            Names::new().get("x-forwarded-for", &forwarded).1,
+            Kind::Address { sensitive: true },
+            "an address header a rule calls sensitive stays sensitive"
+        );
         let mut names = Names::new();
         let expect = |names: &mut Names, name: &str, key: &str, kind: Kind| {
             let (k, found) = names.get(name, &rules);
@@ -136,7 +145,13 @@ mod tests {
                 &mut names,
                 "x-forwarded-for",
                 "\"X-Forwarded-For\":",
-                Kind::Address,
+                Kind::Address { sensitive: false },
+            );
+            expect(
+                &mut names,
+                "x-real-ip",
+                "\"X-Real-Ip\":",
+                Kind::Address { sensitive: false },
             );
             expect(&mut names, "cookie", "\"Cookie\":", Kind::Cookie);
             expect(&mut names, "x", "\"X\":", Kind::Plain);

@@ -67,7 +67,7 @@ fn write_headers(
 ) {
     let shown = |kind: Kind| match kind {
         Kind::Plain | Kind::Sensitive => true,
-        Kind::Address => pii,
+        Kind::Address { .. } => pii,
         Kind::Cookie => false,
     };
     let mut opened = false;
@@ -87,7 +87,7 @@ fn write_headers(
             out
         };
         out.extend_from_slice(key);
-        if kind == Kind::Sensitive {
+        if matches!(kind, Kind::Sensitive | Kind::Address { sensitive: true }) {
             string(out, FILTERED);
         } else {
             write_value(out, value, rules);

@@ -225,6 +225,8 @@ struct Case {
     release: bool,
     dsn: bool,
     tags: Vec<(String, String)>,
+    /// Which scrub rules (see `Case::options`).
+    rules: u8,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -268,12 +270,13 @@ fn case() -> impl Strategy<Value = Case> {
             )),
             (any::<bool>(), any::<bool>(), any::<bool>()),
             prop::collection::vec(("[a-z]{1,5}", "[a-z0-9]{0,5}"), 0..3),
+            0..4u8,
         ),
     )
         .prop_map(
             |(
                 (path, query, host, headers, body, route),
-                (status, started, took, parent, upstream, data, (pii, release, dsn), tags),
+                (status, started, took, parent, upstream, data, (pii, release, dsn), tags, rules),
             )| Case {
                 path,
                 query,
@@ -291,6 +294,7 @@ fn case() -> impl Strategy<Value = Case> {
                 release,
                 dsn,
                 tags,
+                rules,
             },
         )
 }
@@ -314,7 +318,23 @@ impl Case {
         for (k, v) in &self.tags {
             options = options.tag(k.clone(), v.clone());
         }
-        options
+        // Rules on address and common headers, removed defaults, added keys, no card check.
+        let rules = crate::ScrubRules::new();
+        options.scrub_rules(match self.rules {
+            1 => rules
+                .sensitive_header("forwarded")
+                .sensitive_header("Referer")
+                .sensitive_header("x-real"),
+            2 => rules
+                .allow_header("auth")
+                .allow_key("token")
+                .sensitive_key("N"),
+            3 => rules
+                .credit_cards(false)
+                .sensitive_header("")
+                .allow_key("password"),
+            _ => rules,
+        })
     }
 
     fn finished(&self) -> Option<Finished> {
@@ -409,6 +429,54 @@ proptest! {
     }
 }
 
+/// Rules on an address header and on a common one: both filtered, both ways, with PII on.
+#[test]
+fn rules_on_address_and_common_headers_hold_both_ways() {
+    let case = Case {
+        path: "/users/7".into(),
+        query: None,
+        host: Some("api.example.com".into()),
+        headers: vec![
+            (
+                HeaderName::from_static("x-forwarded-for"),
+                HeaderValue::from_static("203.0.113.7"),
+            ),
+            (
+                http::header::REFERER,
+                HeaderValue::from_static("https://example.com/private"),
+            ),
+            (http::header::USER_AGENT, HeaderValue::from_static("curl/8")),
+        ],
+        body: None,
+        route: Some("GET /users/{id}".into()),
+        status: 200,
+        started: UNIX_EPOCH + Duration::new(1_800_000_000, 5),
+        took: Duration::from_micros(700),
+        parent: None,
+        upstream: false,
+        data: None,
+        pii: true,
+        release: false,
+        dsn: true,
+        tags: vec![],
+        rules: 0,
+    };
+    let finished = case.finished().unwrap();
+    let options = || {
+        case.options().scrub_rules(
+            crate::ScrubRules::new()
+                .sensitive_header("forwarded")
+                .sensitive_header("referer"),
+        )
+    };
+    let [(header, payload), other] = both(options, &finished);
+    assert_eq!((header, payload.clone()), other);
+    let headers = &payload["request"]["headers"];
+    assert_eq!(headers["X-Forwarded-For"], "[Filtered]");
+    assert_eq!(headers["Referer"], "[Filtered]");
+    assert_eq!(headers["User-Agent"], "curl/8");
+}
+
 #[test]
 fn a_plain_traced_get_is_the_same_both_ways() {
     let case = Case {
@@ -438,6 +506,7 @@ fn a_plain_traced_get_is_the_same_both_ways() {
         release: true,
         dsn: true,
         tags: vec![("region".into(), "eu".into())],
+        rules: 0,
     };
     let finished = case.finished().unwrap();
     let [(header, payload), other] = both(|| case.options(), &finished);

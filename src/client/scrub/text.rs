@@ -143,9 +143,9 @@ pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
 /// values are answered here without the searches. Eight bytes at a time: only where a word
 /// holds a `:` or a `b` is a marker looked for.
 pub(crate) fn may_hold_secret(value: &[u8], cards: bool) -> bool {
-    let mut digits = 0u32;
+    let mut digits = 0usize;
     let marked = any_word(value, |at, word| {
-        digits += words::count(words::digits(word));
+        digits += words::count(words::digits(word)) as usize;
         let mut marks = equal(word, b':') | equal(word | 0x2020_2020_2020_2020, b'b');
         while marks != 0 {
             let rest = &value[at + words::first(marks)..];

@@ -1,5 +1,5 @@
-//! Writing JSON straight into a buffer: objects key by key, strings escaped by `serde_json`,
-//! timestamps in the two forms the protocol uses.
+//! Writing JSON straight into a buffer: objects key by key, strings escaped as `serde_json`
+//! escapes them, timestamps in RFC 3339.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -193,17 +193,6 @@ pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
     any_word(bytes, |_, w| {
         equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0
     })
-}
-
-/// Seconds since the epoch as a float, as `start_timestamp` is written.
-pub(super) fn seconds(out: &mut Vec<u8>, at: SystemTime) {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    // Whole seconds are written as an integer, as `sentry-types` writes them.
-    let _ = if since.subsec_nanos() == 0 {
-        serde_json::to_writer(&mut *out, &since.as_secs())
-    } else {
-        serde_json::to_writer(&mut *out, &since.as_secs_f64())
-    };
 }
 
 /// An RFC 3339 timestamp in UTC, quoted: `"2026-12-02T04:20:23.054068414Z"`, with as many

@@ -24,7 +24,7 @@ use crate::event::{
     self, span_status_for, Finished, RequestSnapshot, SpanRecord, SpanText, FILTERED,
 };
 use crate::sink::SerializedEnvelope;
-use json::{rfc3339, seconds, string, Object};
+use json::{rfc3339, string, Object};
 
 /// Writes a client's transactions: the parts its options fix are written once, and the
 /// buffers and header names are reused from one transaction to the next.
@@ -241,7 +241,9 @@ impl Writer {
         }
         tx.fields(&self.fixed.sdk_platform);
         rfc3339(tx.field("timestamp"), finished.finished);
-        seconds(tx.field("start_timestamp"), finished.request.started);
+        // RFC 3339 like `timestamp` (the struct path writes seconds as a float): a viewer that
+        // reads both at millisecond precision (Spotlight) then never shows a negative duration.
+        rfc3339(tx.field("start_timestamp"), finished.request.started);
         let spans = tx.field("spans");
         spans.push(b'[');
         for (i, span) in data.map_or(&[][..], |d| &d.spans[..]).iter().enumerate() {
@@ -374,7 +376,7 @@ fn write_span(
         scratch,
     );
     rfc3339(object.field("timestamp"), span.end);
-    seconds(object.field("start_timestamp"), span.start);
+    rfc3339(object.field("start_timestamp"), span.start);
     object.json("status", &span.status);
     if !span.data.is_empty() {
         let mut data = Object::new(object.field("data"));

@@ -92,7 +92,37 @@ fn both(
     assert_eq!(envelopes.len(), 1);
     let mut via_struct = Vec::new();
     envelopes[0].to_writer(&mut via_struct).unwrap();
-    [normalised(&direct[0]), normalised(&via_struct)]
+    let [mut direct_json, mut struct_json] = [normalised(&direct[0]), normalised(&via_struct)];
+    same_starts(&mut direct_json.1, &mut struct_json.1);
+    [direct_json, struct_json]
+}
+
+/// The direct writer gives `start_timestamp` in RFC 3339 (as `timestamp`), the struct path as
+/// float seconds: the same instants, to the float's precision, are taken out of both.
+fn same_starts(direct: &mut serde_json::Value, via_struct: &mut serde_json::Value) {
+    let instants = |payload: &serde_json::Value| {
+        let tx: sentry_types::protocol::v7::Transaction<'static> =
+            serde_json::from_value(payload.clone()).unwrap();
+        let mut all = vec![tx.start_timestamp];
+        all.extend(tx.spans.iter().map(|s| s.start_timestamp));
+        all
+    };
+    let (a, b) = (instants(direct), instants(via_struct));
+    assert_eq!(a.len(), b.len());
+    for (a, b) in a.iter().zip(&b) {
+        let apart = a.duration_since(*b).unwrap_or_else(|e| e.duration());
+        assert!(apart <= Duration::from_micros(1), "start {a:?} vs {b:?}");
+    }
+    assert!(
+        direct["start_timestamp"].is_string(),
+        "RFC 3339 from the direct writer"
+    );
+    for payload in [direct, via_struct] {
+        payload["start_timestamp"].take();
+        for span in payload["spans"].as_array_mut().into_iter().flatten() {
+            span["start_timestamp"].take();
+        }
+    }
 }
 
 /// Names the first differing field, for a readable failure.

@@ -3,6 +3,7 @@
 //! The default rules are at least as strict as Relay's server-side defaults, so nothing that
 //! Sentry would strip on arrival leaves the process in the first place.
 
+mod patterns;
 mod request;
 mod rules;
 mod text;

@@ -138,8 +138,7 @@ impl Core {
                     let names = error.type_names();
                     self.ignores(names.iter().map(String::as_str))
                 }
-                Failure::Response { error: Some(_), .. } => false,
-                Failure::Response { error: None, .. } => false,
+                Failure::Response { .. } => false,
                 Failure::Panic { .. } => self.ignores(["panic"].into_iter()),
             };
             if ignored {

@@ -11,7 +11,6 @@ mod json;
 mod names;
 mod request;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
@@ -53,6 +52,8 @@ struct Reused {
     header: Vec<u8>,
     /// The transaction's name as a JSON string (written twice).
     name: Vec<u8>,
+    /// The last sample rate and its text.
+    sample_rate: Option<(u32, Vec<u8>)>,
     scratch: String,
     names: names::Names,
 }
@@ -104,6 +105,7 @@ impl Writer {
                 payload: Vec::new(),
                 header: Vec::new(),
                 name: Vec::new(),
+                sample_rate: None,
                 scratch: String::new(),
                 names: names::Names::new(),
             }),
@@ -135,7 +137,13 @@ impl Writer {
         reused.payload.clear();
         self.write_transaction(reused, options, finished, &facts);
         reused.header.clear();
-        self.write_header(&mut reused.header, finished, &facts, &reused.name);
+        self.write_header(
+            &mut reused.header,
+            finished,
+            &facts,
+            &reused.name,
+            &mut reused.sample_rate,
+        );
         let payload = &reused.payload;
         let mut bytes = Vec::with_capacity(reused.header.len() + payload.len() + 48);
         bytes.extend_from_slice(&reused.header);
@@ -154,7 +162,14 @@ impl Writer {
     }
 
     /// The envelope header line: the event id, `sent_at` and the sampling context.
-    fn write_header(&self, out: &mut Vec<u8>, finished: &Finished, facts: &Facts, name: &[u8]) {
+    fn write_header(
+        &self,
+        out: &mut Vec<u8>,
+        finished: &Finished,
+        facts: &Facts,
+        name: &[u8],
+        last_rate: &mut Option<(u32, Vec<u8>)>,
+    ) {
         let mut header = Object::new(out);
         header.plain("event_id", &hyphenated(&facts.event_id));
         rfc3339(header.field("sent_at"), SystemTime::now());
@@ -166,7 +181,11 @@ impl Writer {
                     let mut trace = Object::new(header.field("trace"));
                     trace.plain("trace_id", &facts.trace_id);
                     trace.fields(public_key);
-                    sample_rate(trace.field("sample_rate"), finished.trace.sample_rate);
+                    sample_rate(
+                        trace.field("sample_rate"),
+                        finished.trace.sample_rate,
+                        last_rate,
+                    );
                     // A string in the sampling context, as `sentry-types` writes it.
                     trace.plain(
                         "sampled",
@@ -288,30 +307,17 @@ impl Writer {
 }
 
 /// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
-/// formatted once per rate a thread sees in a row.
-fn sample_rate(out: &mut Vec<u8>, rate: f32) {
-    thread_local! {
-        static LAST: RefCell<Option<(u32, Vec<u8>)>> = const { RefCell::new(None) };
-    }
-    let format = |out: &mut Vec<u8>| {
+/// formatted only when it differs from the last one (`last`).
+fn sample_rate(out: &mut Vec<u8>, rate: f32, last: &mut Option<(u32, Vec<u8>)>) {
+    if !matches!(last, Some((bits, _)) if *bits == rate.to_bits()) {
         use std::io::Write;
+        let mut text = Vec::with_capacity(16);
         // Writing into a Vec cannot fail.
-        let _ = write!(out, "\"{rate}\"");
-    };
-    let cached = LAST.try_with(|last| {
-        let mut last = last.borrow_mut();
-        match &*last {
-            Some((bits, text)) if *bits == rate.to_bits() => out.extend_from_slice(text),
-            _ => {
-                let mut text = Vec::with_capacity(16);
-                format(&mut text);
-                out.extend_from_slice(&text);
-                *last = Some((rate.to_bits(), text));
-            }
-        }
-    });
-    if cached.is_err() {
-        format(out);
+        let _ = write!(text, "\"{rate}\"");
+        *last = Some((rate.to_bits(), text));
+    }
+    if let Some((_, text)) = last {
+        out.extend_from_slice(text);
     }
 }
 

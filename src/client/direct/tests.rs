@@ -582,3 +582,14 @@ fn repeated_headers_are_joined_both_ways() {
     assert_eq!(payload, other);
     assert_eq!(payload["request"]["headers"]["Accept"], "a/b, c/d");
 }
+
+/// The sample rate's text follows the rate when it changes, and is reused when it does not.
+#[test]
+fn the_sample_rate_text_follows_the_rate() {
+    let mut last = None;
+    for rate in [1.0f32, 0.25, 0.25, 1.0, 0.1] {
+        let mut out = Vec::new();
+        super::sample_rate(&mut out, rate, &mut last);
+        assert_eq!(out, format!("\"{rate}\"").into_bytes());
+    }
+}

@@ -1,15 +1,17 @@
-//! A list of case-insensitive substrings to look for in a name, indexed by their first bytes so
-//! that a name is read once and patterns are compared only where one of them starts.
+//! A list of case-insensitive substrings to look for in a name, grouped by their first bytes so
+//! that a name is read once and, at each byte, only the patterns starting with it are compared.
 
 use std::borrow::Cow;
 
-/// Lower-case patterns and the set of their first bytes.
+/// Lower-case patterns, grouped by their first bytes.
 #[derive(Clone, Debug)]
 pub(super) struct Patterns {
+    /// Sorted by first byte.
     parts: Vec<Cow<'static, str>>,
-    /// The first bytes of `parts`, as a 256-bit set (every bit when a pattern is empty, as an
-    /// empty pattern is found in every name).
-    firsts: [u64; 4],
+    /// The patterns starting with byte `b` are `parts[starts[b]..starts[b + 1]]`.
+    starts: Box<[u16; 257]>,
+    /// An empty pattern is found in every name.
+    any_empty: bool,
 }
 
 impl Patterns {
@@ -17,52 +19,74 @@ impl Patterns {
         Patterns::indexed(defaults.iter().map(|s| Cow::Borrowed(*s)).collect())
     }
 
-    fn indexed(parts: Vec<Cow<'static, str>>) -> Self {
-        let mut firsts = [0u64; 4];
+    fn indexed(mut parts: Vec<Cow<'static, str>>) -> Self {
+        // More patterns than an index can count would be absurd: the extra ones are dropped
+        // rather than miscounted (a sensitive-name list is a few dozen words).
+        parts.truncate(usize::from(u16::MAX));
+        let any_empty = parts.iter().any(|p| p.is_empty());
+        parts.retain(|p| !p.is_empty());
+        parts.sort_by_key(|p| p.as_bytes()[0]);
+        let mut starts = Box::new([0u16; 257]);
         for part in &parts {
-            match part.as_bytes().first() {
-                Some(&b) => firsts[usize::from(b >> 6)] |= 1 << (b & 63),
-                None => firsts = [u64::MAX; 4],
-            }
+            starts[usize::from(part.as_bytes()[0]) + 1] += 1;
         }
-        Patterns { parts, firsts }
+        for b in 1..257 {
+            starts[b] += starts[b - 1];
+        }
+        Patterns {
+            parts,
+            starts,
+            any_empty,
+        }
     }
 
     /// Adds a pattern (lower-cased).
     pub(super) fn add(self, part: String) -> Self {
-        let mut parts = self.parts;
+        let mut parts = self.with_empty();
         parts.push(Cow::Owned(part.to_ascii_lowercase()));
         Patterns::indexed(parts)
     }
 
     /// Removes a pattern, in any case.
     pub(super) fn remove(self, pattern: &str) -> Self {
-        let mut parts = self.parts;
+        let mut parts = self.with_empty();
         parts.retain(|p| !p.eq_ignore_ascii_case(pattern));
         Patterns::indexed(parts)
     }
 
-    /// Whether `name` contains one of the patterns, ASCII case ignored.
+    /// The list as it was given (the empty pattern, kept aside, put back).
+    fn with_empty(self) -> Vec<Cow<'static, str>> {
+        let mut parts = self.parts;
+        if self.any_empty {
+            parts.push(Cow::Borrowed(""));
+        }
+        parts
+    }
+
+    /// Whether `name` contains one of the patterns, ASCII case ignored: each byte of `name`
+    /// is compared only with the patterns that start with it.
     pub(super) fn found_in(&self, name: &str) -> bool {
-        let h = name.as_bytes();
-        if self.parts.iter().any(|p| p.is_empty()) {
+        if self.any_empty {
             return true;
         }
+        let h = name.as_bytes();
         h.iter().enumerate().any(|(i, b)| {
-            let b = b.to_ascii_lowercase();
-            self.firsts[usize::from(b >> 6)] >> (b & 63) & 1 == 1
-                && self.parts.iter().any(|p| {
-                    let p = p.as_bytes();
-                    p.first() == Some(&b)
-                        && h.get(i..i + p.len())
-                            .is_some_and(|w| w.eq_ignore_ascii_case(p))
+            let b = usize::from(b.to_ascii_lowercase());
+            let group = usize::from(self.starts[b])..usize::from(self.starts[b + 1]);
+            !group.is_empty()
+                && self.parts[group].iter().any(|p| {
+                    h.get(i..i + p.len())
+                        .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
                 })
         })
     }
 
     #[cfg(test)]
     pub(super) fn iter(&self) -> impl Iterator<Item = &str> {
-        self.parts.iter().map(|p| &**p)
+        self.parts
+            .iter()
+            .map(|p| &**p)
+            .chain(self.any_empty.then_some(""))
     }
 }
 

@@ -24,10 +24,13 @@ fn verdict<T>(outcome: Option<Option<T>>) -> Verdict<T> {
     }
 }
 
-/// `before_send`, contained.
-pub(crate) fn before_send(options: &Options, event: Event<'static>) -> Verdict<Event<'static>> {
+/// `before_send`, contained. The event stays boxed when there is no hook to hand it to.
+pub(crate) fn before_send(
+    options: &Options,
+    event: Box<Event<'static>>,
+) -> Verdict<Box<Event<'static>>> {
     match &options.before_send {
-        Some(hook) => verdict(contain(|| hook(event))),
+        Some(hook) => verdict(contain(|| hook(*event).map(Box::new))),
         None => Verdict::Keep(event),
     }
 }

@@ -326,7 +326,7 @@ impl Client {
     }
 
     /// The dynamic sampling context this process starts for a trace (outgoing `baggage`).
-    pub(crate) fn own_dsc(&self, dsc: &DscInput) -> DynamicSamplingContext {
+    pub(crate) fn own_dsc(&self, dsc: DscInput) -> DynamicSamplingContext {
         self.inner.core.own_dsc(dsc)
     }
 }

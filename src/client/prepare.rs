@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{
-    ClientSdkInfo, DynamicSamplingContext, Envelope, EnvelopeHeaders, Event, Transaction,
+    ClientSdkInfo, DynamicSamplingContext, Envelope, EnvelopeHeaders, EnvelopeItem, Event,
+    Transaction,
 };
 use sentry_types::Uuid;
 
@@ -55,9 +56,11 @@ impl Runner for Core {
                     Captured::Message(_) => false,
                 };
                 if !ignored {
+                    // With a request, the event's `request` interface is built scrubbed.
+                    let scrubbed = capture.context.request.is_some();
                     let (event, dsc) =
                         self.with_rules(|rules| event::capture_event(*capture, rules));
-                    self.send_event(event, &dsc);
+                    self.send_event(event, dsc, scrubbed);
                 }
                 None
             }
@@ -65,9 +68,7 @@ impl Runner for Core {
                 if let Some(sink) = self.sink.as_deref() {
                     let headers = EnvelopeHeaders::new().with_sent_at(SystemTime::now());
                     let mut envelope = Envelope::new().with_headers(headers);
-                    envelope.add_item(sentry_types::protocol::v7::EnvelopeItem::MonitorCheckIn(
-                        *check_in,
-                    ));
+                    envelope.add_item(EnvelopeItem::MonitorCheckIn(*check_in));
                     sink.send(envelope);
                 }
                 None
@@ -117,10 +118,12 @@ impl Core {
     /// Runs `f` with the rules events are assembled by, `before_breadcrumb` contained.
     fn with_rules<R>(&self, f: impl FnOnce(&mut EventRules<'_>) -> R) -> R {
         let mut keep = |crumb| hooks::before_breadcrumb(&self.options, crumb);
+        let interface = |request: &_| self.direct.request_interface(&self.options, request);
         f(&mut EventRules {
             in_app: self.options.in_app(),
             max_breadcrumbs: self.options.max_breadcrumbs,
             keep_breadcrumb: &mut keep,
+            request_interface: &interface,
         })
     }
 
@@ -149,7 +152,7 @@ impl Core {
             }
             let (event, dsc) =
                 self.with_rules(|rules| event::failure_event(finished, failure, rules));
-            self.send_event(event, &dsc);
+            self.send_event(event, dsc, true);
         }
         if finished.traced() {
             self.send_transaction(finished);
@@ -179,8 +182,15 @@ impl Core {
         keep
     }
 
-    /// The error sampler, defaults, scrubbing, `before_send`, envelope, sink.
-    pub(crate) fn send_event(&self, mut event: Event<'static>, dsc: &DscInput) {
+    /// The error sampler, defaults, scrubbing, `before_send`, envelope, sink. With
+    /// `request_scrubbed`, the event's `request` interface was built scrubbed (from a request
+    /// snapshot, see `EventRules::request_interface`) and is not scrubbed again.
+    pub(crate) fn send_event(
+        &self,
+        mut event: Box<Event<'static>>,
+        dsc: DscInput,
+        request_scrubbed: bool,
+    ) {
         let Some(sink) = self.sink.as_deref() else {
             return;
         };
@@ -199,7 +209,12 @@ impl Core {
         if event.event_id.is_nil() {
             event.event_id = event::new_event_id();
         }
-        scrub::event(&mut event, options.send_default_pii, &options.scrub_rules);
+        scrub::event(
+            &mut event,
+            options.send_default_pii,
+            &options.scrub_rules,
+            request_scrubbed,
+        );
         let event = match hooks::before_send(options, event) {
             Verdict::Keep(event) => event,
             Verdict::Dropped => {
@@ -212,7 +227,7 @@ impl Core {
             }
         };
         let mut envelope = Envelope::new().with_headers(self.envelope_headers(event.event_id, dsc));
-        envelope.add_item(event);
+        envelope.add_item(EnvelopeItem::Event(event));
         self.unsampled.report_to(sink);
         sink.send(envelope);
     }
@@ -265,7 +280,7 @@ impl Core {
             Verdict::Dropped => return lost(Reason::BeforeSend),
             Verdict::Panicked => return lost(Reason::EventProcessor),
         };
-        let mut envelope = Envelope::new().with_headers(self.envelope_headers(tx.event_id, &dsc));
+        let mut envelope = Envelope::new().with_headers(self.envelope_headers(tx.event_id, dsc));
         envelope.add_item(tx);
         self.unsampled.report_to(sink);
         sink.send(envelope);
@@ -292,20 +307,21 @@ impl Core {
         *common.sdk = Some(event::sdk_info());
     }
 
-    fn envelope_headers(&self, event_id: Uuid, dsc: &DscInput) -> EnvelopeHeaders {
+    fn envelope_headers(&self, event_id: Uuid, dsc: DscInput) -> EnvelopeHeaders {
         let headers = EnvelopeHeaders::new()
             .with_event_id(event_id)
             .with_sent_at(SystemTime::now());
-        match &dsc.upstream {
-            Some(upstream) => headers.with_trace((**upstream).clone()),
+        match dsc.upstream {
+            Some(upstream) => headers.with_trace(*upstream),
             // Relay requires a public key in the trace header: without a DSN there is none.
             None if self.options.dsn.is_some() => headers.with_trace(self.own_dsc(dsc)),
             None => headers,
         }
     }
 
-    /// The dynamic sampling context this process starts for a trace.
-    pub(crate) fn own_dsc(&self, dsc: &DscInput) -> DynamicSamplingContext {
+    /// The dynamic sampling context this process starts for a trace (taking the input's
+    /// transaction name rather than copying it).
+    pub(crate) fn own_dsc(&self, dsc: DscInput) -> DynamicSamplingContext {
         let options = &self.options;
         let mut out = DynamicSamplingContext::new()
             .with_trace_id(dsc.trace_id)
@@ -320,8 +336,8 @@ impl Core {
         if let Some(environment) = &options.environment {
             out = out.with_environment(environment.clone());
         }
-        if let Some(name) = &dsc.transaction {
-            out = out.with_transaction(name.clone());
+        if let Some(name) = dsc.transaction {
+            out = out.with_transaction(name);
         }
         if let Some(org) = options.effective_org_id() {
             out = out.with_org_id(org.into());

@@ -45,12 +45,20 @@ pub(crate) struct RequestSnapshot {
 impl RequestSnapshot {
     /// `GET /users/{user_id}`, or the shared unmatched name.
     pub(crate) fn transaction_name(&self) -> String {
-        match &self.route {
-            Some(Route::Named(name)) => name.clone(),
+        let route = match &self.route {
+            Some(Route::Named(name)) => return name.clone(),
             #[cfg(feature = "axum")]
-            Some(Route::Axum(path)) => format!("{} {}", self.method, path.as_str()),
-            None => format!("{} {}", self.method, UNMATCHED_ROUTE),
-        }
+            Some(Route::Axum(path)) => path.as_str(),
+            None => UNMATCHED_ROUTE,
+        };
+        // Joined by hand: `format!` goes through the formatting machinery and grows the string
+        // twice, and every event and transaction names itself.
+        let method = self.method.as_str();
+        let mut name = String::with_capacity(method.len() + 1 + route.len());
+        name.push_str(method);
+        name.push(' ');
+        name.push_str(route);
+        name
     }
 
     /// The matched route template (or the user's name for it), if any.
@@ -180,26 +188,43 @@ impl RequestSnapshot {
 
     /// The absolute URL without its query string (the query goes into `query_string`) and
     /// without userinfo.
-    fn url(&self) -> Option<Url> {
+    pub(crate) fn url(&self) -> Option<Url> {
         let (scheme, host) = self.origin()?;
         // Parsing the scheme and host (IDNA included) was most of the cost of the request
         // interface, and a service answers on few hosts: the last base is kept per thread and
-        // only the path is set on a copy of it.
+        // only the path is set on a copy of it. Setting the path parses it too; the last URL
+        // made is kept as well, for the endpoint that fails over and over (an outage sends
+        // every request of a route to the same error).
         thread_local! {
-            static BASE: RefCell<Option<(String, Url)>> = const { RefCell::new(None) };
+            static URLS: RefCell<Option<Urls>> = const { RefCell::new(None) };
         }
         let path = self.uri.path();
-        BASE.try_with(|base| {
-            let mut base = base.borrow_mut();
-            let mut url = match &*base {
-                Some((origin, url)) if is_origin(origin, scheme, host) => url.clone(),
-                _ => {
-                    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
-                    *base = Some((format!("{scheme}://{host}"), url.clone()));
-                    url
-                }
-            };
+        URLS.try_with(|urls| {
+            let mut urls = urls.borrow_mut();
+            if !urls
+                .as_ref()
+                .is_some_and(|u| is_origin(&u.origin, scheme, host))
+            {
+                let base = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+                *urls = Some(Urls {
+                    origin: format!("{scheme}://{host}"),
+                    base,
+                    last_path: String::new(),
+                    last: None,
+                });
+            }
+            let urls = urls.as_mut()?;
+            if let Some(last) = urls.last.as_ref().filter(|_| urls.last_path == path) {
+                return Some(last.clone());
+            }
+            let mut url = urls.base.clone();
             url.set_path(path);
+            // A long path is not kept alive on the thread.
+            if path.len() <= MAX_KEPT_PATH {
+                urls.last_path.clear();
+                urls.last_path.push_str(path);
+                urls.last = Some(url.clone());
+            }
             Some(url)
         })
         // The thread is being torn down: parse it whole.
@@ -228,6 +253,20 @@ impl RequestSnapshot {
         }
     }
 }
+
+/// The URLs a thread made last (see [`RequestSnapshot::url`]).
+struct Urls {
+    /// `{scheme}://{host}` of `base`.
+    origin: String,
+    /// The origin parsed, with the path `/`.
+    base: Url,
+    /// The path of `last`.
+    last_path: String,
+    last: Option<Url>,
+}
+
+/// The longest path whose URL a thread keeps.
+const MAX_KEPT_PATH: usize = 256;
 
 /// Whether `origin` is `{scheme}://{host}`.
 fn is_origin(origin: &str, scheme: &str, host: &str) -> bool {
@@ -385,12 +424,20 @@ mod tests {
 
     #[test]
     fn urls_built_on_the_cached_base_equal_a_full_parse() {
+        let long = format!("/{}", "l".repeat(MAX_KEPT_PATH + 1));
         let cases = [
             ("/a/b", "x.example.com"),
+            // The last URL again, then another path and back: each read from or replacing it.
+            ("/a/b", "x.example.com"),
             ("/a/../b%20c/./d", "x.example.com"),
+            ("/a/b", "x.example.com"),
             ("/caf%C3%A9", "y.example.com:81"),
             ("/", "y.example.com:81"),
             ("/p", "EXAMPLE.com"),
+            // The same path on another host is not the last URL.
+            ("/p", "x.example.com"),
+            (&long, "x.example.com"),
+            (&long, "x.example.com"),
             ("/p", "x.example.com"),
         ];
         for (uri, host) in cases {

@@ -133,7 +133,7 @@ pub(crate) fn inject(
     let input = scope.dsc_input();
     let dsc = match input.upstream {
         Some(upstream) => *upstream,
-        None => scope.client.own_dsc(&input),
+        None => scope.client.own_dsc(input),
     };
     let ours: Vec<(String, String)> = match serde_json::to_value(&dsc) {
         Ok(serde_json::Value::Object(map)) => map

@@ -7,6 +7,7 @@
 //! field by field, on varied requests; CI passes what this writes through Relay's normaliser.
 
 mod hex;
+mod interface;
 mod json;
 mod names;
 mod request;
@@ -159,6 +160,23 @@ impl Writer {
         let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
         let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
         SerializedEnvelope::transaction(bytes, spans)
+    }
+
+    /// The scrubbed `request` interface of an event (which keeps the struct path), built with
+    /// the header names' table this writer keeps.
+    pub(crate) fn request_interface(
+        &self,
+        options: &Options,
+        request: &RequestSnapshot,
+    ) -> sentry_types::protocol::v7::Request {
+        // Only the client's worker builds: the lock is never contended.
+        let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
+        interface::build(
+            request,
+            options.send_default_pii,
+            &options.scrub_rules,
+            &mut reused.names,
+        )
     }
 
     /// The envelope header line: the event id, `sent_at` and the sampling context.

@@ -32,6 +32,8 @@ struct Entry {
     name: String,
     /// `"Canonical-Name":`, ready to append.
     key: Vec<u8>,
+    /// `Canonical-Name`, for the struct an event carries.
+    canonical: String,
     kind: Option<Kind>,
 }
 
@@ -61,10 +63,25 @@ impl Names {
                 entry.key.push(b'"');
                 push_canonical_header_name(name, &mut entry.key);
                 entry.key.extend_from_slice(b"\":");
+                entry.canonical.clear();
+                // The key is `"Canonical-Name":` of header-name (ASCII token) characters.
+                entry.canonical.extend(
+                    entry.key[1..entry.key.len() - 2]
+                        .iter()
+                        .map(|&b| char::from(b)),
+                );
                 entry.kind = Some(kind);
                 (&entry.key, kind)
             }
         }
+    }
+
+    /// The canonical spelling (`Accept-Encoding`) and the kind of `name`, for the struct an
+    /// event carries.
+    #[inline]
+    pub(super) fn canonical(&mut self, name: &str, rules: &ScrubRules) -> (&str, Kind) {
+        let kind = self.get(name, rules).1;
+        (&self.slots[slot(name)].canonical, kind)
     }
 }
 

@@ -116,7 +116,7 @@ fn write_value(out: &mut Vec<u8>, value: &http::HeaderValue, rules: &ScrubRules)
 }
 
 /// Whether a header name occurs twice (lists are short: comparing pairs is cheaper than a set).
-fn has_repeated_headers(request: &RequestSnapshot) -> bool {
+pub(super) fn has_repeated_headers(request: &RequestSnapshot) -> bool {
     let headers = &request.headers;
     (1..headers.len()).any(|i| headers[..i].iter().any(|(name, _)| *name == headers[i].0))
 }

@@ -593,3 +593,27 @@ fn the_sample_rate_text_follows_the_rate() {
         assert_eq!(out, format!("\"{rate}\"").into_bytes());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// An event's `request` interface, built scrubbed with the names' table, is the struct the
+    /// event scrub pass made of the unscrubbed interface; twice, so the second build reads
+    /// the table (and the thread's last URL) the first one filled.
+    #[test]
+    fn the_event_interface_equals_the_scrubbed_struct(case in case()) {
+        let Some(finished) = case.finished() else { return Ok(()); };
+        let options = case.options();
+        let writer = crate::client::direct::Writer::new(&options);
+        let mut expected = finished.request.to_request_interface();
+        crate::client::scrub::scrub_request(
+            &mut expected,
+            options.send_default_pii,
+            &options.scrub_rules,
+        );
+        for _ in 0..2 {
+            let built = writer.request_interface(&options, &finished.request);
+            prop_assert_eq!(&built, &expected);
+        }
+    }
+}

@@ -15,9 +15,15 @@ pub(crate) use request::{is_ip_header, scrub_body, scrub_cookies, scrub_query, s
 pub use rules::ScrubRules;
 pub(crate) use value::{scrub_map, scrub_value};
 
-/// Scrubs everything in an event that could carry a secret the user did not set explicitly.
-pub(crate) fn event(event: &mut Event<'static>, send_default_pii: bool, rules: &ScrubRules) {
-    if let Some(request) = event.request.as_mut() {
+/// Scrubs everything in an event that could carry a secret the user did not set explicitly
+/// (its `request` interface only unless `request_scrubbed`: built scrubbed already).
+pub(crate) fn event(
+    event: &mut Event<'static>,
+    send_default_pii: bool,
+    rules: &ScrubRules,
+    request_scrubbed: bool,
+) {
+    if let (Some(request), false) = (event.request.as_mut(), request_scrubbed) {
         request::scrub_request(request, send_default_pii, rules);
     }
     value::scrub_map(&mut event.extra, rules);

@@ -280,9 +280,18 @@ impl Core {
             Verdict::Dropped => return lost(Reason::BeforeSend),
             Verdict::Panicked => return lost(Reason::EventProcessor),
         };
-        let mut envelope = Envelope::new().with_headers(self.envelope_headers(tx.event_id, dsc));
-        envelope.add_item(tx);
+        let headers = self.envelope_headers(tx.event_id, dsc);
         self.unsampled.report_to(sink);
+        if sink.takes_serialized() {
+            // Written as the direct writer writes it (start times in RFC 3339), so a
+            // transaction reads the same whether a hook saw it or not.
+            if let Some(envelope) = super::direct::hooked::envelope(&headers, &tx) {
+                sink.send_serialized(envelope);
+                return;
+            }
+        }
+        let mut envelope = Envelope::new().with_headers(headers);
+        envelope.add_item(tx);
         sink.send(envelope);
     }
 

@@ -7,6 +7,7 @@
 //! field by field, on varied requests; CI passes what this writes through Relay's normaliser.
 
 mod hex;
+pub(crate) mod hooked;
 mod interface;
 mod json;
 mod names;

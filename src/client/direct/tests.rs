@@ -617,3 +617,30 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A transaction that went through a `before_send_transaction` hook unchanged is written
+    /// as the direct writer writes it, start times in RFC 3339 included (they were float
+    /// seconds, which Spotlight reads at millisecond precision).
+    #[test]
+    fn a_hooked_transaction_reads_as_the_direct_one(case in case()) {
+        let Some(finished) = case.finished() else { return Ok(()); };
+        let write = |hooked: bool| {
+            let memory = MemorySink::new();
+            let mut options = case.options();
+            if hooked {
+                options = options.before_send_transaction(Some);
+            }
+            core(options, Arc::new(memory.clone())).send_transaction(&finished);
+            let out = memory.serialized();
+            assert_eq!(out.len(), 1);
+            normalised(&out[0])
+        };
+        let ((h1, p1), (h2, p2)) = (write(false), write(true));
+        prop_assert!(h1 == h2, "header {:?}", first_difference(&h1, &h2, ""));
+        prop_assert!(p1 == p2, "payload {:?}", first_difference(&p1, &p2, ""));
+        prop_assert!(p2["start_timestamp"].is_string());
+    }
+}

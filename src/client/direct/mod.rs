@@ -27,8 +27,9 @@ use crate::event::{
 use crate::sink::SerializedEnvelope;
 use json::{rfc3339, string, Object};
 
-/// Writes a client's transactions: the parts its options fix are written once, and the
-/// buffers and header names are reused from one transaction to the next.
+/// Writes a client's transactions (and builds its events' `request` interfaces): the parts its
+/// options fix are written once, and the buffers and header names are reused from one
+/// transaction or event to the next.
 pub(crate) struct Writer {
     fixed: Fixed,
     reused: Mutex<Reused>,
@@ -130,8 +131,9 @@ impl Writer {
             span_id: hex::span_id(finished.trace.span_id),
             root: finished.trace.span_id,
         };
-        // Only the client's worker writes: the lock is never contended (a poisoned one held
-        // buffers only, which are cleared before use).
+        // The client's worker writes (or, when no worker thread could start, the threads that
+        // submit): the lock is uncontended but for that fallback (a poisoned one held buffers
+        // only, which are cleared before use).
         let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
         let reused = &mut *reused;
         reused.name.clear();
@@ -170,7 +172,8 @@ impl Writer {
         options: &Options,
         request: &RequestSnapshot,
     ) -> sentry_types::protocol::v7::Request {
-        // Only the client's worker builds: the lock is never contended.
+        // The client's worker builds (or, when no worker thread could start, the threads that
+        // submit): the lock is uncontended but for that fallback.
         let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
         interface::build(
             request,

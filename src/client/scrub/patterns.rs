@@ -4,14 +4,26 @@
 use std::borrow::Cow;
 
 /// Lower-case patterns, grouped by their first bytes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(super) struct Patterns {
     /// Sorted by first byte.
     parts: Vec<Cow<'static, str>>,
     /// The patterns starting with byte `b` are `parts[starts[b]..starts[b + 1]]`.
-    starts: Box<[u16; 257]>,
+    starts: Box<[u32; 257]>,
     /// An empty pattern is found in every name.
     any_empty: bool,
+}
+
+/// The patterns only: the index is derived from them.
+impl std::fmt::Debug for Patterns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        list.entries(&self.parts);
+        if self.any_empty {
+            list.entry(&"");
+        }
+        list.finish()
+    }
 }
 
 impl Patterns {
@@ -20,18 +32,16 @@ impl Patterns {
     }
 
     fn indexed(mut parts: Vec<Cow<'static, str>>) -> Self {
-        // More patterns than an index can count would be absurd: the extra ones are dropped
-        // rather than miscounted (a sensitive-name list is a few dozen words).
-        parts.truncate(usize::from(u16::MAX));
         let any_empty = parts.iter().any(|p| p.is_empty());
         parts.retain(|p| !p.is_empty());
         parts.sort_by_key(|p| p.as_bytes()[0]);
-        let mut starts = Box::new([0u16; 257]);
+        let mut starts = Box::new([0u32; 257]);
         for part in &parts {
-            starts[usize::from(part.as_bytes()[0]) + 1] += 1;
+            let at = usize::from(part.as_bytes()[0]) + 1;
+            starts[at] = starts[at].saturating_add(1);
         }
         for b in 1..257 {
-            starts[b] += starts[b - 1];
+            starts[b] = starts[b].saturating_add(starts[b - 1]);
         }
         Patterns {
             parts,
@@ -72,9 +82,9 @@ impl Patterns {
         let h = name.as_bytes();
         h.iter().enumerate().any(|(i, b)| {
             let b = usize::from(b.to_ascii_lowercase());
-            let group = usize::from(self.starts[b])..usize::from(self.starts[b + 1]);
+            let group = self.starts[b] as usize..self.starts[b + 1] as usize;
             !group.is_empty()
-                && self.parts[group].iter().any(|p| {
+                && self.parts.get(group).unwrap_or_default().iter().any(|p| {
                     h.get(i..i + p.len())
                         .is_some_and(|w| w.eq_ignore_ascii_case(p.as_bytes()))
                 })
@@ -94,6 +104,12 @@ impl Patterns {
 mod tests {
     use super::super::text::contains_ignore_case;
     use super::*;
+
+    #[test]
+    fn debug_shows_the_patterns_not_the_index() {
+        let patterns = Patterns::new(&["token", "auth"]).add(String::new());
+        assert_eq!(format!("{patterns:?}"), r#"["auth", "token", ""]"#);
+    }
 
     /// The indexed search against a search per pattern, on names built from pieces of the
     /// patterns, for lists changed every way.

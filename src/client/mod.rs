@@ -99,6 +99,7 @@ impl Client {
             .then(|| latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
             direct: direct::Writer::new(&options),
+            dsc_template: prepare::dsc_template(&options),
             options,
             sink,
             unsampled: Default::default(),

@@ -37,6 +37,27 @@ pub(crate) struct Core {
     pub(crate) logs: super::logs::Logs,
     /// Writes transactions straight to envelope bytes (see `Core::send_transaction`).
     pub(crate) direct: super::direct::Writer,
+    /// The sampling context's fields the options fix (see [`dsc_template`]).
+    pub(crate) dsc_template: DynamicSamplingContext,
+}
+
+/// The fields of the sampling contexts this process starts that its options fix: the public
+/// key, release, environment and organization, worked out once per client.
+pub(crate) fn dsc_template(options: &Options) -> DynamicSamplingContext {
+    let mut out = DynamicSamplingContext::new();
+    if let Some(dsn) = &options.dsn {
+        out = out.with_public_key(dsn.public_key().to_owned());
+    }
+    if let Some(release) = &options.release {
+        out = out.with_release(release.clone());
+    }
+    if let Some(environment) = &options.environment {
+        out = out.with_environment(environment.clone());
+    }
+    if let Some(org) = options.effective_org_id() {
+        out = out.with_org_id(org.into());
+    }
+    out
 }
 
 impl Runner for Core {
@@ -331,26 +352,15 @@ impl Core {
     /// The dynamic sampling context this process starts for a trace (taking the input's
     /// transaction name rather than copying it).
     pub(crate) fn own_dsc(&self, dsc: DscInput) -> DynamicSamplingContext {
-        let options = &self.options;
-        let mut out = DynamicSamplingContext::new()
+        let out = self
+            .dsc_template
+            .clone()
             .with_trace_id(dsc.trace_id)
-            .with_sample_rate(dsc.sample_rate.unwrap_or(options.traces_sample_rate))
+            .with_sample_rate(dsc.sample_rate.unwrap_or(self.options.traces_sample_rate))
             .with_sampled(dsc.sampled);
-        if let Some(dsn) = &options.dsn {
-            out = out.with_public_key(dsn.public_key().to_owned());
+        match dsc.transaction {
+            Some(name) => out.with_transaction(name),
+            None => out,
         }
-        if let Some(release) = &options.release {
-            out = out.with_release(release.clone());
-        }
-        if let Some(environment) = &options.environment {
-            out = out.with_environment(environment.clone());
-        }
-        if let Some(name) = dsc.transaction {
-            out = out.with_transaction(name);
-        }
-        if let Some(org) = options.effective_org_id() {
-            out = out.with_org_id(org.into());
-        }
-        out
     }
 }

@@ -177,11 +177,12 @@ pub(crate) fn failure_event(
         "trace".into(),
         finished.trace.trace_context("http.server", None),
     );
-    let dsc = DscInput::for_trace(
-        &finished.trace,
-        Some(finished.request.transaction_name()),
-        finished.upstream_dsc.clone(),
-    );
+    // The name `apply_request` gave the event, copied rather than composed again.
+    let name = event
+        .transaction
+        .clone()
+        .unwrap_or_else(|| finished.request.transaction_name());
+    let dsc = DscInput::for_trace(&finished.trace, Some(name), finished.upstream_dsc.clone());
     (Box::new(event), dsc)
 }
 

@@ -126,6 +126,31 @@ mod tests {
         }
     }
 
+    /// Every length, every offset: the words are the input's eight-byte chunks, the last one
+    /// padded with DEL, whether the tail is read byte by byte or as the input's last eight.
+    #[test]
+    fn words_are_the_padded_chunks_at_every_length() {
+        let input: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
+        for len in 0..input.len() {
+            let bytes = &input[..len];
+            let mut seen = Vec::new();
+            any_word(bytes, |at, w| {
+                seen.push((at, w));
+                false
+            });
+            let expected: Vec<(usize, u64)> = bytes
+                .chunks(8)
+                .enumerate()
+                .map(|(i, chunk)| {
+                    let mut word = [PAD; 8];
+                    word[..chunk.len()].copy_from_slice(chunk);
+                    (8 * i, u64::from_le_bytes(word))
+                })
+                .collect();
+            assert_eq!(seen, expected, "length {len}");
+        }
+    }
+
     #[test]
     fn words_pad_the_tail_and_first_finds_the_lowest() {
         let mut all = Vec::new();

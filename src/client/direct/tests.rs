@@ -34,6 +34,7 @@ impl Sink for Typed {
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
         direct: crate::client::direct::Writer::new(&options),
+        dsc_template: crate::client::prepare::dsc_template(&options),
         options,
         sink: Some(sink),
         unsampled: Default::default(),

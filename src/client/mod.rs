@@ -289,21 +289,23 @@ impl Client {
     }
 
     /// Counts a request that ended: its duration into its route's latency (when `slot` is
-    /// given), its health into the release's sessions (when `health` is).
+    /// given), its health into the release's sessions (when `health` is). The time it read as
+    /// the end, if it counted anything.
     pub(crate) fn request_ended(
         &self,
         slot: Option<u32>,
         started: SystemTime,
         status: u16,
         health: Option<Health>,
-    ) {
+    ) -> Option<SystemTime> {
         let core = &*self.inner.core;
         let latency = slot.zip(core.latency.as_ref());
         let sessions = health.zip(core.sessions.as_ref());
         if latency.is_none() && sessions.is_none() {
-            return;
+            return None;
         }
-        // One clock read serves both (a clock read is most of what counting costs).
+        // One clock read serves both (a clock read is most of what counting costs), and the
+        // caller's transaction end.
         let now = SystemTime::now();
         if let Some((slot, latency)) = latency {
             latency.record(
@@ -315,6 +317,7 @@ impl Client {
         if let Some((health, sessions)) = sessions {
             sessions.count(now, health);
         }
+        Some(now)
     }
 
     /// Whether request health is counted (a release is set and something can be sent).

@@ -57,7 +57,7 @@ impl Tracking {
         };
         let options = self.scope.client.options_ref();
         let failed = failed && !options.ignore_error_statuses.contains(&status.as_u16());
-        self.count(status.as_u16(), || {
+        let ended = self.count(status.as_u16(), || {
             if failed {
                 Health::Errored
             } else {
@@ -75,7 +75,7 @@ impl Tracking {
                 error: reported.map(ReportedError::into_value),
             })
         });
-        self.finish(status.as_u16(), failure);
+        self.finish(status.as_u16(), failure, ended);
     }
 
     /// Reports a caught panic and the transaction, with `status` (500 when the layer answers
@@ -86,7 +86,7 @@ impl Tracking {
         headers: Option<&mut http::HeaderMap>,
         status: u16,
     ) {
-        self.count(status, || Health::Crashed);
+        let ended = self.count(status, || Health::Crashed);
         let mut headers = headers;
         if let Some(headers) = headers.as_deref_mut() {
             self.set_trace_header(headers);
@@ -101,21 +101,22 @@ impl Tracking {
             // Reported further in (a scoped task awaited inline).
             Caught::AlreadyReported => None,
         };
-        self.finish(status, failure);
+        self.finish(status, failure, ended);
     }
 
     /// The request ended without a response to classify (cancelled, or the service's error):
     /// only the transaction, if sampled.
     pub(crate) fn on_end(self, status: u16) {
-        self.count(status, || self.health());
-        self.finish(status, None);
+        let ended = self.count(status, || self.health());
+        self.finish(status, None, ended);
     }
 
-    /// Counts the request into its route's latency and, with a release, into release health.
-    fn count(&self, status: u16, health: impl FnOnce() -> Health) {
+    /// Counts the request into its route's latency and, with a release, into release health;
+    /// the time it took as the request's end, if it read the clock.
+    fn count(&self, status: u16, health: impl FnOnce() -> Health) -> Option<SystemTime> {
         let client = &self.scope.client;
         let health = client.counts_sessions().then(health);
-        client.request_ended(self.slot, self.started, status, health);
+        client.request_ended(self.slot, self.started, status, health)
     }
 
     /// Errored if an error event was captured during the request.
@@ -154,12 +155,15 @@ impl Tracking {
         }
     }
 
-    fn finish(self, status: u16, failure: Option<Box<Failure>>) {
+    /// Queues the request's event and transaction, ended at `ended` (the clock read that
+    /// counted the request, when there was one).
+    fn finish(self, status: u16, failure: Option<Box<Failure>>, ended: Option<SystemTime>) {
         if failure.is_none() && !self.scope.trace.sampled {
             return;
         }
         let client = &self.scope.client;
-        let Some(mut finished) = self.scope.finish(status, SystemTime::now(), failure) else {
+        let ended = ended.unwrap_or_else(SystemTime::now);
+        let Some(mut finished) = self.scope.finish(status, ended, failure) else {
             return;
         };
         if finished.traced()

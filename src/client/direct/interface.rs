@@ -33,23 +33,16 @@ pub(super) fn build(
     let mut content_type = None;
     for (name, value) in &request.headers {
         let (canonical, kind) = names.canonical(name.as_str(), rules);
-        let shown = match kind {
-            Kind::Cookie => {
-                if pii {
-                    cookies = Some(scrub::scrub_cookies(&header_text(value), rules));
-                }
-                continue;
-            }
-            Kind::Address { sensitive } if pii => {
-                if sensitive {
-                    FILTERED.to_owned()
-                } else {
-                    scrubbed(value, rules)
-                }
-            }
-            Kind::Address { .. } => continue,
-            Kind::Sensitive => FILTERED.to_owned(),
-            Kind::Plain => scrubbed(value, rules),
+        if kind == Kind::Cookie && pii {
+            cookies = Some(scrub::scrub_cookies(&header_text(value), rules));
+        }
+        if !kind.shown(pii) {
+            continue;
+        }
+        let shown = if kind.filtered() {
+            FILTERED.to_owned()
+        } else {
+            scrubbed(value, rules)
         };
         if name == http::header::CONTENT_TYPE {
             content_type = Some(header_text(value));

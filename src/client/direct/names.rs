@@ -26,6 +26,23 @@ pub(super) enum Kind {
     Cookie,
 }
 
+impl Kind {
+    /// Whether the request interface shows a header of this kind (the cookie goes to
+    /// `cookies`; the client's address only with `send_default_pii`).
+    pub(super) fn shown(self, pii: bool) -> bool {
+        match self {
+            Kind::Plain | Kind::Sensitive => true,
+            Kind::Address { .. } => pii,
+            Kind::Cookie => false,
+        }
+    }
+
+    /// Whether a shown header's value is replaced by `[Filtered]`.
+    pub(super) fn filtered(self) -> bool {
+        matches!(self, Kind::Sensitive | Kind::Address { sensitive: true })
+    }
+}
+
 /// One cached name.
 #[derive(Default)]
 struct Entry {

@@ -2,7 +2,7 @@
 //! `scrub::scrub_request` applies to the struct, without building the struct.
 
 use super::json::{self, string, Object};
-use super::names::{Kind, Names};
+use super::names::Names;
 use crate::client::scrub::{self, ScrubRules};
 use crate::event::{header_text, RequestSnapshot, FILTERED};
 
@@ -65,15 +65,10 @@ fn write_headers(
     rules: &ScrubRules,
     names: &mut Names,
 ) {
-    let shown = |kind: Kind| match kind {
-        Kind::Plain | Kind::Sensitive => true,
-        Kind::Address { .. } => pii,
-        Kind::Cookie => false,
-    };
     let mut opened = false;
     for (name, value) in &request.headers {
         let (key, kind) = names.get(name.as_str(), rules);
-        if !shown(kind) {
+        if !kind.shown(pii) {
             continue;
         }
         let out = if opened {
@@ -87,7 +82,7 @@ fn write_headers(
             out
         };
         out.extend_from_slice(key);
-        if matches!(kind, Kind::Sensitive | Kind::Address { sensitive: true }) {
+        if kind.filtered() {
             string(out, FILTERED);
         } else {
             write_value(out, value, rules);

@@ -113,30 +113,17 @@ impl RequestSnapshot {
     /// Most paths are written as they are after a per-thread cached base: only one that the
     /// URL parser would change (dot segments, characters it escapes) is parsed.
     pub(crate) fn write_url(&self, out: &mut String) -> bool {
-        thread_local! {
-            static BASES: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
-        }
         let path = self.uri.path();
         let Some((scheme, host)) = self.origin() else {
             return false;
         };
         if path_is_plain(path) {
-            let written = BASES.try_with(|bases| {
-                let mut bases = bases.borrow_mut();
-                let hit = bases
-                    .as_ref()
-                    .is_some_and(|(origin, _)| is_origin(origin, scheme, host));
-                if !hit {
-                    let url = Url::parse(&format!("{scheme}://{host}/")).ok()?;
-                    let base = url.as_str().strip_suffix('/')?.to_owned();
-                    *bases = Some((format!("{scheme}://{host}"), base));
-                }
-                let (_, base) = bases.as_ref()?;
-                out.push_str(base);
+            let written = with_urls(scheme, host, |urls| {
+                out.push_str(urls.base.as_str().strip_suffix('/')?);
                 out.push_str(path);
                 Some(())
             });
-            if let Ok(Some(())) = written {
+            if written.is_some() {
                 return true;
             }
         }
@@ -190,30 +177,8 @@ impl RequestSnapshot {
     /// without userinfo.
     pub(crate) fn url(&self) -> Option<Url> {
         let (scheme, host) = self.origin()?;
-        // Parsing the scheme and host (IDNA included) was most of the cost of the request
-        // interface, and a service answers on few hosts: the last base is kept per thread and
-        // only the path is set on a copy of it. Setting the path parses it too; the last URL
-        // made is kept as well, for the endpoint that fails over and over (an outage sends
-        // every request of a route to the same error).
-        thread_local! {
-            static URLS: RefCell<Option<Urls>> = const { RefCell::new(None) };
-        }
         let path = self.uri.path();
-        URLS.try_with(|urls| {
-            let mut urls = urls.borrow_mut();
-            if !urls
-                .as_ref()
-                .is_some_and(|u| is_origin(&u.origin, scheme, host))
-            {
-                let base = Url::parse(&format!("{scheme}://{host}/")).ok()?;
-                *urls = Some(Urls {
-                    origin: format!("{scheme}://{host}"),
-                    base,
-                    last_path: String::new(),
-                    last: None,
-                });
-            }
-            let urls = urls.as_mut()?;
+        with_urls(scheme, host, |urls| {
             if let Some(last) = urls.last.as_ref().filter(|_| urls.last_path == path) {
                 return Some(last.clone());
             }
@@ -227,8 +192,8 @@ impl RequestSnapshot {
             }
             Some(url)
         })
-        // The thread is being torn down: parse it whole.
-        .unwrap_or_else(|_| Url::parse(&format!("{scheme}://{host}{path}")).ok())
+        // The thread is being torn down (or the origin alone does not parse): parse it whole.
+        .or_else(|| Url::parse(&format!("{scheme}://{host}{path}")).ok())
     }
 
     /// The automatic breadcrumb for the request itself, made only when an event is built.
@@ -254,7 +219,38 @@ impl RequestSnapshot {
     }
 }
 
-/// The URLs a thread made last (see [`RequestSnapshot::url`]).
+/// Runs `f` on this thread's URLs for `{scheme}://{host}`, made anew when the origin differs
+/// from the last one. Parsing the scheme and host (IDNA included) was most of the cost of a
+/// request's URL, and a service answers on few hosts: both the URL text the direct writer
+/// appends and the parsed URL of an event start from the base kept here. `None` when the
+/// thread is being torn down or the origin does not parse.
+fn with_urls<R>(scheme: &str, host: &str, f: impl FnOnce(&mut Urls) -> Option<R>) -> Option<R> {
+    thread_local! {
+        static URLS: RefCell<Option<Urls>> = const { RefCell::new(None) };
+    }
+    URLS.try_with(|urls| {
+        let mut urls = urls.borrow_mut();
+        if !urls
+            .as_ref()
+            .is_some_and(|u| is_origin(&u.origin, scheme, host))
+        {
+            let base = Url::parse(&format!("{scheme}://{host}/")).ok()?;
+            *urls = Some(Urls {
+                origin: format!("{scheme}://{host}"),
+                base,
+                last_path: String::new(),
+                last: None,
+            });
+        }
+        f(urls.as_mut()?)
+    })
+    .ok()
+    .flatten()
+}
+
+/// The URLs a thread made last (see [`with_urls`]): the origin's base, and the last URL made
+/// on it, for the endpoint that fails over and over (an outage sends every request of a route
+/// to the same error; setting a path on the base parses it).
 struct Urls {
     /// `{scheme}://{host}` of `base`.
     origin: String,

@@ -31,15 +31,13 @@ pub(crate) fn envelope(
         }
     }
     let payload = serde_json::to_vec(&payload).ok()?;
-    let mut bytes = serde_json::to_vec(headers).ok()?;
-    bytes.extend_from_slice(b"\n{\"type\":\"transaction\",\"length\":");
-    json::uint(&mut bytes, payload.len() as u64);
-    bytes.extend_from_slice(b"}\n");
-    bytes.extend_from_slice(&payload);
-    bytes.push(b'\n');
-    // The spans the hook left, and the root one.
-    let spans = u32::try_from(tx.spans.len().saturating_add(1)).unwrap_or(u32::MAX);
-    Some(SerializedEnvelope::transaction(bytes, spans))
+    let header = serde_json::to_vec(headers).ok()?;
+    // The spans the hook left (and the root one).
+    Some(super::transaction_envelope(
+        &header,
+        &payload,
+        tx.spans.len(),
+    ))
 }
 
 /// Replaces the float `start_timestamp` of `object` with `at` in RFC 3339.

@@ -148,21 +148,13 @@ impl Writer {
             &reused.name,
             &mut reused.sample_rate,
         );
-        let payload = &reused.payload;
-        let mut bytes = Vec::with_capacity(reused.header.len() + payload.len() + 48);
-        bytes.extend_from_slice(&reused.header);
-        bytes.extend_from_slice(b"\n{\"type\":\"transaction\",\"length\":");
-        json::uint(&mut bytes, payload.len() as u64);
-        bytes.extend_from_slice(b"}\n");
-        bytes.extend_from_slice(payload);
-        bytes.push(b'\n');
+        let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
+        let envelope = transaction_envelope(&reused.header, &reused.payload, spans);
         // A huge transaction does not keep its buffer alive on the worker.
         if reused.payload.capacity() > 64 * 1024 {
             reused.payload = Vec::new();
         }
-        let spans = finished.data.as_ref().map_or(0, |d| d.spans.len());
-        let spans = u32::try_from(spans + 1).unwrap_or(u32::MAX);
-        SerializedEnvelope::transaction(bytes, spans)
+        envelope
     }
 
     /// The scrubbed `request` interface of an event (which keeps the struct path), built with
@@ -226,6 +218,20 @@ impl Writer {
         }
         header.end();
     }
+}
+
+/// A transaction's envelope: the header line, the item header, the payload; counted as one
+/// transaction and its `spans` spans plus the root one.
+fn transaction_envelope(header: &[u8], payload: &[u8], spans: usize) -> SerializedEnvelope {
+    let mut bytes = Vec::with_capacity(header.len() + payload.len() + 48);
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(b"\n{\"type\":\"transaction\",\"length\":");
+    json::uint(&mut bytes, payload.len() as u64);
+    bytes.extend_from_slice(b"}\n");
+    bytes.extend_from_slice(payload);
+    bytes.push(b'\n');
+    let spans = u32::try_from(spans.saturating_add(1)).unwrap_or(u32::MAX);
+    SerializedEnvelope::transaction(bytes, spans)
 }
 
 /// The event id's 32 hex digits in the 8-4-4-4-12 form of the envelope header.

@@ -82,8 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             app.layer(layer)
         }
         "sentry" => {
-            // sentry's reqwest transport is built without a TLS provider here; give it ring.
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            // sentry's reqwest transport is built without a TLS provider here; give it ring,
+            // the provider lighttrace's sink uses.
+            let _ = lighttrace::__probe::ring_crypto_provider().install_default();
             sentry_guard = Some(sentry::init(
                 sentry::ClientOptions::new()
                     .dsn(&dsn)

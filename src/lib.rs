@@ -33,7 +33,7 @@
 //! # How it is built
 //!
 //! The crate is laid out as the path an event takes, and its modules import only along that
-//! path (a test in `tests/architecture.rs` fails on any import that reaches back):
+//! path (a test in `tests/it/architecture.rs` fails on any import that reaches back):
 //!
 //! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`]): tower glue
 //!   and panic catching.
@@ -92,8 +92,15 @@ pub mod latency {
     pub use crate::client::latency::{LatencyReport, RouteLatency, BOUNDS};
 }
 
+/// For benchmarks and load-test tools only; not part of the API, may change at any time.
 #[doc(hidden)]
-pub use layer::probe as __probe;
+pub mod __probe {
+    pub use crate::layer::probe::Probe;
+    /// The *ring* crypto provider the HTTP sink uses when the application installed none, for
+    /// tools that must give another client a provider.
+    #[cfg(feature = "http-sink")]
+    pub use crate::sink::http::ring_crypto_provider;
+}
 
 /// The Sentry protocol types events are made of, re-exported from `sentry-types`.
 pub mod protocol {

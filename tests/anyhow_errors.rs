@@ -1,6 +1,7 @@
 //! `anyhow` errors keep their context chain and their backtrace (feature `anyhow`).
 #![cfg(feature = "anyhow")]
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -1,12 +1,19 @@
-//! The opt-in global panic hook (process-wide state: its own test binary, one test).
+//! The opt-in global panic hook and the global client: process-wide state, so this binary
+//! runs one test, whose phases run in order.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lighttrace::{Client, Level, MemorySink, Options};
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use lighttrace::{Client, Level, MemorySink, Options, TrackingLayer};
+use tower::ServiceExt;
 
 fn explode_in_worker() {
     let items: Vec<u8> = Vec::new();
@@ -14,6 +21,11 @@ fn explode_in_worker() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_wide_panic_hook_and_global_client() {
+    panics_outside_requests_are_captured_without_blocking().await;
+    user_code_panics_are_not_reported_as_panics_of_the_app().await;
+}
+
 async fn panics_outside_requests_are_captured_without_blocking() {
     // A hook installed before ours keeps running.
     let previous_calls = Arc::new(AtomicUsize::new(0));
@@ -125,4 +137,42 @@ async fn panics_outside_requests_are_captured_without_blocking() {
         .await
         .expect("panicking threads were blocked by the collector")
         .unwrap();
+}
+
+async fn user_code_panics_are_not_reported_as_panics_of_the_app() {
+    // With the global hook on, a contained hook's panic must not become an event either.
+    let sink = MemorySink::new();
+    let dsn = format!("https://{}@errors.example.com/1", common::KEY);
+    let options = Options::new()
+        .dsn(lighttrace::parse_dsn(&dsn).unwrap())
+        .sink(common::Keep(sink.clone()));
+    let client = lighttrace::Client::new(options.before_send(|event| {
+        if event.message.as_deref() == Some("trip") {
+            panic!("a buggy before_send");
+        }
+        Some(event)
+    }));
+    client.install_global();
+    lighttrace::capture_panics();
+    let layer = TrackingLayer::with_client(client.clone());
+    let hit = Arc::new(AtomicBool::new(false));
+    let flag = hit.clone();
+    let app = Router::new()
+        .route(
+            "/",
+            get(move || {
+                flag.store(true, Ordering::SeqCst);
+                async {
+                    lighttrace::capture_message("trip", Level::Error);
+                    "ok"
+                }
+            }),
+        )
+        .layer(layer);
+    let req = Request::get("/").body(Body::empty()).unwrap();
+    assert_eq!(app.oneshot(req).await.unwrap().status(), StatusCode::OK);
+    assert!(client.flush(Duration::from_secs(5)).await);
+    assert!(hit.load(Ordering::SeqCst));
+    assert!(sink.events().is_empty());
+    assert_eq!(sink.transactions().len(), 1);
 }

@@ -3,6 +3,7 @@
 //! `fmt`/`EnvFilter` beside it.
 #![cfg(feature = "tracing")]
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::io::Write;

@@ -445,9 +445,11 @@ mod tests {
         assert!(worker.is_sleeping());
         let before = worker.wakeups();
         // Absence can only be shown over time: a polling worker (the old one woke every
-        // 2-50 ms) would wake several times in this window.
+        // 2-50 ms) would wake at least four times in this window. A slow machine can only
+        // lower the count; one wake-up is allowed for a spurious return from `park`.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(worker.wakeups(), before, "an idle worker woke up");
+        let woke = worker.wakeups() - before;
+        assert!(woke <= 1, "an idle worker woke up {woke} times");
         // And a producer wakes it.
         worker.push(message("more"));
         assert!(worker.drain(Duration::from_secs(5)).await);

@@ -12,7 +12,7 @@ pub mod future;
 mod meter;
 mod outcome;
 #[doc(hidden)]
-pub mod probe;
+pub(crate) mod probe;
 mod request_info;
 mod service;
 

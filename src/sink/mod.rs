@@ -5,7 +5,7 @@
 
 mod file;
 #[cfg(feature = "http-sink")]
-mod http;
+pub(crate) mod http;
 mod memory;
 mod serialized;
 #[cfg(feature = "http-sink")]

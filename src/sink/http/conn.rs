@@ -263,21 +263,9 @@ fn post_headers(authority: &str, auth: Option<&str>) -> Option<HeaderMap> {
     Some(headers)
 }
 
-/// rustls with the Mozilla roots (webpki-roots), ring, HTTP/1.1 by ALPN.
+/// The sink's TLS setup (see `tls`) for `host`.
 fn tls(host: &str) -> Option<Tls> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = super::tls::client_config(super::tls::mozilla_roots())?;
     let name = rustls::pki_types::ServerName::try_from(host.to_owned()).ok()?;
-    Some(Tls {
-        config: Arc::new(config),
-        name,
-    })
+    Some(Tls { config, name })
 }

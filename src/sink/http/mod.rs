@@ -16,7 +16,10 @@ mod options;
 mod outcomes;
 mod pack;
 mod spool;
+mod tls;
 mod worker;
+
+pub use tls::ring_provider as ring_crypto_provider;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

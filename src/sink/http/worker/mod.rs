@@ -98,6 +98,10 @@ pub(super) async fn run(transport: Arc<Transport>, mut rx: mpsc::Receiver<Msg>) 
     delivery.publish_spool();
     loop {
         delivery.dispatch();
+        // A dispatch can settle a flush by itself (what a rate limit holds back is counted, not
+        // sent): answer it now rather than at its deadline; a report this queues goes at once.
+        delivery.timers();
+        delivery.dispatch();
         let wake = delivery.next_wake();
         tokio::select! {
             Some(joined) = delivery.in_flight.join_next_with_id(), if !delivery.in_flight.is_empty() => {
@@ -116,7 +120,6 @@ pub(super) async fn run(transport: Arc<Transport>, mut rx: mpsc::Receiver<Msg>) 
             },
             _ = tokio::time::sleep_until(wake.into()) => {}
         }
-        delivery.timers();
     }
     // Every handle is gone without a close: keep or count what is left.
     delivery.close(transport.options.request_timeout).await;

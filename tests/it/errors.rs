@@ -1,6 +1,6 @@
 //! Errors with their real detail: chains, stack traces, fingerprints, event ids, bodies.
 
-mod common;
+use crate::common;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -188,7 +188,7 @@ async fn in_app_prefixes_are_configurable() {
     let app = app(TrackingLayer::with_options(
         options(&sink)
             .in_app_include(["tokio::"])
-            .in_app_exclude(["errors::in_app_panic"]),
+            .in_app_exclude(["it::errors::in_app_panic"]),
     ));
     send(&app, get_req("/panic")).await;
     assert!(sink.wait_for_events(1, WAIT).await);
@@ -204,7 +204,7 @@ async fn in_app_prefixes_are_configurable() {
             .unwrap()
             .in_app
     };
-    assert_eq!(f("errors::in_app_panic"), Some(false));
+    assert_eq!(f("it::errors::in_app_panic"), Some(false));
     assert_eq!(f("tokio::"), Some(true));
 }
 

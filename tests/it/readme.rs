@@ -232,7 +232,7 @@ fn readme_blocks(text: &str) -> Vec<String> {
 fn readme_blocks_are_all_compiled_here() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let here = std::fs::read_to_string(format!("{root}/tests/readme.rs")).unwrap();
+    let here = std::fs::read_to_string(format!("{root}/tests/it/readme.rs")).unwrap();
     let blocks = readme_blocks(&readme);
     let compiled = regions(&here);
     assert!(
@@ -243,13 +243,13 @@ fn readme_blocks_are_all_compiled_here() {
     for block in &blocks {
         assert!(
             compiled.contains(block),
-            "this README block is not in tests/readme.rs (copy it there, between markers, so it is compiled):\n{block}"
+            "this README block is not in tests/it/readme.rs (copy it there, between markers, so it is compiled):\n{block}"
         );
     }
     for region in &compiled {
         assert!(
             blocks.contains(region),
-            "tests/readme.rs holds a block the README no longer has:\n{region}"
+            "tests/it/readme.rs holds a block the README no longer has:\n{region}"
         );
     }
 }

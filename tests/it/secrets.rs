@@ -2,7 +2,7 @@
 //! must appear nowhere in the envelope, while the non-secret field beside it must still be there.
 //! PII is on (`send_default_pii`), the least strict setting, so cookies and IPs are sent too.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

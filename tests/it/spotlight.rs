@@ -1,7 +1,7 @@
 //! Spotlight: every envelope also reaches the sidecar, beside the main sink or without one, and
 //! a sidecar that is not running costs the application nothing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

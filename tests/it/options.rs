@@ -1,7 +1,7 @@
 //! The options users reach for first: filters, propagation and continuation, the user from a
 //! header, and cron monitors, through a real axum router.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Spans, sampling, distributed trace propagation and background tasks, through real axum apps.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -11,7 +11,7 @@ use lighttrace::protocol::{Context, EnvelopeItem, Event, SpanStatus, Value};
 use lighttrace::{Breadcrumb, HandlerError, Level, MemorySink, Options, TrackingLayer, User};
 use tower::ServiceExt;
 
-mod common;
+use crate::common;
 
 const WAIT: Duration = Duration::from_secs(5);
 const DSN: &str = "https://0123456789abcdef0123456789abcdef@errors.example.com/42";
@@ -183,7 +183,7 @@ async fn a_panic_is_a_500_and_a_fatal_event_and_the_server_keeps_serving() {
     assert_eq!(mechanism.ty, "panic");
     assert_eq!(mechanism.handled, Some(false));
     let location = mechanism.data["location"].as_str().unwrap();
-    assert!(location.starts_with("tests/layer.rs:"), "{location}");
+    assert!(location.starts_with("tests/it/layer.rs:"), "{location}");
     // A real stack trace, with the handler's frame in it and marked as the app's own.
     let frames = &exc.stacktrace.as_ref().unwrap().frames;
     let handler = frames

@@ -1,7 +1,7 @@
 //! Release health (sessions), per-route latency and the trace id response header, through a
 //! real axum router.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! that panicked, library frames (std/core, axum, tokio from the registry) are not in-app, and
 //! every frame has an instruction address the loaded images can resolve.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -47,7 +47,7 @@ async fn the_last_in_app_frame_is_the_line_that_panicked() {
             .filename
             .as_deref()
             .unwrap()
-            .ends_with("tests/stacktrace.rs"),
+            .ends_with("tests/it/stacktrace.rs"),
         "{culprit:?}"
     );
     assert_eq!(
@@ -58,7 +58,7 @@ async fn the_last_in_app_frame_is_the_line_that_panicked() {
         .function
         .as_deref()
         .unwrap()
-        .starts_with("stacktrace::first_order"));
+        .starts_with("it::stacktrace::first_order"));
 
     // Nothing of std, core, axum, tokio or lighttrace is the application's.
     for frame in frames.iter().filter(|f| f.in_app == Some(true)) {
@@ -69,7 +69,7 @@ async fn the_last_in_app_frame_is_the_line_that_panicked() {
             .or(frame.filename.as_deref())
             .unwrap_or("");
         assert!(
-            file.ends_with("tests/stacktrace.rs"),
+            file.ends_with("tests/it/stacktrace.rs"),
             "in-app frame outside the test: {function} at {file}"
         );
     }

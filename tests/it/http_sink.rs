@@ -1,7 +1,7 @@
 //! The HTTP sink against a real collector on 127.0.0.1 that can misbehave on demand.
 #![cfg(feature = "http-sink")]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,0 +1,20 @@
+//! The integration tests, as one binary (each test binary links the whole dependency tree).
+//! Tests that change process-wide state (the panic hook, the global client, a global `tracing`
+//! subscriber, environment variables) have binaries of their own beside this one.
+
+mod common;
+
+mod architecture;
+mod errors;
+mod health;
+mod http_sink;
+mod layer;
+mod options;
+mod pipeline;
+mod readme;
+mod secrets;
+mod sinks_and_tower;
+mod spotlight;
+mod stacktrace;
+mod traces;
+mod transport_faults;

@@ -60,18 +60,21 @@
 mod client;
 mod event;
 mod layer;
+mod options;
+mod propagation;
 mod scope;
 pub mod sink;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod util;
 
-pub use client::{parse_dsn, Client, ConfigError, Options, SamplingContext, ScrubRules};
+pub use client::{Client, ScrubRules};
 pub use layer::future;
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
     TrackingLayer, TrackingService, TRACERESPONSE,
 };
+pub use options::{parse_dsn, ConfigError, Options, SamplingContext};
 #[cfg(feature = "reqwest")]
 pub use scope::TracedRequest;
 pub use scope::{

@@ -3,7 +3,7 @@
 
 use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
 
-use super::options::Options;
+use crate::options::Options;
 use crate::util::unwind::contain;
 
 /// What a hook made of its input.

@@ -93,7 +93,7 @@ fn take(batch: &mut LogBatch) -> Vec<Log> {
 }
 
 /// What every log says about where it comes from.
-fn common_attributes(options: &super::Options) -> Vec<(&'static str, Value)> {
+fn common_attributes(options: &crate::options::Options) -> Vec<(&'static str, Value)> {
     let mut out = vec![
         ("sentry.sdk.name", Value::from(crate::SDK_NAME)),
         ("sentry.sdk.version", Value::from(crate::SDK_VERSION)),

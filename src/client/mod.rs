@@ -1,21 +1,16 @@
 //! The client: options, sampling, and the worker that builds, scrubs, passes through hooks and
 //! hands to the sink everything the request path queues.
 
-mod config;
 mod direct;
-mod filters;
 mod hooks;
 mod job;
 pub(crate) mod latency;
 #[cfg(feature = "tracing")]
 mod logs;
-mod options;
 mod prepare;
-mod propagation;
 mod sampling;
 mod scrub;
 mod sessions;
-mod spotlight;
 mod worker;
 
 use std::fmt;
@@ -26,14 +21,12 @@ use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{DynamicSamplingContext, Event, Level};
 use sentry_types::Uuid;
 
-pub use config::{parse_dsn, ConfigError};
 pub(crate) use job::Job;
-pub use options::Options;
-pub use sampling::SamplingContext;
 pub use scrub::ScrubRules;
 pub(crate) use sessions::Health;
 
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};
+use crate::options::{Options, SamplingContext};
 use crate::sink::Sink;
 use prepare::Core;
 use worker::Worker;
@@ -90,7 +83,7 @@ impl Client {
     /// nothing.
     pub fn new(options: Options) -> Client {
         let sink = options.sink.clone().or_else(|| default_sink(&options));
-        let sink = spotlight::with_spotlight(sink, &options);
+        let sink = crate::sink::with_spotlight(sink, options.spotlight.as_ref());
         let max_bytes = options.max_queue_bytes;
         // Without a release there is nothing to tie health to: nothing is counted.
         let sessions = (sink.is_some() && options.release.is_some()).then(sessions::Sessions::new);
@@ -436,7 +429,8 @@ mod tests {
     #[tokio::test]
     async fn envelope_carries_trace_header_with_public_key() {
         let sink = MemorySink::new();
-        let dsn = parse_dsn("https://0123456789abcdef0123456789abcdef@example.com/7").unwrap();
+        let dsn =
+            crate::parse_dsn("https://0123456789abcdef0123456789abcdef@example.com/7").unwrap();
         let client = Client::new(
             Options::new()
                 .dsn(dsn)

@@ -15,11 +15,11 @@ use sentry_types::Uuid;
 
 use super::hooks::{self, Verdict};
 use super::job::Job;
-use super::options::Options;
 use super::sampling::Unsampled;
 use super::scrub;
 use super::worker::Runner;
 use crate::event::{self, Captured, DscInput, EventRules, Failure, Finished};
+use crate::options::Options;
 use crate::sink::Sink;
 
 /// What the worker needs: the options and the sink. Shared by the client's handles and its
@@ -196,7 +196,7 @@ impl Core {
             return true;
         };
         let rate = crate::util::unwind::contain(|| sampler(event)).unwrap_or(1.0);
-        let keep = super::sampling::sample(super::options::clamp_rate(rate));
+        let keep = super::sampling::sample(crate::options::clamp_rate(rate));
         if !keep {
             self.record_discard(Reason::SampleRate, Category::Error, 1);
         }

@@ -5,39 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 
-use super::options::{clamp_rate, Options};
+use crate::options::{clamp_rate, Options, SamplingContext};
 use crate::sink::Sink;
-
-/// What a [`traces_sampler`](crate::Options::traces_sampler) sees of a request.
-#[derive(Debug)]
-pub struct SamplingContext<'a> {
-    pub(crate) method: &'a http::Method,
-    pub(crate) route: Option<&'a str>,
-    pub(crate) headers: &'a http::HeaderMap,
-    pub(crate) parent_sampled: Option<bool>,
-}
-
-impl<'a> SamplingContext<'a> {
-    /// The request method.
-    pub fn method(&self) -> &'a http::Method {
-        self.method
-    }
-
-    /// The matched route template, e.g. `/users/{user_id}`, if any.
-    pub fn route(&self) -> Option<&'a str> {
-        self.route
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &'a http::HeaderMap {
-        self.headers
-    }
-
-    /// The upstream service's sampling decision, from `sentry-trace` or `traceparent`.
-    pub fn parent_sampled(&self) -> Option<bool> {
-        self.parent_sampled
-    }
-}
 
 /// Requests not traced since the sink was last told, on a cache line of its own: every
 /// unsampled request adds to it, and the options next to it are read by every request.

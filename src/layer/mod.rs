@@ -28,7 +28,8 @@ pub use error::{HandlerError, ReportedError};
 pub use request_info::RequestInfo;
 pub use service::TrackingService;
 
-use crate::client::{Client, ConfigError, Options};
+use crate::client::Client;
+use crate::options::{ConfigError, Options};
 use sentry_types::protocol::v7::User;
 
 pub(crate) type NameFn = dyn Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync;
@@ -107,7 +108,7 @@ impl TrackingLayer {
     /// assert!(lighttrace::TrackingLayer::try_new("no-scheme@host").is_err());
     /// ```
     pub fn try_new(dsn: &str) -> Result<Self, ConfigError> {
-        Ok(Self::new(crate::client::parse_dsn(dsn)?))
+        Ok(Self::new(crate::options::parse_dsn(dsn)?))
     }
 
     /// Configured from the environment ([`Options::from_env`]). With no DSN set anywhere the

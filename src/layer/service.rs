@@ -12,8 +12,8 @@ use super::future::{Kind, ResponseFuture};
 use super::meter::Meter;
 use super::outcome::Tracking;
 use super::{LayerConfig, NameFn, RequestBody, RequestInfo};
-use crate::client::SamplingContext;
 use crate::event::{BodyCapture, BodyKind, RequestSnapshot, Route, TraceIds};
+use crate::options::SamplingContext;
 use crate::scope::{self, RequestScope};
 use crate::util::unwind::contain;
 

@@ -16,8 +16,9 @@ use sentry_types::protocol::v7::{
 
 use super::panic::{self, Caught};
 use super::process;
-use crate::client::{Client, ConfigError, Job};
+use crate::client::{Client, Job};
 use crate::event::{self, Capture, Captured};
+use crate::options::ConfigError;
 
 /// A scheduled job Sentry watches (the guide's Celery-beat case): wrap each run in
 /// [`run`](Monitor::run). Give the schedule (and margins) and the server creates the monitor

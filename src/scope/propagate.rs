@@ -115,7 +115,7 @@ pub(crate) fn inject(
     parent: Option<SpanId>,
 ) -> bool {
     let options = scope.client.options_ref();
-    if !options.propagates_to(url) {
+    if !crate::propagation::propagates_to(options, url) {
         return false;
     }
     let trace = &scope.trace;

@@ -9,7 +9,19 @@ pub(crate) mod http;
 mod memory;
 mod serialized;
 #[cfg(feature = "http-sink")]
-pub(crate) mod spotlight;
+mod spotlight;
+
+#[cfg(feature = "http-sink")]
+pub(crate) use spotlight::with_spotlight;
+
+/// Without the HTTP transport there is nothing to reach the Spotlight sidecar with.
+#[cfg(not(feature = "http-sink"))]
+pub(crate) fn with_spotlight(
+    sink: Option<std::sync::Arc<dyn Sink>>,
+    _url: Option<&http::Uri>,
+) -> Option<std::sync::Arc<dyn Sink>> {
+    sink
+}
 
 use std::future::Future;
 use std::pin::Pin;

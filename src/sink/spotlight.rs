@@ -18,6 +18,17 @@ pub(crate) struct WithSpotlight {
     spotlight: HttpSink,
 }
 
+/// `sink` with a copy of everything going to the Spotlight sidecar at `url`, when there is one.
+pub(crate) fn with_spotlight(
+    sink: Option<std::sync::Arc<dyn Sink>>,
+    url: Option<&http::Uri>,
+) -> Option<std::sync::Arc<dyn Sink>> {
+    match url.and_then(HttpSink::spotlight) {
+        Some(spotlight) => Some(std::sync::Arc::new(WithSpotlight::new(sink, spotlight))),
+        None => sink,
+    }
+}
+
 impl WithSpotlight {
     pub(crate) fn new(main: Option<std::sync::Arc<dyn Sink>>, spotlight: HttpSink) -> Self {
         WithSpotlight { main, spotlight }

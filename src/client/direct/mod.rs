@@ -19,11 +19,11 @@ use std::time::SystemTime;
 
 use sentry_types::protocol::v7::{SpanId, Value};
 
-use super::options::Options;
 use super::scrub;
 use crate::event::{
     self, span_status_for, Finished, RequestSnapshot, SpanRecord, SpanText, FILTERED,
 };
+use crate::options::Options;
 use crate::sink::SerializedEnvelope;
 use json::{rfc3339, string, Object};
 

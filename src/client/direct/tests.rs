@@ -13,12 +13,12 @@ use sentry_types::protocol::v7::{
     DynamicSamplingContext, Envelope, EnvelopeItem, SpanId, SpanStatus, TraceId, User, Value,
 };
 
-use crate::client::options::Options;
 use crate::client::prepare::Core;
 use crate::event::{
     BodyCapture, BodyKind, Finished, RequestSnapshot, Route, ScopeData, SpanRecord, SpanText,
     TraceIds,
 };
+use crate::options::Options;
 use crate::sink::{MemorySink, Sink};
 
 /// Takes typed envelopes only: the struct path.

@@ -21,7 +21,7 @@ use http::Method;
 pub use prometheus::BOUNDS;
 pub use report::{LatencyReport, RouteLatency};
 
-use super::{Client, Options};
+use super::Client;
 use crate::event::{Route, UNMATCHED_ROUTE};
 use histogram::Histogram;
 
@@ -259,30 +259,12 @@ fn cache_position(registry: u64, method: &Method, route: Option<&Route>) -> usiz
     (h >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
-impl Options {
-    /// Whether every request's duration is counted per route, for
-    /// [`Client::latency`](crate::Client::latency) and its Prometheus text. On by default; it
-    /// costs a request a few atomic operations and a clock read.
-    pub fn track_latency(mut self, on: bool) -> Self {
-        self.track_latency = on;
-        self
-    }
-
-    /// How many distinct routes (method and route template) get their own latency histogram
-    /// (default 200); requests to further routes are counted under `<other>`. A route's
-    /// histograms take about 10 KiB per status class it answered with.
-    pub fn max_latency_routes(mut self, routes: usize) -> Self {
-        self.max_latency_routes = routes;
-        self
-    }
-}
-
 impl Client {
     /// The latency of every route, from every request (sampled or not) since the client
     /// started or since the last [`reset_latency`](Self::reset_latency): count, 5xx count,
     /// P50, P75, P95, P99 and max. Print it as a table, or serve its
     /// [Prometheus text](LatencyReport::prometheus). Empty when
-    /// [`track_latency`](Options::track_latency) is off.
+    /// [`track_latency`](crate::Options::track_latency) is off.
     ///
     /// ```
     /// # #[tokio::main] async fn main() {

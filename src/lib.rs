@@ -63,12 +63,13 @@ mod layer;
 mod options;
 mod propagation;
 mod scope;
+mod scrub;
 pub mod sink;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod util;
 
-pub use client::{Client, ScrubRules};
+pub use client::Client;
 pub use layer::future;
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
@@ -82,6 +83,7 @@ pub use scope::{
     inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_named,
     start_span, CapturableError, FutureExt, JobFailure, Monitor, SpanGuard,
 };
+pub use scrub::ScrubRules;
 pub use sink::{FileSink, MemorySink, Sink};
 #[cfg(feature = "http-sink")]
 pub use sink::{HttpSink, HttpSinkOptions};

@@ -53,3 +53,70 @@ pub(crate) fn before_breadcrumb(options: &Options, crumb: Breadcrumb) -> Option<
         None => Some(crumb),
     }
 }
+
+/// An event's breadcrumbs (oldest first) bounded to the newest `max_breadcrumbs`, each passed
+/// through `before_breadcrumb`: newest first, so the hook runs on no more breadcrumbs than the
+/// event can carry.
+pub(crate) fn bound_breadcrumbs(options: &Options, crumbs: &mut Vec<Breadcrumb>) {
+    let max = options.max_breadcrumbs;
+    if options.before_breadcrumb.is_none() {
+        let over = crumbs.len().saturating_sub(max);
+        crumbs.drain(..over);
+        return;
+    }
+    let mut kept = Vec::with_capacity(crumbs.len().min(max));
+    while kept.len() < max {
+        let Some(crumb) = crumbs.pop() else { break };
+        if let Some(crumb) = before_breadcrumb(options, crumb) {
+            kept.push(crumb);
+        }
+    }
+    kept.reverse();
+    *crumbs = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crumbs(messages: &[&str]) -> Vec<Breadcrumb> {
+        messages
+            .iter()
+            .map(|m| Breadcrumb {
+                message: Some((*m).to_owned()),
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn messages(crumbs: &[Breadcrumb]) -> Vec<String> {
+        crumbs.iter().map(|c| c.message.clone().unwrap()).collect()
+    }
+
+    #[test]
+    fn the_newest_are_kept_and_the_hook_runs_only_on_what_can_be_carried() {
+        let mut list = crumbs(&["request", "c0", "c1", "c2", "own"]);
+        bound_breadcrumbs(&Options::new().max_breadcrumbs(3), &mut list);
+        assert_eq!(messages(&list), ["c1", "c2", "own"]);
+
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let options = Options::new()
+            .max_breadcrumbs(3)
+            .before_breadcrumb(move |c| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Some(c)
+            });
+        let mut list = crumbs(&["request", "c0", "c1", "c2", "own"]);
+        bound_breadcrumbs(&options, &mut list);
+        assert_eq!(messages(&list), ["c1", "c2", "own"]);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+        let options = Options::new()
+            .max_breadcrumbs(10)
+            .before_breadcrumb(|c| (c.message.as_deref() != Some("c1")).then_some(c));
+        let mut list = crumbs(&["request", "c0", "c1", "c2"]);
+        bound_breadcrumbs(&options, &mut list);
+        assert_eq!(messages(&list), ["request", "c0", "c2"]);
+    }
+}

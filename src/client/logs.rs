@@ -8,8 +8,8 @@ use sentry_types::protocol::v7::client_report::Category;
 use sentry_types::protocol::v7::{Envelope, EnvelopeHeaders, ItemContainer, Log, Value};
 
 use super::prepare::Core;
-use super::scrub;
 use crate::event::{self, LogRecord};
+use crate::scrub;
 
 /// Logs per envelope at most (Relay's limit).
 pub(crate) const MAX_LOGS: usize = 100;

@@ -9,7 +9,6 @@ pub(crate) mod latency;
 mod logs;
 mod prepare;
 mod sampling;
-mod scrub;
 mod sessions;
 mod worker;
 
@@ -22,7 +21,6 @@ use sentry_types::protocol::v7::{DynamicSamplingContext, Event, Level};
 use sentry_types::Uuid;
 
 pub(crate) use job::Job;
-pub use scrub::ScrubRules;
 pub(crate) use sessions::Health;
 
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};

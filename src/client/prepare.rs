@@ -16,10 +16,10 @@ use sentry_types::Uuid;
 use super::hooks::{self, Verdict};
 use super::job::Job;
 use super::sampling::Unsampled;
-use super::scrub;
 use super::worker::Runner;
-use crate::event::{self, Captured, DscInput, EventRules, Failure, Finished};
+use crate::event::{self, Captured, DscInput, Failure, Finished, RequestSnapshot};
 use crate::options::Options;
+use crate::scrub;
 use crate::sink::Sink;
 
 /// What the worker needs: the options and the sink. Shared by the client's handles and its
@@ -77,11 +77,26 @@ impl Runner for Core {
                     Captured::Message(_) => false,
                 };
                 if !ignored {
-                    // With a request, the event's `request` interface is built scrubbed.
-                    let scrubbed = capture.context.request.is_some();
-                    let (event, dsc) =
-                        self.with_rules(|rules| event::capture_event(*capture, rules));
-                    self.send_event(event, dsc, scrubbed);
+                    let mut capture = capture;
+                    let interface = match (&capture.context.request, &mut capture.what) {
+                        (Some(request), _) => Some(self.request_interface(request)),
+                        // An event the user built keeps its own `request`, scrubbed here.
+                        (None, Captured::Event(event)) => {
+                            if let Some(request) = event.request.as_mut() {
+                                scrub::scrub_request(
+                                    request,
+                                    self.options.send_default_pii,
+                                    &self.options.scrub_rules,
+                                );
+                            }
+                            None
+                        }
+                        (None, _) => None,
+                    };
+                    let (mut event, dsc) =
+                        event::capture_event(*capture, &self.options.in_app(), interface);
+                    hooks::bound_breadcrumbs(&self.options, &mut event.breadcrumbs.values);
+                    self.send_event(event, dsc);
                 }
                 None
             }
@@ -136,16 +151,9 @@ impl Core {
         }
     }
 
-    /// Runs `f` with the rules events are assembled by, `before_breadcrumb` contained.
-    fn with_rules<R>(&self, f: impl FnOnce(&mut EventRules<'_>) -> R) -> R {
-        let mut keep = |crumb| hooks::before_breadcrumb(&self.options, crumb);
-        let interface = |request: &_| self.direct.request_interface(&self.options, request);
-        f(&mut EventRules {
-            in_app: self.options.in_app(),
-            max_breadcrumbs: self.options.max_breadcrumbs,
-            keep_breadcrumb: &mut keep,
-            request_interface: &interface,
-        })
+    /// The scrubbed `request` interface of a request, for an event or a hooked transaction.
+    fn request_interface(&self, request: &RequestSnapshot) -> sentry_types::protocol::v7::Request {
+        self.direct.request_interface(&self.options, request)
     }
 
     /// A request's error event, then its transaction (copied out of `finished`, which goes back
@@ -171,9 +179,11 @@ impl Core {
                 }
                 return;
             }
-            let (event, dsc) =
-                self.with_rules(|rules| event::failure_event(finished, failure, rules));
-            self.send_event(event, dsc, true);
+            let interface = self.request_interface(&finished.request);
+            let (mut event, dsc) =
+                event::failure_event(finished, failure, &self.options.in_app(), interface);
+            hooks::bound_breadcrumbs(&self.options, &mut event.breadcrumbs.values);
+            self.send_event(event, dsc);
         }
         if finished.traced() {
             self.send_transaction(finished);
@@ -203,15 +213,9 @@ impl Core {
         keep
     }
 
-    /// The error sampler, defaults, scrubbing, `before_send`, envelope, sink. With
-    /// `request_scrubbed`, the event's `request` interface was built scrubbed (from a request
-    /// snapshot, see `EventRules::request_interface`) and is not scrubbed again.
-    pub(crate) fn send_event(
-        &self,
-        mut event: Box<Event<'static>>,
-        dsc: DscInput,
-        request_scrubbed: bool,
-    ) {
+    /// The error sampler, defaults, scrubbing (the `request` interface was scrubbed as it
+    /// was built), `before_send`, envelope, sink.
+    pub(crate) fn send_event(&self, mut event: Box<Event<'static>>, dsc: DscInput) {
         let Some(sink) = self.sink.as_deref() else {
             return;
         };
@@ -230,12 +234,7 @@ impl Core {
         if event.event_id.is_nil() {
             event.event_id = event::new_event_id();
         }
-        scrub::event(
-            &mut event,
-            options.send_default_pii,
-            &options.scrub_rules,
-            request_scrubbed,
-        );
+        scrub::event(&mut event, &options.scrub_rules);
         let event = match hooks::before_send(options, event) {
             Verdict::Keep(event) => event,
             Verdict::Dropped => {
@@ -285,7 +284,8 @@ impl Core {
             sink.send_serialized(envelope);
             return;
         }
-        let (mut tx, dsc) = event::transaction(finished);
+        let interface = self.request_interface(&finished.request);
+        let (mut tx, dsc) = event::transaction(finished, interface);
         let options = &self.options;
         self.fill_defaults(Common {
             release: &mut tx.release,
@@ -295,7 +295,7 @@ impl Core {
             platform: &mut tx.platform,
             sdk: &mut tx.sdk,
         });
-        scrub::transaction(&mut tx, options.send_default_pii, &options.scrub_rules);
+        scrub::transaction(&mut tx, &options.scrub_rules);
         let tx: Transaction<'static> = match hooks::before_send_transaction(options, tx) {
             Verdict::Keep(tx) => tx,
             Verdict::Dropped => return lost(Reason::BeforeSend),

@@ -5,9 +5,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::{
-    Breadcrumb, Context, Event, Level, Request, ResponseContext, Transaction,
-};
+use sentry_types::protocol::v7::{Context, Event, Level, Request, ResponseContext, Transaction};
 
 use super::ids::new_event_id;
 use super::{
@@ -111,17 +109,6 @@ pub(crate) fn sdk_info() -> Cow<'static, sentry_types::protocol::v7::ClientSdkIn
     )
 }
 
-/// How events are assembled: the client's in-app rules, its breadcrumb bound, and its
-/// `before_breadcrumb` hook (already contained by the caller).
-pub(crate) struct EventRules<'a> {
-    pub(crate) in_app: InApp<'a>,
-    pub(crate) max_breadcrumbs: usize,
-    pub(crate) keep_breadcrumb: &'a mut dyn FnMut(Breadcrumb) -> Option<Breadcrumb>,
-    /// The `request` interface of a request, already scrubbed by the client's rules (the
-    /// event's scrub pass then leaves it alone).
-    pub(crate) request_interface: &'a dyn Fn(&RequestSnapshot) -> Request,
-}
-
 /// The error event of a failed request, and the input of its sampling context.
 ///
 /// Boxed once it is assembled: an `Event` is over a kilobyte, the envelope item holds it boxed,
@@ -129,10 +116,13 @@ pub(crate) struct EventRules<'a> {
 /// at every step. (Boxed before it is filled, the large block was taken from the allocator
 /// while the many small ones were being freed and reused, which sent it down malloc's slow
 /// path with a consolidation: 3.3k instructions more per event.)
+/// `interface` is the request's `request` interface, built scrubbed by the client; the event's
+/// breadcrumbs are every candidate, for the client to bound and pass through its hook.
 pub(crate) fn failure_event(
     finished: &Finished,
     failure: &Failure,
-    rules: &mut EventRules<'_>,
+    in_app: &InApp<'_>,
+    interface: Request,
 ) -> (Box<Event<'static>>, DscInput) {
     // One event, filled in place: built in each arm, it was copied out of the arm as well.
     let (level, event_id) = match failure {
@@ -144,7 +134,7 @@ pub(crate) fn failure_event(
         Failure::Response { error, .. } => {
             match error {
                 Some(error) => {
-                    event.exception = error.exceptions("lighttrace.handler", &rules.in_app).into();
+                    event.exception = error.exceptions("lighttrace.handler", in_app).into();
                 }
                 None => {
                     // The same title for the same status and route: identical failures group.
@@ -154,11 +144,10 @@ pub(crate) fn failure_event(
             }
         }
         Failure::Panic { details, .. } => {
-            event.exception = vec![panic_exception(details, &rules.in_app)].into();
+            event.exception = vec![panic_exception(details, in_app)].into();
             super::images::attach(&mut event);
         }
     }
-    let interface = (rules.request_interface)(&finished.request);
     apply_request(
         &mut event,
         &finished.request,
@@ -166,13 +155,7 @@ pub(crate) fn failure_event(
         Some(finished.status),
     );
     let leading = Some(finished.request.breadcrumb());
-    super::apply_to_event(
-        finished.data.as_deref(),
-        &mut event,
-        leading,
-        rules.max_breadcrumbs,
-        rules.keep_breadcrumb,
-    );
+    super::apply_to_event(finished.data.as_deref(), &mut event, leading);
     event.contexts.insert(
         "trace".into(),
         finished.trace.trace_context("http.server", None),
@@ -190,7 +173,8 @@ pub(crate) fn failure_event(
 /// context.
 pub(crate) fn capture_event(
     capture: Capture,
-    rules: &mut EventRules<'_>,
+    in_app: &InApp<'_>,
+    interface: Option<Request>,
 ) -> (Box<Event<'static>>, DscInput) {
     let Capture {
         event_id,
@@ -214,7 +198,7 @@ pub(crate) fn capture_event(
         }
         Captured::Panic(details) => {
             let mut event = Box::new(new_event(level, timestamp));
-            event.exception = vec![panic_exception(&details, &rules.in_app)].into();
+            event.exception = vec![panic_exception(&details, in_app)].into();
             super::images::attach(&mut event);
             event
         }
@@ -223,22 +207,14 @@ pub(crate) fn capture_event(
     if let Some((key, value)) = origin_tag {
         event.tags.insert(key.to_owned(), value);
     }
-    let leading = context.request.as_ref().map(|request| {
-        apply_request(
-            &mut event,
-            request,
-            (rules.request_interface)(request),
-            None,
-        );
-        request.breadcrumb()
-    });
-    super::apply_to_event(
-        context.data.as_deref(),
-        &mut event,
-        leading,
-        rules.max_breadcrumbs,
-        rules.keep_breadcrumb,
-    );
+    let leading = match (context.request.as_ref(), interface) {
+        (Some(request), Some(interface)) => {
+            apply_request(&mut event, request, interface, None);
+            Some(request.breadcrumb())
+        }
+        _ => None,
+    };
+    super::apply_to_event(context.data.as_deref(), &mut event, leading);
     let trace = context
         .trace
         .unwrap_or_else(|| TraceIds::new_root(false, 0.0));
@@ -296,7 +272,11 @@ fn apply_request(
 /// Everything is copied out of `finished` rather than moved: what the request thread
 /// allocated goes back to it to be freed (see the client's worker), so the allocator's free
 /// lists are not fought over between threads.
-pub(crate) fn transaction(finished: &Finished) -> (Transaction<'static>, DscInput) {
+/// `interface` is the request's `request` interface, built scrubbed by the client.
+pub(crate) fn transaction(
+    finished: &Finished,
+    interface: Request,
+) -> (Transaction<'static>, DscInput) {
     let Finished {
         request,
         trace,
@@ -328,7 +308,7 @@ pub(crate) fn transaction(finished: &Finished) -> (Transaction<'static>, DscInpu
     tx.contexts.insert("trace".into(), trace_context);
     tx.contexts
         .insert("response".into(), response_context(*status));
-    tx.request = Some(request.to_request_interface());
+    tx.request = Some(interface);
     let dsc = DscInput::for_trace(trace, Some(name), upstream_dsc.clone());
     (tx, dsc)
 }

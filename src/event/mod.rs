@@ -25,7 +25,7 @@ mod trace;
 pub(crate) use body::{is_summary, BodyCapture, BodyKind};
 #[cfg(feature = "tracing")]
 pub(crate) use build::new_event;
-pub(crate) use build::{capture_event, failure_event, sdk_info, transaction, EventRules};
+pub(crate) use build::{capture_event, failure_event, sdk_info, transaction};
 pub(crate) use exception::{error_chain, panic_exception, ErrorValue, PanicDetails};
 pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished};
 pub(crate) use ids::{new_event_id, new_span_id};

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri};
-use sentry_types::protocol::v7::{Breadcrumb, Level, Request, Url};
+use sentry_types::protocol::v7::{Breadcrumb, Level, Url};
 
 use super::BodyCapture;
 
@@ -85,8 +85,10 @@ impl RequestSnapshot {
         headers + uri + body
     }
 
-    /// The `request` interface, unscrubbed: the client scrubs it before anything else sees it.
-    pub(crate) fn to_request_interface(&self) -> Request {
+    /// The `request` interface, unscrubbed: the tests' reference for the scrubbed interface
+    /// that `scrub::interface` builds (scrubbed by `scrub::scrub_request`, the two must agree).
+    #[cfg(test)]
+    pub(crate) fn to_request_interface(&self) -> sentry_types::protocol::v7::Request {
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in &self.headers {
             let value = header_text(value);
@@ -99,7 +101,7 @@ impl RequestSnapshot {
                 })
                 .or_insert_with(|| value.into_owned());
         }
-        Request {
+        sentry_types::protocol::v7::Request {
             url: self.url(),
             method: Some(self.method.as_str().to_owned()),
             query_string: self.uri.query().map(str::to_owned),
@@ -325,6 +327,7 @@ fn is_dots(segment: &str) -> bool {
 }
 
 /// `content-type` → `Content-Type`, as Sentry shows headers.
+#[cfg(test)]
 fn canonical_header_name(name: &str) -> String {
     let mut out = Vec::with_capacity(name.len());
     push_canonical_header_name(name, &mut out);

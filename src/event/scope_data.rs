@@ -77,8 +77,6 @@ pub(crate) fn apply_to_event(
     data: Option<&ScopeData>,
     event: &mut Event<'static>,
     leading: Option<Breadcrumb>,
-    max: usize,
-    keep: &mut dyn FnMut(Breadcrumb) -> Option<Breadcrumb>,
 ) {
     if let Some(data) = data {
         if event.user.is_none() {
@@ -102,34 +100,16 @@ pub(crate) fn apply_to_event(
             event.extra.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
-    // Newest first, so the hook runs on no more breadcrumbs than the event can carry.
+    // Every candidate, oldest first: the request's own, the scope's, then the event's. The
+    // client bounds them and runs `before_breadcrumb` over them, newest first.
     let own = std::mem::take(&mut event.breadcrumbs.values);
-    let scoped: Vec<&Crumb> = data
-        .into_iter()
-        .flat_map(|d| d.breadcrumbs.iter())
-        .collect();
-    let mut kept: Vec<Breadcrumb> = Vec::new();
-    // Made into protocol breadcrumbs (and passed to the hook) only as far as they are carried.
-    let newest_first = own
-        .into_iter()
-        .rev()
-        .chain(
-            scoped
-                .into_iter()
-                .rev()
-                .map(|c| c.clone().into_breadcrumb()),
-        )
-        .chain(leading);
-    for crumb in newest_first {
-        if kept.len() >= max {
-            break;
-        }
-        if let Some(crumb) = keep(crumb) {
-            kept.push(crumb);
-        }
-    }
-    kept.reverse();
-    event.breadcrumbs = kept.into();
+    let scoped = data.into_iter().flat_map(|d| d.breadcrumbs.iter());
+    let mut all: Vec<Breadcrumb> =
+        Vec::with_capacity(own.len() + 1 + data.map_or(0, |d| d.breadcrumbs.len()));
+    all.extend(leading);
+    all.extend(scoped.map(|c| c.clone().into_breadcrumb()));
+    all.extend(own);
+    event.breadcrumbs = all.into();
 }
 
 #[cfg(test)]
@@ -169,39 +149,15 @@ mod tests {
     }
 
     #[test]
-    fn an_event_carries_at_most_max_breadcrumbs_request_one_included() {
+    fn an_event_gets_every_candidate_breadcrumb_oldest_first() {
         let mut data = ScopeData::default();
         for i in 0..3 {
             data.push_breadcrumb(crumb(&format!("c{i}")).into(), 3);
         }
         let mut event = Event::new();
         event.breadcrumbs = vec![crumb("own")].into();
-        let mut calls = 0;
-        apply_to_event(
-            Some(&data),
-            &mut event,
-            Some(crumb("request")),
-            3,
-            &mut |c| {
-                calls += 1;
-                Some(c)
-            },
-        );
-        assert_eq!(messages(&event), ["c1", "c2", "own"]);
-        assert_eq!(
-            calls, 3,
-            "the hook only runs on breadcrumbs that can be carried"
-        );
-
-        let mut event = Event::new();
-        apply_to_event(
-            Some(&data),
-            &mut event,
-            Some(crumb("request")),
-            10,
-            &mut |c| (c.message.as_deref() != Some("c1")).then_some(c),
-        );
-        assert_eq!(messages(&event), ["request", "c0", "c2"]);
+        apply_to_event(Some(&data), &mut event, Some(crumb("request")));
+        assert_eq!(messages(&event), ["request", "c0", "c1", "c2", "own"]);
     }
 
     #[test]
@@ -212,7 +168,7 @@ mod tests {
         data.fingerprint = Some(vec!["fp".into()]);
         let mut event = Event::new();
         event.tags.insert("a".into(), "event".into());
-        apply_to_event(Some(&data), &mut event, None, 10, &mut Some);
+        apply_to_event(Some(&data), &mut event, None);
         assert_eq!(event.tags["a"], "event");
         assert_eq!(event.tags["b"], "scope");
         assert_eq!(event.fingerprint[0], "fp");

@@ -9,7 +9,7 @@ use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
 use sentry_types::Dsn;
 
 use super::{clamp_rate, Options, SamplingContext};
-use crate::client::ScrubRules;
+use crate::scrub::ScrubRules;
 use crate::sink::Sink;
 
 impl Options {

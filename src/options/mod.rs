@@ -24,7 +24,7 @@ pub(crate) use dsn::parse_dsn_from;
 pub use error::ConfigError;
 pub use sampling_context::SamplingContext;
 
-use crate::client::ScrubRules;
+use crate::scrub::ScrubRules;
 use crate::sink::Sink;
 
 /// A hook that may change or drop an error event before it is sent.

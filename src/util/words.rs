@@ -85,6 +85,15 @@ pub(crate) fn first(mask: u64) -> usize {
     (mask.trailing_zeros() / 8) as usize
 }
 
+/// Whether `bytes` are ASCII that a JSON string holds as they are (no quote, backslash or
+/// control character), eight bytes at a time.
+#[inline]
+pub(crate) fn is_plain_ascii(bytes: &[u8]) -> bool {
+    !any_word(bytes, |_, w| {
+        high(w) | equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

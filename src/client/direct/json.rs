@@ -3,7 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::util::words::{any_word, below, equal, high};
+use crate::util::words::{any_word, below, equal};
 
 /// A JSON object being written: keys are separated as they come, `end` closes it.
 pub(super) struct Object<'a> {
@@ -179,15 +179,6 @@ pub(super) fn escape(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
-/// Whether `bytes` are ASCII that a JSON string holds as they are (no quote, backslash or
-/// control character), eight bytes at a time.
-#[inline]
-pub(super) fn is_plain_ascii(bytes: &[u8]) -> bool {
-    !any_word(bytes, |_, w| {
-        high(w) | equal(w, b'"') | equal(w, b'\\') | below(w, 0x20) != 0
-    })
-}
-
 /// Whether any byte is a quote, a backslash or a control character, eight bytes at a time.
 pub(super) fn needs_escaping(bytes: &[u8]) -> bool {
     any_word(bytes, |_, w| {
@@ -334,7 +325,11 @@ mod tests {
                         let mut bytes = vec![fill; len];
                         bytes[at] = special;
                         assert_eq!(needs_escaping(&bytes), naive(&bytes), "{bytes:?}");
-                        assert_eq!(is_plain_ascii(&bytes), plain(&bytes), "{bytes:?}");
+                        assert_eq!(
+                            crate::util::words::is_plain_ascii(&bytes),
+                            plain(&bytes),
+                            "{bytes:?}"
+                        );
                     }
                 }
             }

@@ -8,9 +8,7 @@
 
 mod hex;
 pub(crate) mod hooked;
-mod interface;
 mod json;
-mod names;
 mod request;
 
 use std::collections::BTreeMap;
@@ -19,11 +17,11 @@ use std::time::SystemTime;
 
 use sentry_types::protocol::v7::{SpanId, Value};
 
-use super::scrub;
 use crate::event::{
     self, span_status_for, Finished, RequestSnapshot, SpanRecord, SpanText, FILTERED,
 };
 use crate::options::Options;
+use crate::scrub::{self, HeaderNames};
 use crate::sink::SerializedEnvelope;
 use json::{rfc3339, string, Object};
 
@@ -58,7 +56,7 @@ struct Reused {
     /// The last sample rate and its text.
     sample_rate: Option<(u32, Vec<u8>)>,
     scratch: String,
-    names: names::Names,
+    names: HeaderNames,
 }
 
 impl Writer {
@@ -110,7 +108,7 @@ impl Writer {
                 name: Vec::new(),
                 sample_rate: None,
                 scratch: String::new(),
-                names: names::Names::new(),
+                names: HeaderNames::new(),
             }),
         }
     }
@@ -167,7 +165,7 @@ impl Writer {
         // The client's worker builds (or, when no worker thread could start, the threads that
         // submit): the lock is uncontended but for that fallback.
         let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
-        interface::build(
+        scrub::interface::build(
             request,
             options.send_default_pii,
             &options.scrub_rules,

@@ -607,7 +607,7 @@ proptest! {
         let options = case.options();
         let writer = crate::client::direct::Writer::new(&options);
         let mut expected = finished.request.to_request_interface();
-        crate::client::scrub::scrub_request(
+        crate::scrub::scrub_request(
             &mut expected,
             options.send_default_pii,
             &options.scrub_rules,

@@ -1,20 +1,19 @@
-//! Header names as the request interface writes them: the JSON key in canonical spelling
-//! (`"Accept-Encoding":`) and what the scrub rules say of the name, worked out once per name
-//! and kept in a small direct-mapped table.
+//! The header-name verdict cache: a name's canonical spelling (`Accept-Encoding`) and what the
+//! scrub rules say of it, worked out once per name and kept in a small direct-mapped table.
 //!
 //! A service sees the same few dozen names on every request; spelling each one and matching it
 //! against every sensitive pattern again was a third of writing the request interface. The
 //! table belongs to one client (its rules never change) and is bounded: a client sending
 //! endless made-up names only evicts entries, reusing their buffers.
 
-use crate::client::scrub::{self, ScrubRules};
+use super::ScrubRules;
 use crate::event::push_canonical_header_name;
 
 const SLOTS: usize = 64;
 
 /// What a header name is, for the request interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub(crate) enum HeaderKind {
     /// Shown, its value scrubbed as text.
     Plain,
     /// Shown as `[Filtered]`.
@@ -26,94 +25,82 @@ pub(super) enum Kind {
     Cookie,
 }
 
-impl Kind {
+impl HeaderKind {
     /// Whether the request interface shows a header of this kind (the cookie goes to
     /// `cookies`; the client's address only with `send_default_pii`).
-    pub(super) fn shown(self, pii: bool) -> bool {
+    pub(crate) fn shown(self, pii: bool) -> bool {
         match self {
-            Kind::Plain | Kind::Sensitive => true,
-            Kind::Address { .. } => pii,
-            Kind::Cookie => false,
+            HeaderKind::Plain | HeaderKind::Sensitive => true,
+            HeaderKind::Address { .. } => pii,
+            HeaderKind::Cookie => false,
         }
     }
 
     /// Whether a shown header's value is replaced by `[Filtered]`.
-    pub(super) fn filtered(self) -> bool {
-        matches!(self, Kind::Sensitive | Kind::Address { sensitive: true })
+    pub(crate) fn filtered(self) -> bool {
+        matches!(
+            self,
+            HeaderKind::Sensitive | HeaderKind::Address { sensitive: true }
+        )
     }
 }
 
 /// One cached name.
 #[derive(Default)]
-struct Entry {
+struct CachedName {
     name: String,
-    /// `"Canonical-Name":`, ready to append.
-    key: Vec<u8>,
-    /// `Canonical-Name`, for the struct an event carries.
+    /// `Canonical-Name`, as the request interface shows it.
     canonical: String,
-    kind: Option<Kind>,
+    kind: Option<HeaderKind>,
 }
 
 /// The table.
-pub(super) struct Names {
-    slots: Vec<Entry>,
+pub(crate) struct HeaderNames {
+    slots: Vec<CachedName>,
 }
 
-impl Names {
-    pub(super) fn new() -> Self {
-        Names {
-            slots: (0..SLOTS).map(|_| Entry::default()).collect(),
+impl HeaderNames {
+    pub(crate) fn new() -> Self {
+        HeaderNames {
+            slots: (0..SLOTS).map(|_| CachedName::default()).collect(),
         }
     }
 
-    /// The JSON key and the kind of `name` (a lower-case header name, as `http` keeps them).
+    /// The canonical spelling and the kind of `name` (a lower-case header name, as `http`
+    /// keeps them).
     #[inline]
-    pub(super) fn get(&mut self, name: &str, rules: &ScrubRules) -> (&[u8], Kind) {
+    pub(crate) fn get(&mut self, name: &str, rules: &ScrubRules) -> (&str, HeaderKind) {
         let entry = &mut self.slots[slot(name)];
         match entry.kind {
-            Some(kind) if entry.name == name => (&entry.key, kind),
+            Some(kind) if entry.name == name => (&entry.canonical, kind),
             _ => {
                 let kind = kind_of(name, rules);
                 entry.name.clear();
                 entry.name.push_str(name);
-                entry.key.clear();
-                entry.key.push(b'"');
-                push_canonical_header_name(name, &mut entry.key);
-                entry.key.extend_from_slice(b"\":");
-                entry.canonical.clear();
-                // The key is `"Canonical-Name":` of header-name (ASCII token) characters.
-                entry.canonical.extend(
-                    entry.key[1..entry.key.len() - 2]
-                        .iter()
-                        .map(|&b| char::from(b)),
-                );
+                let mut spelt = std::mem::take(&mut entry.canonical).into_bytes();
+                spelt.clear();
+                push_canonical_header_name(name, &mut spelt);
+                // Header-name (ASCII token) characters only.
+                entry.canonical = String::from_utf8(spelt).unwrap_or_default();
                 entry.kind = Some(kind);
-                (&entry.key, kind)
+                (&entry.canonical, kind)
             }
         }
-    }
-
-    /// The canonical spelling (`Accept-Encoding`) and the kind of `name`, for the struct an
-    /// event carries.
-    #[inline]
-    pub(super) fn canonical(&mut self, name: &str, rules: &ScrubRules) -> (&str, Kind) {
-        let kind = self.get(name, rules).1;
-        (&self.slots[slot(name)].canonical, kind)
     }
 }
 
 /// What the rules say of a name, uncached.
-fn kind_of(name: &str, rules: &ScrubRules) -> Kind {
+fn kind_of(name: &str, rules: &ScrubRules) -> HeaderKind {
     if name.eq_ignore_ascii_case(http::header::COOKIE.as_str()) {
-        return Kind::Cookie;
+        return HeaderKind::Cookie;
     }
     let sensitive = rules.is_sensitive_header(name);
-    if scrub::is_ip_header(name) {
-        Kind::Address { sensitive }
+    if super::is_ip_header(name) {
+        HeaderKind::Address { sensitive }
     } else if sensitive {
-        Kind::Sensitive
+        HeaderKind::Sensitive
     } else {
-        Kind::Plain
+        HeaderKind::Plain
     }
 }
 
@@ -142,57 +129,53 @@ mod tests {
         let rules = ScrubRules::new().sensitive_header("x-tenant");
         let forwarded = ScrubRules::new().sensitive_header("forwarded");
         assert_eq!(
-            Names::new().get("x-forwarded-for", &forwarded).1,
-            Kind::Address { sensitive: true },
+            HeaderNames::new().get("x-forwarded-for", &forwarded).1,
+            HeaderKind::Address { sensitive: true },
             "an address header a rule calls sensitive stays sensitive"
         );
-        let mut names = Names::new();
-        let expect = |names: &mut Names, name: &str, key: &str, kind: Kind| {
+        let mut names = HeaderNames::new();
+        let expect = |names: &mut HeaderNames, name: &str, key: &str, kind: HeaderKind| {
             let (k, found) = names.get(name, &rules);
-            assert_eq!(
-                (std::str::from_utf8(k).unwrap(), found),
-                (key, kind),
-                "{name}"
-            );
+            assert_eq!((k, found), (key, kind), "{name}");
         };
         // Twice each, and after a flood of other names that evicts everything.
         for _ in 0..2 {
             expect(
                 &mut names,
                 "accept-encoding",
-                "\"Accept-Encoding\":",
-                Kind::Plain,
+                "Accept-Encoding",
+                HeaderKind::Plain,
             );
             expect(
                 &mut names,
                 "authorization",
-                "\"Authorization\":",
-                Kind::Sensitive,
+                "Authorization",
+                HeaderKind::Sensitive,
             );
             expect(
                 &mut names,
                 "x-tenant-id",
-                "\"X-Tenant-Id\":",
-                Kind::Sensitive,
+                "X-Tenant-Id",
+                HeaderKind::Sensitive,
             );
             expect(
                 &mut names,
                 "x-forwarded-for",
-                "\"X-Forwarded-For\":",
-                Kind::Address { sensitive: false },
+                "X-Forwarded-For",
+                HeaderKind::Address { sensitive: false },
             );
             expect(
                 &mut names,
                 "x-real-ip",
-                "\"X-Real-Ip\":",
-                Kind::Address { sensitive: false },
+                "X-Real-Ip",
+                HeaderKind::Address { sensitive: false },
             );
-            expect(&mut names, "cookie", "\"Cookie\":", Kind::Cookie);
-            expect(&mut names, "x", "\"X\":", Kind::Plain);
+            expect(&mut names, "cookie", "Cookie", HeaderKind::Cookie);
+            expect(&mut names, "x", "X", HeaderKind::Plain);
             for i in 0..500 {
                 let name = format!("x-made-up-{i}");
                 let (_, kind) = names.get(&name, &rules);
-                assert_eq!(kind, Kind::Plain);
+                assert_eq!(kind, HeaderKind::Plain);
             }
         }
         // The table stays its size.

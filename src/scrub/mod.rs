@@ -1,8 +1,14 @@
-//! Client-side scrubbing, applied to every event and transaction before any user hook sees it.
+//! Privacy: client-side scrubbing, applied to every event and transaction before any user hook
+//! sees it.
 //!
 //! The default rules are at least as strict as Relay's server-side defaults, so nothing that
-//! Sentry would strip on arrival leaves the process in the first place.
+//! Sentry would strip on arrival leaves the process in the first place. Here are the rules
+//! ([`ScrubRules`], their pattern search in `patterns`), the scrubbers of text, values and the
+//! parts of a request, the header-name verdict cache (`names`), and the one scrubbed `request`
+//! interface (`interface`) that both events and the wire's transactions are built from.
 
+pub(crate) mod interface;
+mod names;
 mod patterns;
 mod request;
 mod rules;
@@ -11,21 +17,15 @@ mod value;
 
 use sentry_types::protocol::v7::{Event, Transaction};
 
+pub(crate) use names::HeaderNames;
 pub(crate) use request::{is_ip_header, scrub_body, scrub_cookies, scrub_query, scrub_request};
 pub use rules::ScrubRules;
 pub(crate) use value::{scrub_map, scrub_value};
 
-/// Scrubs everything in an event that could carry a secret the user did not set explicitly
-/// (its `request` interface only unless `request_scrubbed`: built scrubbed already).
-pub(crate) fn event(
-    event: &mut Event<'static>,
-    send_default_pii: bool,
-    rules: &ScrubRules,
-    request_scrubbed: bool,
-) {
-    if let (Some(request), false) = (event.request.as_mut(), request_scrubbed) {
-        request::scrub_request(request, send_default_pii, rules);
-    }
+/// Scrubs everything in an event that could carry a secret the user did not set explicitly,
+/// but its `request` interface: built scrubbed from the request ([`interface`]), or, in an
+/// event the user built, scrubbed with [`scrub_request`] before it is assembled.
+pub(crate) fn event(event: &mut Event<'static>, rules: &ScrubRules) {
     value::scrub_map(&mut event.extra, rules);
     for crumb in event.breadcrumbs.values.iter_mut() {
         value::scrub_breadcrumb(crumb, rules);
@@ -37,15 +37,8 @@ pub(crate) fn event(
 }
 
 /// Scrubs everything in a transaction that could carry a secret the user did not set
-/// explicitly.
-pub(crate) fn transaction(
-    tx: &mut Transaction<'static>,
-    send_default_pii: bool,
-    rules: &ScrubRules,
-) {
-    if let Some(request) = tx.request.as_mut() {
-        request::scrub_request(request, send_default_pii, rules);
-    }
+/// explicitly, but its `request` interface, built scrubbed ([`interface`]).
+pub(crate) fn transaction(tx: &mut Transaction<'static>, rules: &ScrubRules) {
     value::scrub_map(&mut tx.extra, rules);
     if let Some(user) = tx.user.as_mut() {
         value::scrub_map(&mut user.other, rules);

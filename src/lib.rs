@@ -68,6 +68,7 @@ pub mod sink;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 mod util;
+mod wire;
 
 pub use client::Client;
 pub use layer::future;

@@ -1,7 +1,6 @@
 //! The client: options, sampling, and the worker that builds, scrubs, passes through hooks and
 //! hands to the sink everything the request path queues.
 
-mod direct;
 mod hooks;
 mod job;
 pub(crate) mod latency;
@@ -10,6 +9,8 @@ mod logs;
 mod prepare;
 mod sampling;
 mod sessions;
+#[cfg(test)]
+mod wire_tests;
 mod worker;
 
 use std::fmt;
@@ -89,7 +90,7 @@ impl Client {
             .track_latency
             .then(|| latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
-            direct: direct::Writer::new(&options),
+            direct: crate::wire::Writer::new(&options),
             dsc_template: prepare::dsc_template(&options),
             options,
             sink,

@@ -36,7 +36,7 @@ pub(crate) struct Core {
     #[cfg(feature = "tracing")]
     pub(crate) logs: super::logs::Logs,
     /// Writes transactions straight to envelope bytes (see `Core::send_transaction`).
-    pub(crate) direct: super::direct::Writer,
+    pub(crate) direct: crate::wire::Writer,
     /// The sampling context's fields the options fix (see [`dsc_template`]).
     pub(crate) dsc_template: DynamicSamplingContext,
 }
@@ -306,7 +306,7 @@ impl Core {
         if sink.takes_serialized() {
             // Written as the direct writer writes it (start times in RFC 3339), so a
             // transaction reads the same whether a hook saw it or not.
-            if let Some(envelope) = super::direct::hooked::envelope(&headers, &tx) {
+            if let Some(envelope) = crate::wire::hooked::envelope(&headers, &tx) {
                 sink.send_serialized(envelope);
                 return;
             }

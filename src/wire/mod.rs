@@ -1,5 +1,8 @@
-//! A request's transaction written straight to envelope bytes, for a sink that takes them and
-//! when no `before_send_transaction` hook needs the struct.
+//! The wire format: a request's transaction written straight to envelope bytes, for a sink
+//! that takes them and when no `before_send_transaction` hook needs the struct; a hooked
+//! transaction's bytes (`hooked`); the transaction envelope's framing; and the JSON writing
+//! they share (`json`, `hex`). Scrubbed as it is written, from `scrub::interface` and the
+//! scrub rules.
 //!
 //! The struct path (`event::transaction`, defaults, `scrub::transaction`, `Envelope`, then
 //! serialising it in the sink) allocates a few dozen times per transaction and walks the data
@@ -471,4 +474,17 @@ fn sdk_json() -> &'static [u8] {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+
+    /// The sample rate's text follows the rate when it changes, and is reused when it does not.
+    #[test]
+    fn the_sample_rate_text_follows_the_rate() {
+        let mut last = None;
+        for rate in [1.0f32, 0.25, 0.25, 1.0, 0.1] {
+            let mut out = Vec::new();
+            sample_rate(&mut out, rate, &mut last);
+            assert_eq!(out, format!("\"{rate}\"").into_bytes());
+        }
+    }
+}

@@ -95,7 +95,7 @@ pub(super) mod serde_json_value {
     use std::collections::BTreeMap;
 
     /// A value `serde_json` can write.
-    pub(in crate::client::direct) trait Json {
+    pub(in crate::wire) trait Json {
         fn write(&self, out: &mut Vec<u8>);
     }
 

@@ -33,7 +33,7 @@ impl Sink for Typed {
 
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
-        direct: crate::client::direct::Writer::new(&options),
+        direct: crate::wire::Writer::new(&options),
         dsc_template: crate::client::prepare::dsc_template(&options),
         options,
         sink: Some(sink),
@@ -584,17 +584,6 @@ fn repeated_headers_are_joined_both_ways() {
     assert_eq!(payload["request"]["headers"]["Accept"], "a/b, c/d");
 }
 
-/// The sample rate's text follows the rate when it changes, and is reused when it does not.
-#[test]
-fn the_sample_rate_text_follows_the_rate() {
-    let mut last = None;
-    for rate in [1.0f32, 0.25, 0.25, 1.0, 0.1] {
-        let mut out = Vec::new();
-        super::sample_rate(&mut out, rate, &mut last);
-        assert_eq!(out, format!("\"{rate}\"").into_bytes());
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -605,7 +594,7 @@ proptest! {
     fn the_event_interface_equals_the_scrubbed_struct(case in case()) {
         let Some(finished) = case.finished() else { return Ok(()); };
         let options = case.options();
-        let writer = crate::client::direct::Writer::new(&options);
+        let writer = crate::wire::Writer::new(&options);
         let mut expected = finished.request.to_request_interface();
         crate::scrub::scrub_request(
             &mut expected,

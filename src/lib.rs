@@ -60,6 +60,7 @@
 mod client;
 mod event;
 mod layer;
+mod metrics;
 mod options;
 mod propagation;
 mod scope;
@@ -95,7 +96,7 @@ pub use sentry_types::{Dsn, Uuid};
 /// Per-route latency, from every request: what [`Client::latency`] returns, and the bucket
 /// bounds of its Prometheus text.
 pub mod latency {
-    pub use crate::client::latency::{LatencyReport, RouteLatency, BOUNDS};
+    pub use crate::metrics::latency::{LatencyReport, RouteLatency, BOUNDS};
 }
 
 /// For benchmarks and load-test tools only; not part of the API, may change at any time.

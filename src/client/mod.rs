@@ -3,12 +3,10 @@
 
 mod hooks;
 mod job;
-pub(crate) mod latency;
-#[cfg(feature = "tracing")]
-mod logs;
+mod latency;
+mod periodic;
 mod prepare;
 mod sampling;
-mod sessions;
 #[cfg(test)]
 mod wire_tests;
 mod worker;
@@ -21,8 +19,8 @@ use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{DynamicSamplingContext, Event, Level};
 use sentry_types::Uuid;
 
+pub(crate) use crate::metrics::Health;
 pub(crate) use job::Job;
-pub(crate) use sessions::Health;
 
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};
 use crate::options::{Options, SamplingContext};
@@ -85,13 +83,16 @@ impl Client {
         let sink = crate::sink::with_spotlight(sink, options.spotlight.as_ref());
         let max_bytes = options.max_queue_bytes;
         // Without a release there is nothing to tie health to: nothing is counted.
-        let sessions = (sink.is_some() && options.release.is_some()).then(sessions::Sessions::new);
+        let sessions =
+            (sink.is_some() && options.release.is_some()).then(crate::metrics::Sessions::new);
         let latency = options
             .track_latency
-            .then(|| latency::Latency::new(options.max_latency_routes));
+            .then(|| crate::metrics::latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
             direct: crate::wire::Writer::new(&options),
             dsc_template: prepare::dsc_template(&options),
+            #[cfg(feature = "tracing")]
+            log_attributes: periodic::log_attributes(&options),
             options,
             sink,
             unsampled: Default::default(),

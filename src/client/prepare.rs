@@ -29,12 +29,15 @@ pub(crate) struct Core {
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) unsampled: Unsampled,
     /// Release health counters (with a release and a sink).
-    pub(crate) sessions: Option<super::sessions::Sessions>,
+    pub(crate) sessions: Option<crate::metrics::Sessions>,
     /// Per-route latency (unless turned off).
-    pub(crate) latency: Option<super::latency::Latency>,
+    pub(crate) latency: Option<crate::metrics::latency::Latency>,
     /// Structured logs waiting for their batch to go out.
     #[cfg(feature = "tracing")]
-    pub(crate) logs: super::logs::Logs,
+    pub(crate) logs: std::sync::Mutex<crate::event::LogBatch>,
+    /// Attributes every log carries, made once from the options.
+    #[cfg(feature = "tracing")]
+    pub(crate) log_attributes: Vec<(&'static str, sentry_types::protocol::v7::Value)>,
     /// Writes transactions straight to envelope bytes (see `Core::send_transaction`).
     pub(crate) direct: crate::wire::Writer,
     /// The sampling context's fields the options fix (see [`dsc_template`]).

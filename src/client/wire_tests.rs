@@ -35,6 +35,8 @@ fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
         direct: crate::wire::Writer::new(&options),
         dsc_template: crate::client::prepare::dsc_template(&options),
+        #[cfg(feature = "tracing")]
+        log_attributes: Vec::new(),
         options,
         sink: Some(sink),
         unsampled: Default::default(),

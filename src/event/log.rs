@@ -1,9 +1,9 @@
-//! Structured logs: what the request path keeps of a log line, and the protocol `Log` built from
-//! it on the worker.
+//! Structured logs: what the request path keeps of a log line, the protocol `Log` built from
+//! it on the worker, and the batch logs wait in for their envelope.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use sentry_types::protocol::v7::{Log, LogAttribute, LogLevel, SpanId, TraceId, Value};
 
@@ -61,6 +61,44 @@ pub(crate) fn log_item(record: LogRecord, common: &[(&'static str, Value)]) -> L
         timestamp: record.timestamp,
         severity_number: None,
         attributes,
+    }
+}
+
+/// Logs per envelope at most (Relay's limit).
+pub(crate) const MAX_LOGS: usize = 100;
+/// How long a log may wait for its batch to fill.
+pub(crate) const MAX_AGE: Duration = Duration::from_secs(2);
+
+/// The logs waiting to be sent, and since when: up to [`MAX_LOGS`] per envelope, sent when the
+/// batch is full, when its oldest log is [`MAX_AGE`] old, and at every flush.
+#[derive(Default)]
+pub(crate) struct LogBatch {
+    logs: Vec<Log>,
+    since: Option<Instant>,
+}
+
+impl LogBatch {
+    /// Adds a log; a batch it fills is taken, to be sent at once.
+    pub(crate) fn push(&mut self, log: Log) -> Option<Vec<Log>> {
+        self.logs.push(log);
+        self.since.get_or_insert_with(Instant::now);
+        (self.logs.len() >= MAX_LOGS).then(|| self.take())
+    }
+
+    /// The batch, when it is due (or at a flush), and when it will be due otherwise.
+    pub(crate) fn take_due(&mut self, flush: bool) -> (Option<Vec<Log>>, Option<Instant>) {
+        let Some(since) = self.since else {
+            return (None, None);
+        };
+        if !flush && since.elapsed() < MAX_AGE {
+            return (None, Some(since + MAX_AGE));
+        }
+        (Some(self.take()), None)
+    }
+
+    fn take(&mut self) -> Vec<Log> {
+        self.since = None;
+        std::mem::take(&mut self.logs)
     }
 }
 

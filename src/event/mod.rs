@@ -30,7 +30,7 @@ pub(crate) use exception::{error_chain, panic_exception, ErrorValue, PanicDetail
 pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished};
 pub(crate) use ids::{new_event_id, new_span_id};
 #[cfg(feature = "tracing")]
-pub(crate) use log::{log_item, LogRecord};
+pub(crate) use log::{log_item, LogBatch, LogRecord};
 #[cfg(feature = "tracing")]
 pub(crate) use records::LoggedCrumb;
 pub(crate) use records::{Crumb, SpanRecord, SpanText};

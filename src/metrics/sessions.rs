@@ -6,18 +6,11 @@
 //! the minute a request ended in); nothing is allocated per request. A slot is reused four minutes later; a count that lands in a slot
 //! after it was sent goes out with the next aggregate, so totals are exact.
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use sentry_types::protocol::v7::client_report::Category;
-use sentry_types::protocol::v7::{
-    Envelope, EnvelopeHeaders, EnvelopeItem, SessionAggregateItem, SessionAggregates,
-    SessionAttributes,
-};
-
-use super::prepare::Core;
+use sentry_types::protocol::v7::SessionAggregateItem;
 
 /// How often aggregates go out.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(60);
@@ -88,6 +81,24 @@ impl Sessions {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The aggregates when a minute has passed since they were last taken (or at a flush),
+    /// and when they are next due.
+    pub(crate) fn take_due(&self, flush: bool) -> (Option<Vec<SessionAggregateItem>>, Instant) {
+        let now = Instant::now();
+        {
+            let mut next = self.next_send.lock().unwrap_or_else(|e| e.into_inner());
+            if !flush && now < *next {
+                return (None, *next);
+            }
+            *next = now + INTERVAL;
+        }
+        let aggregates = self.take();
+        (
+            (!aggregates.is_empty()).then_some(aggregates),
+            now + INTERVAL,
+        )
+    }
+
     /// Takes every count, one aggregate per minute that has any.
     fn take(&self) -> Vec<SessionAggregateItem> {
         let mut out: Vec<SessionAggregateItem> = self
@@ -113,50 +124,6 @@ impl Sessions {
             .collect();
         out.sort_by_key(|a| a.started);
         out
-    }
-}
-
-impl Core {
-    /// Sends the aggregates when a minute has passed since the last send (or at a flush);
-    /// says when they are next due.
-    pub(crate) fn tick_sessions(&self, flush: bool) -> Option<Instant> {
-        let sessions = self.sessions.as_ref()?;
-        let now = Instant::now();
-        {
-            let mut next = sessions.next_send.lock().unwrap_or_else(|e| e.into_inner());
-            if !flush && now < *next {
-                return Some(*next);
-            }
-            *next = now + INTERVAL;
-        }
-        let aggregates = sessions.take();
-        if !aggregates.is_empty() {
-            self.send_sessions(aggregates);
-        }
-        Some(now + INTERVAL)
-    }
-
-    fn send_sessions(&self, aggregates: Vec<SessionAggregateItem>) {
-        let (Some(sink), Some(release)) = (self.sink.as_deref(), &self.options.release) else {
-            return;
-        };
-        if let Some(reason) = sink.would_drop(Category::Session) {
-            sink.record_discard(reason, Category::Session, 1);
-            return;
-        }
-        let mut envelope =
-            Envelope::new().with_headers(EnvelopeHeaders::new().with_sent_at(SystemTime::now()));
-        envelope.add_item(EnvelopeItem::SessionAggregates(SessionAggregates {
-            aggregates,
-            attributes: SessionAttributes {
-                release: Cow::Owned(release.clone()),
-                environment: self.options.environment.clone().map(Cow::Owned),
-                ip_address: None,
-                user_agent: None,
-            },
-        }));
-        self.unsampled.report_to(sink);
-        sink.send(envelope);
     }
 }
 

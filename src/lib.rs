@@ -59,8 +59,10 @@
 
 mod client;
 mod event;
+mod integrations;
 mod layer;
 mod metrics;
+mod monitor;
 mod options;
 mod propagation;
 mod scope;
@@ -72,18 +74,19 @@ mod util;
 mod wire;
 
 pub use client::Client;
+#[cfg(feature = "reqwest")]
+pub use integrations::TracedRequest;
 pub use layer::future;
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
     TrackingLayer, TrackingService, TRACERESPONSE,
 };
+pub use monitor::{JobFailure, Monitor};
 pub use options::{parse_dsn, ConfigError, Options, SamplingContext};
-#[cfg(feature = "reqwest")]
-pub use scope::TracedRequest;
 pub use scope::{
     add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
     inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_named,
-    start_span, CapturableError, FutureExt, JobFailure, Monitor, SpanGuard,
+    start_span, CapturableError, FutureExt, SpanGuard,
 };
 pub use scrub::ScrubRules;
 pub use sink::{FileSink, MemorySink, Sink};

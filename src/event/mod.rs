@@ -13,7 +13,6 @@ mod images;
 mod in_app;
 #[cfg(feature = "tracing")]
 mod log;
-pub(crate) mod propagation;
 mod records;
 mod request;
 mod scope_data;
@@ -39,7 +38,7 @@ pub(crate) use request::{
 };
 pub(crate) use scope_data::{apply_to_event, ScopeData};
 pub(crate) use stacktrace::InApp;
-pub(crate) use trace::{span_status_for, DscInput, TraceIds};
+pub(crate) use trace::{span_status_for, DscInput, IncomingTrace, TraceIds};
 
 /// What a scrubbed value is replaced with (the same marker Relay uses).
 pub(crate) const FILTERED: &str = "[Filtered]";

@@ -8,7 +8,15 @@ use sentry_types::protocol::v7::{
 };
 
 use super::ids::{new_span_id, new_trace_id};
-use super::propagation;
+
+/// What an incoming request said about the trace it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct IncomingTrace {
+    pub(crate) trace_id: TraceId,
+    pub(crate) parent_span_id: SpanId,
+    /// The upstream sampling decision, when it made one.
+    pub(crate) sampled: Option<bool>,
+}
 
 /// The span status Sentry expects for an HTTP status code.
 pub(crate) fn span_status_for(status: u16) -> SpanStatus {
@@ -52,11 +60,7 @@ impl TraceIds {
     }
 
     /// Continues a trace an upstream service started.
-    pub(crate) fn continuing(
-        incoming: &propagation::IncomingTrace,
-        sampled: bool,
-        sample_rate: f32,
-    ) -> Self {
+    pub(crate) fn continuing(incoming: &IncomingTrace, sampled: bool, sample_rate: f32) -> Self {
         TraceIds {
             trace_id: incoming.trace_id,
             span_id: new_span_id(),

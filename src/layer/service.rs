@@ -105,7 +105,7 @@ where
         let mut traced = false;
         let mut headers = Vec::with_capacity(req.headers().len());
         for (name, value) in req.headers() {
-            traced |= scope::is_trace_header(name);
+            traced |= crate::propagation::is_trace_header(name);
             headers.push((name.clone(), value.clone()));
         }
         let route = route_of(&req, config.name_fn.as_deref());
@@ -120,7 +120,7 @@ where
             started,
         };
         let incoming = if traced {
-            scope::incoming_trace(req.headers(), options)
+            crate::propagation::incoming_trace(req.headers(), options)
         } else {
             None
         };

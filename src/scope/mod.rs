@@ -16,12 +16,9 @@
 //! span that ends later is counted, not raced.
 
 mod api;
-mod monitor;
-#[cfg(feature = "reqwest")]
 mod outgoing;
 mod panic;
 mod process;
-mod propagate;
 mod span;
 mod task;
 
@@ -44,16 +41,15 @@ pub use api::{
 };
 #[cfg(feature = "tracing")]
 pub(crate) use api::{breadcrumb_in, capture_in};
-pub use monitor::{JobFailure, Monitor};
 #[cfg(feature = "reqwest")]
-pub use outgoing::TracedRequest;
+pub(crate) use outgoing::inject_current;
+pub use outgoing::inject_trace_headers;
 pub use panic::capture_panics;
 pub(crate) use panic::{catch, install_hook, Caught};
+pub(crate) use process::capture_context as process_capture_context;
 #[cfg(feature = "tracing")]
 pub(crate) use process::trace_id as process_trace_id;
-pub use propagate::inject_trace_headers;
-pub(crate) use propagate::{incoming_trace, is_trace_header};
-#[cfg(feature = "tracing")]
+#[cfg(any(feature = "tracing", feature = "reqwest"))]
 pub(crate) use span::Running;
 pub use span::{start_span, SpanGuard};
 pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};

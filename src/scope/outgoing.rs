@@ -1,68 +1,75 @@
-//! Outgoing HTTP with reqwest: trace headers plus an `http.client` span.
+//! The current request's trace on an outgoing request's headers.
 
-use std::future::Future;
+use http::header::HeaderMap;
+use sentry_types::protocol::v7::SpanId;
 
-use sentry_types::protocol::v7::SpanStatus;
+use super::{current_span, with_current, RequestScope};
+use crate::propagation::{self, Outgoing};
 
-use super::span::Running;
-use super::{propagate, with_current};
-use crate::event::span_status_for;
-
-/// Sends a reqwest request as part of the current request's trace: it carries the trace headers
-/// (within [`trace_propagation_targets`](crate::Options::trace_propagation_targets)), and is
-/// recorded as an `http.client` span with the method, the URL (without query string or
-/// credentials) and the response status.
+/// Puts the current request's trace on an outgoing request's headers: `sentry-trace`, the
+/// `sentry-` entries of `baggage` (appended to entries already there, replacing stale `sentry-`
+/// ones), and `traceparent` when [enabled](crate::Options::propagate_traceparent).
 ///
-/// ```no_run
-/// use lighttrace::TracedRequest;
+/// Returns whether headers were added: not outside a request, nor for a URL outside the
+/// [`trace_propagation_targets`](crate::Options::trace_propagation_targets).
 ///
-/// async fn handler(client: reqwest::Client) -> Result<String, lighttrace::HandlerError> {
-///     let res = client.get("http://inventory.internal/items").send_traced().await?;
-///     Ok(res.text().await?)
-/// }
 /// ```
-pub trait TracedRequest {
-    /// Sends the request like `RequestBuilder::send`, traced.
-    fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send;
+/// use axum::{routing::get, Router};
+/// use lighttrace::{MemorySink, Options, TrackingLayer};
+/// use tower::ServiceExt;
+///
+/// async fn handler() -> String {
+///     let mut headers = http::HeaderMap::new();
+///     assert!(lighttrace::inject_trace_headers("http://inventory.internal/items", &mut headers));
+///     // ... send the request with `headers` using any HTTP client ...
+///     headers["sentry-trace"].to_str().unwrap().to_owned()
+/// }
+///
+/// # #[tokio::main] async fn main() {
+/// let app = Router::new()
+///     .route("/", get(handler))
+///     .layer(TrackingLayer::with_options(Options::new().sink(MemorySink::new())));
+/// let res = app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+/// let sentry_trace = std::str::from_utf8(&body).unwrap();
+/// assert_eq!(sentry_trace.len(), 32 + 1 + 16 + 2); // trace id, span id, sampled flag
+/// # }
+/// ```
+pub fn inject_trace_headers(url: &str, headers: &mut HeaderMap) -> bool {
+    inject_current(url, headers, None)
 }
 
-impl TracedRequest for reqwest::RequestBuilder {
-    fn send_traced(self) -> impl Future<Output = reqwest::Result<reqwest::Response>> + Send {
-        let (client, request) = self.build_split();
-        async move {
-            let mut request = request?;
-            let mut url = request.url().clone();
-            let full_url = url.to_string();
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            let method = request.method().to_string();
-            let mut span = Running::start("http.client".to_owned(), format!("{method} {url}"));
-            if let Some(span) = span.as_mut() {
-                span.set_data("http.request.method", method.clone().into());
-                span.set_data("url", url.to_string().into());
-            }
-            let parent = span.as_ref().and_then(Running::id);
-            with_current(|scope| {
-                propagate::inject(scope, &full_url, request.headers_mut(), parent)
-            });
-            // Dropped before the response (cancelled), the span is recorded as cancelled.
-            let result = client.execute(request).await;
-            if let Some(mut span) = span {
-                let status = match &result {
-                    Ok(res) => {
-                        let code = res.status().as_u16();
-                        span.set_data("http.response.status_code", code.into());
-                        span_status_for(code)
-                    }
-                    Err(e) if e.is_timeout() => SpanStatus::DeadlineExceeded,
-                    Err(_) => SpanStatus::InternalError,
-                };
-                span.set_status(status);
-                span.finish(SpanStatus::Ok);
-            }
-            result
-        }
+/// Like [`inject_trace_headers`], naming the span the downstream service continues from (by
+/// default the current span, else the request's own).
+pub(crate) fn inject_current(url: &str, headers: &mut HeaderMap, parent: Option<SpanId>) -> bool {
+    with_current(|scope| inject(scope, url, headers, parent)).unwrap_or(false)
+}
+
+fn inject(
+    scope: &RequestScope,
+    url: &str,
+    headers: &mut HeaderMap,
+    parent: Option<SpanId>,
+) -> bool {
+    let options = scope.client.options_ref();
+    if !propagation::propagates_to(options, url) {
+        return false;
     }
+    let trace = &scope.trace;
+    let input = scope.dsc_input();
+    let dsc = match input.upstream {
+        Some(upstream) => *upstream,
+        None => scope.client.own_dsc(input),
+    };
+    propagation::inject(
+        &Outgoing {
+            trace_id: trace.trace_id,
+            span_id: parent.or_else(current_span).unwrap_or(trace.span_id),
+            sampled: trace.sampled,
+            dsc: &dsc,
+            traceparent: options.propagate_traceparent,
+        },
+        headers,
+    );
+    true
 }

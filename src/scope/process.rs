@@ -18,7 +18,7 @@ pub(super) fn with_data(f: impl FnOnce(&mut ScopeData)) {
 /// A copy of the process-wide scope for a capture outside any request. With `wait == false`
 /// (inside the panic hook, where this thread may already hold the lock) a busy lock gives an
 /// empty copy instead of a deadlock.
-pub(super) fn capture_context(wait: bool) -> CaptureContext {
+pub(crate) fn capture_context(wait: bool) -> CaptureContext {
     let copy = |data: &Option<Box<ScopeData>>| data.as_deref().map(|d| Box::new(d.without_spans()));
     let data = if wait {
         copy(&PROCESS.lock().unwrap_or_else(|e| e.into_inner()))

@@ -14,11 +14,10 @@ use sentry_types::protocol::v7::{
     MonitorSchedule,
 };
 
-use super::panic::{self, Caught};
-use super::process;
 use crate::client::{Client, Job};
 use crate::event::{self, Capture, Captured};
 use crate::options::ConfigError;
+use crate::scope::{self, Caught};
 
 /// A scheduled job Sentry watches (the guide's Celery-beat case): wrap each run in
 /// [`run`](Monitor::run). Give the schedule (and margins) and the server creates the monitor
@@ -189,7 +188,7 @@ impl Monitor {
                 timestamp: SystemTime::now(),
                 what,
                 origin_tag: Some(("monitor", self.slug.clone())),
-                context: process::capture_context(true),
+                context: scope::process_capture_context(true),
             });
         }
         let status = match &outcome {
@@ -267,7 +266,7 @@ impl<F: Future> Future for CatchPanic<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let job = self.project().job;
-        match panic::catch(true, || job.poll(cx)) {
+        match scope::catch(true, || job.poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Err(Caught::Fresh(details)) => Poll::Ready(Err(Some(details))),

@@ -1,16 +1,14 @@
 //! Trace propagation headers: `sentry-trace`, W3C `traceparent`, and the `sentry-` entries of
 //! `baggage` (the dynamic sampling context). Malformed values are ignored, never an error.
 
+use http::header::HeaderName;
 use sentry_types::protocol::v7::{SpanId, TraceId};
 
-/// What an incoming request said about the trace it belongs to.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct IncomingTrace {
-    pub(crate) trace_id: TraceId,
-    pub(crate) parent_span_id: SpanId,
-    /// The upstream sampling decision, when it made one.
-    pub(crate) sampled: Option<bool>,
-}
+use crate::event::IncomingTrace;
+
+pub(crate) static SENTRY_TRACE: HeaderName = HeaderName::from_static("sentry-trace");
+pub(crate) static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(crate) static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
 
 fn is_lower_hex(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

@@ -415,6 +415,7 @@ mod tests {
         let headers = http::HeaderMap::new();
         let ctx = SamplingContext {
             method: &http::Method::GET,
+            name: None,
             route: None,
             headers: &headers,
             parent_sampled: None,

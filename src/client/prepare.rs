@@ -71,14 +71,10 @@ impl Runner for Core {
                 Some(Job::Request(finished))
             }
             Job::Capture(capture) => {
-                let ignored = match &capture.what {
-                    Captured::Exceptions(list) => self.ignores(list.iter().map(|e| e.ty.as_str())),
-                    Captured::Event(e) => {
-                        self.ignores(e.exception.values.iter().map(|e| e.ty.as_str()))
-                    }
-                    Captured::Panic(_) => self.ignores(["panic"].into_iter()),
-                    Captured::Message(_) => false,
-                };
+                let ignored = self.options.ignores_captured(&capture.what);
+                if ignored {
+                    self.record_discard(Reason::EventProcessor, Category::Error, 1);
+                }
                 if !ignored {
                     let mut capture = capture;
                     let interface = match (&capture.context.request, &mut capture.what) {
@@ -165,17 +161,10 @@ impl Core {
         // Borrowed, not taken: the failure (the handler's error, a panic's details) was
         // allocated on the request thread and goes back with the spent job to be freed there.
         if let Some(failure) = finished.failure.as_deref() {
-            let ignored = match failure {
-                // The chain's type names are only worked out when some are ignored.
-                Failure::Response {
-                    error: Some(error), ..
-                } if self.options.ignores_errors() => {
-                    let names = error.type_names();
-                    self.ignores(names.iter().map(String::as_str))
-                }
-                Failure::Response { .. } => false,
-                Failure::Panic { .. } => self.ignores(["panic"].into_iter()),
-            };
+            // A handler's error that `ignore_errors` drops never left the request (the layer
+            // counted it); a panic is checked here.
+            let ignored =
+                matches!(failure, Failure::Panic { .. }) && self.ignores(["panic"].into_iter());
             if ignored {
                 if finished.traced() {
                     self.send_transaction(finished);

@@ -38,9 +38,9 @@ pub(crate) fn sample_trace(
     unsampled: &Unsampled,
     sink: Option<&dyn Sink>,
 ) -> (bool, f32) {
-    if !options.traces_request(ctx.method, ctx.route) {
+    if !options.traces_request(ctx.method, ctx.route, ctx.name) {
         // Filtered, not sampled out: `ignore_transactions` counts what it drops.
-        if options.ignores_transaction(ctx.method, ctx.route) {
+        if options.ignores_transaction(ctx.method, ctx.route, ctx.name) {
             if let Some(sink) = sink {
                 sink.record_discard(Reason::EventProcessor, Category::Transaction, 1);
             }

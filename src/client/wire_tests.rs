@@ -15,8 +15,7 @@ use sentry_types::protocol::v7::{
 
 use crate::client::prepare::Core;
 use crate::event::{
-    BodyCapture, BodyKind, Finished, RequestSnapshot, Route, ScopeData, SpanRecord, SpanText,
-    TraceIds,
+    BodyCapture, BodyKind, Finished, RequestSnapshot, ScopeData, SpanRecord, SpanText, TraceIds,
 };
 use crate::options::Options;
 use crate::sink::{MemorySink, Sink};
@@ -396,7 +395,8 @@ impl Case {
             },
             uri: uri.parse().ok()?,
             headers,
-            route: self.route.clone().map(Route::Named),
+            route: None,
+            name: self.route.clone(),
             started: self.started,
             body,
             client_ip: None,
@@ -566,6 +566,7 @@ fn repeated_headers_are_joined_both_ways() {
     case_headers.push((http::header::HOST, HeaderValue::from_static("h")));
     let finished = Finished {
         request: RequestSnapshot {
+            name: None,
             method: Method::GET,
             uri: "/x".parse().unwrap(),
             headers: case_headers,

@@ -12,14 +12,22 @@ use sentry_types::protocol::v7::{Breadcrumb, Level, Url};
 
 use super::BodyCapture;
 
-/// The route a request matched, kept without allocating on the request path.
+/// The route template a request matched, kept without allocating on the request path.
 #[derive(Clone, Debug)]
 pub(crate) enum Route {
     /// axum's `MatchedPath` (an `Arc<str>` inside, so cloning it is cheap).
     #[cfg(feature = "axum")]
     Axum(axum::extract::MatchedPath),
-    /// A name given by the user's closure.
-    Named(String),
+}
+
+impl Route {
+    /// The template, e.g. `/users/{user_id}`.
+    pub(crate) fn as_str(&self) -> &str {
+        match *self {
+            #[cfg(feature = "axum")]
+            Route::Axum(ref path) => path.as_str(),
+        }
+    }
 }
 
 /// The name every request that matched no route shares, so 404 scans cannot explode the number of
@@ -35,6 +43,8 @@ pub(crate) struct RequestSnapshot {
     /// `HeaderMap` would be two plus rebuilding its index.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) route: Option<Route>,
+    /// The transaction name the layer's `transaction_name` closure gave, if any.
+    pub(crate) name: Option<String>,
     pub(crate) started: SystemTime,
     /// The first bytes of the body, for JSON, form and text bodies.
     pub(crate) body: Option<std::sync::Arc<BodyCapture>>,
@@ -43,14 +53,13 @@ pub(crate) struct RequestSnapshot {
 }
 
 impl RequestSnapshot {
-    /// `GET /users/{user_id}`, or the shared unmatched name.
+    /// The user's name for the transaction, else `GET /users/{user_id}`, or the shared
+    /// unmatched name.
     pub(crate) fn transaction_name(&self) -> String {
-        let route = match &self.route {
-            Some(Route::Named(name)) => return name.clone(),
-            #[cfg(feature = "axum")]
-            Some(Route::Axum(path)) => path.as_str(),
-            None => UNMATCHED_ROUTE,
-        };
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let route = self.route().unwrap_or(UNMATCHED_ROUTE);
         // Joined by hand: `format!` goes through the formatting machinery and grows the string
         // twice, and every event and transaction names itself.
         let method = self.method.as_str();
@@ -61,14 +70,9 @@ impl RequestSnapshot {
         name
     }
 
-    /// The matched route template (or the user's name for it), if any.
+    /// The matched route template, if any.
     pub(crate) fn route(&self) -> Option<&str> {
-        match &self.route {
-            #[cfg(feature = "axum")]
-            Some(Route::Axum(path)) => Some(path.as_str()),
-            Some(Route::Named(name)) => Some(name),
-            None => None,
-        }
+        self.route.as_ref().map(Route::as_str)
     }
 
     /// An estimate of the heap bytes this snapshot keeps alive, for bounding queues by memory.
@@ -376,6 +380,7 @@ mod tests {
             uri: uri.parse().unwrap(),
             headers,
             route: None,
+            name: None,
             started: SystemTime::now(),
             body: None,
             client_ip: None,

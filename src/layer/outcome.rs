@@ -57,6 +57,22 @@ impl Tracking {
         };
         let options = self.scope.client.options_ref();
         let failed = failed && !options.ignore_error_statuses.contains(&status.as_u16());
+        // An error `ignore_errors` drops is no error event, so the request did not error: it
+        // is counted (as the worker counts the ignored errors it sees) and not reported. Its
+        // chain's type names are only worked out when some are ignored.
+        let reported = reported.map(ReportedError::into_value);
+        let ignored = failed
+            && options.ignores_errors()
+            && reported.as_ref().is_some_and(|error| {
+                let names = error.type_names();
+                options.ignores_error(names.iter().map(String::as_str))
+            });
+        if ignored {
+            self.scope
+                .client
+                .record_discard(Reason::EventProcessor, Category::Error, 1);
+        }
+        let failed = failed && !ignored;
         let ended = self.count(status.as_u16(), || {
             if failed {
                 Health::Errored
@@ -72,7 +88,7 @@ impl Tracking {
             self.set_event_id(response.headers_mut(), event_id);
             Box::new(Failure::Response {
                 event_id,
-                error: reported.map(ReportedError::into_value),
+                error: reported,
             })
         });
         self.finish(status.as_u16(), failure, ended);

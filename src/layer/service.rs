@@ -85,7 +85,7 @@ where
             // Nothing can be sent: keep panics from taking the connection down, and count
             // the request's latency.
             let meter = config.client.options_ref().track_latency.then(|| {
-                let route = route_of(&req, config.name_fn.as_deref());
+                let route = route_of(&req);
                 let slot = config.client.latency_slot(req.method(), route.as_ref());
                 slot.map(|slot| Meter::new(config.client.clone(), slot, SystemTime::now()))
             });
@@ -108,12 +108,14 @@ where
             traced |= crate::propagation::is_trace_header(name);
             headers.push((name.clone(), value.clone()));
         }
-        let route = route_of(&req, config.name_fn.as_deref());
+        let route = route_of(&req);
         let slot = config.client.latency_slot(req.method(), route.as_ref());
+        let name = config.name_fn.as_deref().and_then(|f| name_of(&req, f));
         let snapshot = RequestSnapshot {
             body: body.clone(),
             client_ip,
             route,
+            name,
             method: req.method().clone(),
             uri: req.uri().clone(),
             headers,
@@ -127,6 +129,7 @@ where
         let (sampled, rate) = config.client.sample_trace(&SamplingContext {
             method: req.method(),
             route: snapshot.route(),
+            name: snapshot.name.as_deref(),
             headers: req.headers(),
             parent_sampled: incoming.as_ref().and_then(|(i, _)| i.sampled),
         });
@@ -207,19 +210,19 @@ fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
     forwarded
 }
 
-/// The route: the user's name for it (a namer that panics counts as having no opinion), else
-/// axum's matched path.
-pub(super) fn route_of<B>(req: &Request<B>, name_fn: Option<&NameFn>) -> Option<Route> {
+/// The route template axum matched, if any.
+pub(super) fn route_of<B>(req: &Request<B>) -> Option<Route> {
     #[cfg(feature = "axum")]
-    let matched = req.extensions().get::<axum::extract::MatchedPath>();
-    if let Some(name_fn) = name_fn {
-        if let Some(name) = contain(|| name_fn(&info_of(req))).flatten() {
-            return Some(Route::Named(name));
-        }
-    }
-    #[cfg(feature = "axum")]
-    if let Some(path) = matched {
+    if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {
         return Some(Route::Axum(path.clone()));
     }
+    #[cfg(not(feature = "axum"))]
+    let _ = req;
     None
+}
+
+/// The user's name for the request's transaction (a namer that panics counts as having no
+/// opinion).
+fn name_of<B>(req: &Request<B>, name_fn: &NameFn) -> Option<String> {
+    contain(|| name_fn(&info_of(req))).flatten()
 }

@@ -3,31 +3,61 @@
 //! drops is counted in client reports as `event_processor`, as `sentry-python` does.
 
 use super::Options;
+use crate::event::Captured;
 
 impl Options {
-    /// Whether a request with this method and route is traced at all.
-    pub(crate) fn traces_request(&self, method: &http::Method, route: Option<&str>) -> bool {
+    /// Whether a request with this method, route template and (user-given) transaction name
+    /// is traced at all.
+    pub(crate) fn traces_request(
+        &self,
+        method: &http::Method,
+        route: Option<&str>,
+        name: Option<&str>,
+    ) -> bool {
         let method_ok = match &self.http_methods_to_capture {
             Some(methods) => methods.contains(method),
             None => *method != http::Method::HEAD && *method != http::Method::OPTIONS,
         };
-        method_ok && !self.ignores_transaction(method, route)
+        method_ok && !self.ignores_transaction(method, route, name)
     }
 
-    /// Whether `ignore_transactions` names this request, without formatting its name.
-    pub(crate) fn ignores_transaction(&self, method: &http::Method, route: Option<&str>) -> bool {
+    /// Whether `ignore_transactions` names this request: by its transaction name (the
+    /// user's, else `METHOD route`, compared without formatting it) or by its route template.
+    pub(crate) fn ignores_transaction(
+        &self,
+        method: &http::Method,
+        route: Option<&str>,
+        name: Option<&str>,
+    ) -> bool {
         let route = route.unwrap_or(crate::event::UNMATCHED_ROUTE);
         self.ignore_transactions
             .iter()
-            .any(|entry| match entry.split_once(' ') {
-                Some((m, r)) => m == method.as_str() && r == route,
-                None => entry == route,
+            .any(|entry| match (name, entry.split_once(' ')) {
+                (Some(name), _) if entry == name => true,
+                (None, Some((m, r))) => m == method.as_str() && r == route,
+                (_, None) => entry == route,
+                (Some(_), Some(_)) => false,
             })
     }
 
     /// Whether any error type is ignored.
     pub(crate) fn ignores_errors(&self) -> bool {
         !self.ignore_errors.is_empty()
+    }
+
+    /// Whether `ignore_errors` drops a captured error (a message never is).
+    pub(crate) fn ignores_captured(&self, what: &Captured) -> bool {
+        if self.ignore_errors.is_empty() {
+            return false;
+        }
+        match what {
+            Captured::Exceptions(list) => self.ignores_error(list.iter().map(|e| e.ty.as_str())),
+            Captured::Event(e) => {
+                self.ignores_error(e.exception.values.iter().map(|e| e.ty.as_str()))
+            }
+            Captured::Panic(_) => self.ignores_error(["panic"].into_iter()),
+            Captured::Message(_) => false,
+        }
     }
 
     /// Whether an error whose chain has these type names is ignored.
@@ -65,20 +95,25 @@ mod tests {
     #[test]
     fn methods_and_transactions_are_filtered_by_name_or_template() {
         let o = Options::new().ignore_transactions(["/health", "POST /hooks/{id}"]);
-        assert!(!o.traces_request(&Method::GET, Some("/health")));
-        assert!(!o.traces_request(&Method::POST, Some("/hooks/{id}")));
-        assert!(o.traces_request(&Method::GET, Some("/hooks/{id}")));
+        assert!(!o.traces_request(&Method::GET, Some("/health"), None));
+        assert!(!o.traces_request(&Method::POST, Some("/hooks/{id}"), None));
+        assert!(o.traces_request(&Method::GET, Some("/hooks/{id}"), None));
         assert!(
-            !o.traces_request(&Method::HEAD, Some("/users")),
+            !o.traces_request(&Method::HEAD, Some("/users"), None),
             "HEAD is off by default"
         );
-        assert!(!o.traces_request(&Method::OPTIONS, Some("/users")));
-        assert!(o.traces_request(&Method::GET, None));
+        assert!(!o.traces_request(&Method::OPTIONS, Some("/users"), None));
+        assert!(o.traces_request(&Method::GET, None, None));
         let o = Options::new().http_methods_to_capture([Method::HEAD]);
-        assert!(o.traces_request(&Method::HEAD, Some("/users")));
-        assert!(!o.traces_request(&Method::GET, Some("/users")));
+        assert!(o.traces_request(&Method::HEAD, Some("/users"), None));
+        assert!(!o.traces_request(&Method::GET, Some("/users"), None));
         let o = Options::new().ignore_transactions(["GET <unmatched>"]);
-        assert!(!o.traces_request(&Method::GET, None));
+        assert!(!o.traces_request(&Method::GET, None, None));
+        // A name from `transaction_name` is matched as a whole; its route still by template.
+        let o = Options::new().ignore_transactions(["GET /static/*", "/assets/{file}"]);
+        assert!(!o.traces_request(&Method::GET, None, Some("GET /static/*")));
+        assert!(o.traces_request(&Method::GET, Some("/static/*"), Some("GET /elsewhere")));
+        assert!(!o.traces_request(&Method::GET, Some("/assets/{file}"), Some("assets")));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub struct SamplingContext<'a> {
     pub(crate) method: &'a http::Method,
     pub(crate) route: Option<&'a str>,
+    pub(crate) name: Option<&'a str>,
     pub(crate) headers: &'a http::HeaderMap,
     pub(crate) parent_sampled: Option<bool>,
 }
@@ -18,6 +19,12 @@ impl<'a> SamplingContext<'a> {
     /// The matched route template, e.g. `/users/{user_id}`, if any.
     pub fn route(&self) -> Option<&'a str> {
         self.route
+    }
+
+    /// The transaction's name when the layer's
+    /// [`transaction_name`](crate::TrackingLayer::transaction_name) closure gave one.
+    pub fn transaction_name(&self) -> Option<&'a str> {
+        self.name
     }
 
     /// The request headers.

@@ -43,7 +43,10 @@ pub(crate) fn capture_in(
 ) -> Option<Uuid> {
     let (client, context) = match scope {
         Some(scope) => {
-            scope.note_capture(level);
+            // An error `ignore_errors` drops does not make the request errored.
+            if !scope.client.options_ref().ignores_captured(&what) {
+                scope.note_capture(level);
+            }
             (scope.client.clone(), scope.capture_context(current_span()))
         }
         None => (Client::global()?, process::capture_context(true)),

@@ -337,6 +337,7 @@ mod tests {
             uri: "/".parse().unwrap(),
             headers: Vec::new(),
             route: None,
+            name: None,
             started: SystemTime::now(),
             body: None,
             client_ip: None,

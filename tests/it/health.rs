@@ -129,6 +129,43 @@ async fn every_request_is_counted_once_in_release_health() {
 }
 
 #[tokio::test]
+async fn an_error_that_ignore_errors_drops_leaves_the_request_exited() {
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .release("api@2.0.0")
+            .traces_sample_rate(0.0)
+            .ignore_errors(["io::Error"])
+            .sink(common::Keep(sink.clone())),
+    );
+    let client = layer.client().clone();
+    let app = router(layer);
+    // A handler's error and a captured one, both of the ignored type; and a panic, not ignored.
+    assert_eq!(hit(&app, "/fail").await.status(), 500);
+    hit(&app, "/reported").await;
+    hit(&app, "/panic").await;
+    assert!(client.flush(WAIT).await);
+    let (mut exited, mut errored, mut crashed) = (0, 0, 0);
+    for item in sessions(&sink) {
+        for a in &item.aggregates {
+            exited += a.exited;
+            errored += a.errored;
+            crashed += a.crashed;
+        }
+    }
+    assert_eq!((exited, errored, crashed), (2, 0, 1));
+    // Only the panic is an event; each dropped error is counted once.
+    assert_eq!(sink.events().len(), 1);
+    let dropped: u32 = sink
+        .discarded()
+        .iter()
+        .filter(|(r, c, _)| *r == Reason::EventProcessor && *c == Category::Error)
+        .map(|(_, _, n)| n)
+        .sum();
+    assert_eq!(dropped, 2);
+}
+
+#[tokio::test]
 async fn without_a_release_nothing_is_counted_or_sent() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));

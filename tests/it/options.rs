@@ -146,6 +146,81 @@ async fn filtered_transactions_are_never_built_and_are_counted() {
 }
 
 #[tokio::test]
+async fn a_named_transaction_is_ignored_by_its_name_and_keeps_its_route_template() {
+    use std::sync::Mutex;
+    let sink = Counting::default();
+    let sampled = Arc::new(Mutex::new(Vec::new()));
+    let seen = sampled.clone();
+    let named = Arc::new(Mutex::new(Vec::new()));
+    let namer_saw = named.clone();
+    let layer = TrackingLayer::with_options(
+        options(&sink)
+            .ignore_transactions(["GET /static/*"])
+            .traces_sampler(move |ctx| {
+                let route = ctx.route().map(str::to_owned);
+                let name = ctx.transaction_name().map(str::to_owned);
+                seen.lock().unwrap().push((route, name));
+                1.0
+            }),
+    )
+    .transaction_name(move |req| {
+        namer_saw
+            .lock()
+            .unwrap()
+            .push(req.route().map(str::to_owned));
+        let path = req.uri().path();
+        if path.starts_with("/static/") {
+            Some("GET /static/*".to_owned())
+        } else if path.starts_with("/assets/") {
+            Some("GET /assets/*".to_owned())
+        } else {
+            None
+        }
+    });
+    let client = layer.client().clone();
+    let app = Router::new()
+        .route("/static/{*file}", get(|| async { "js" }))
+        .route("/assets/{*file}", get(|| async { "css" }))
+        .layer(layer);
+    send(&app, get_req("/static/app.js")).await;
+    send(&app, get_req("/assets/site.css")).await;
+    assert!(client.flush(WAIT).await);
+    // The ignored name is never a transaction, and is counted.
+    let names: Vec<_> = sink
+        .inner
+        .transactions()
+        .into_iter()
+        .map(|t| t.name.unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["GET /assets/*"]);
+    assert!(sink
+        .inner
+        .discarded()
+        .contains(&(Reason::EventProcessor, Category::Transaction, 1)));
+    // The route is the template everywhere; the name is the user's.
+    assert_eq!(
+        *named.lock().unwrap(),
+        [
+            Some("/static/{*file}".to_owned()),
+            Some("/assets/{*file}".to_owned())
+        ]
+    );
+    assert_eq!(
+        *sampled.lock().unwrap(),
+        [(
+            Some("/assets/{*file}".to_owned()),
+            Some("GET /assets/*".to_owned())
+        )]
+    );
+    let latency = client.latency();
+    assert_eq!(latency.route("GET /assets/{*file}").unwrap().count, 1);
+    assert_eq!(latency.route("GET /static/{*file}").unwrap().count, 1);
+    let text = latency.prometheus();
+    assert!(text.contains("route=\"/assets/{*file}\""), "{text}");
+    assert!(!text.contains("route=\"GET /assets/*\""), "{text}");
+}
+
+#[tokio::test]
 async fn ignored_errors_and_statuses_never_become_events() {
     let sink = Counting::default();
     let layer = TrackingLayer::with_options(

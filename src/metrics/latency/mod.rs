@@ -50,7 +50,6 @@ pub(crate) struct Latency {
 #[derive(Hash, PartialEq, Eq)]
 struct Key {
     method: Method,
-    named: bool,
     route: Box<str>,
 }
 
@@ -93,15 +92,9 @@ impl Latency {
     }
 
     fn register(&self, method: &Method, route: Option<&Route>) -> u32 {
-        let (named, text) = match route {
-            #[cfg(feature = "axum")]
-            Some(Route::Axum(path)) => (false, path.as_str()),
-            Some(Route::Named(name)) => (true, name.as_str()),
-            None => (false, UNMATCHED_ROUTE),
-        };
+        let text = route.map_or(UNMATCHED_ROUTE, Route::as_str);
         let key = Key {
             method: method.clone(),
-            named,
             route: text.into(),
         };
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
@@ -111,11 +104,7 @@ impl Latency {
         let slot = index.len().min(self.max_routes);
         self.routes[slot].get_or_init(|| {
             Box::new(if slot < self.max_routes {
-                let name = if named {
-                    text.to_owned()
-                } else {
-                    format!("{method} {text}")
-                };
+                let name = format!("{method} {text}");
                 RouteStats::new(name, method.to_string(), text.to_owned())
             } else {
                 RouteStats::new(OTHER.to_owned(), "*".to_owned(), OTHER.to_owned())
@@ -209,7 +198,6 @@ struct Entry {
 enum Cached {
     #[cfg(feature = "axum")]
     Matched(axum::extract::MatchedPath),
-    Named(Box<str>),
     Unmatched,
 }
 
@@ -218,8 +206,7 @@ impl Cached {
         match route {
             #[cfg(feature = "axum")]
             Some(Route::Axum(path)) => Cached::Matched(path.clone()),
-            Some(Route::Named(name)) => Cached::Named(name.as_str().into()),
-            None => Cached::Unmatched,
+            _ => Cached::Unmatched,
         }
     }
 }
@@ -234,7 +221,6 @@ impl Entry {
             (Cached::Matched(a), Some(Route::Axum(b))) => {
                 std::ptr::eq(a.as_str(), b.as_str()) || a.as_str() == b.as_str()
             }
-            (Cached::Named(a), Some(Route::Named(b))) => **a == **b,
             (Cached::Unmatched, None) => true,
             _ => false,
         }
@@ -246,10 +232,7 @@ fn cache_position(registry: u64, method: &Method, route: Option<&Route>) -> usiz
     let route_hash = match route {
         #[cfg(feature = "axum")]
         Some(Route::Axum(path)) => path.as_str().as_ptr() as u64 >> 3,
-        Some(Route::Named(name)) => name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        }),
-        None => 0x5bd1_e995,
+        _ => 0x5bd1_e995,
     };
     let m = method.as_str().as_bytes();
     let method_hash = (u64::from(m.first().copied().unwrap_or(0)) << 8) | m.len() as u64;
@@ -265,14 +248,13 @@ mod tests {
     #[test]
     fn routes_past_the_cap_are_counted_together() {
         let latency = Latency::new(2);
-        let named = |n: &str| Route::Named(n.to_owned());
-        let a = latency.slot(&Method::GET, Some(&named("a")));
-        let b = latency.slot(&Method::GET, Some(&named("b")));
-        let c = latency.slot(&Method::GET, Some(&named("c")));
-        let d = latency.slot(&Method::POST, Some(&named("d")));
+        let a = latency.slot(&Method::GET, None);
+        let b = latency.slot(&Method::POST, None);
+        let c = latency.slot(&Method::PUT, None);
+        let d = latency.slot(&Method::DELETE, None);
         assert_eq!((a, b), (0, 1));
         assert_eq!((c, d), (2, 2), "both past the cap");
-        assert_eq!(latency.slot(&Method::GET, Some(&named("a"))), a, "cached");
+        assert_eq!(latency.slot(&Method::GET, None), a, "cached");
         for slot in [a, b, c, d] {
             latency.record(slot, 200, Duration::from_millis(1));
         }

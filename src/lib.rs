@@ -70,6 +70,8 @@ mod scrub;
 pub mod sink;
 #[cfg(feature = "tracing")]
 pub mod tracing;
+#[cfg(feature = "http-sink")]
+mod transport;
 mod util;
 mod wire;
 
@@ -109,7 +111,7 @@ pub mod __probe {
     /// The *ring* crypto provider the HTTP sink uses when the application installed none, for
     /// tools that must give another client a provider.
     #[cfg(feature = "http-sink")]
-    pub use crate::sink::http::ring_crypto_provider;
+    pub use crate::transport::ring_crypto_provider;
 }
 
 /// The Sentry protocol types events are made of, re-exported from `sentry-types`.

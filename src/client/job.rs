@@ -38,8 +38,8 @@ impl Job {
 
     /// What the job would send, as client reports count it: `(reason-independent category,
     /// quantity)`, plus spans already dropped over the cap (counted as `buffer_overflow`).
-    pub(crate) fn items(&self) -> (Items, u32) {
-        let mut items = Items::default();
+    pub(crate) fn items(&self) -> (JobItems, u32) {
+        let mut items = JobItems::default();
         match self {
             Job::Request(f) => {
                 if f.failure.is_some() {
@@ -68,14 +68,14 @@ impl Job {
 /// What a job carries (at most three categories), kept inline: it is worked out for every job
 /// that runs, in case the run fails and must be counted.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Items {
+pub(crate) struct JobItems {
     list: [(Category, u32); 3],
     len: usize,
 }
 
-impl Default for Items {
+impl Default for JobItems {
     fn default() -> Self {
-        Items {
+        JobItems {
             // Fillers past `len`, never read.
             list: [(Category::Error, 0); 3],
             len: 0,
@@ -83,7 +83,7 @@ impl Default for Items {
     }
 }
 
-impl Items {
+impl JobItems {
     fn push(&mut self, category: Category, quantity: u32) {
         if let Some(slot) = self.list.get_mut(self.len) {
             *slot = (category, quantity);
@@ -92,7 +92,7 @@ impl Items {
     }
 }
 
-impl IntoIterator for Items {
+impl IntoIterator for JobItems {
     type Item = (Category, u32);
     type IntoIter = std::iter::Take<std::array::IntoIter<(Category, u32), 3>>;
 

@@ -5,7 +5,7 @@ mod hooks;
 mod job;
 mod latency;
 mod periodic;
-mod prepare;
+mod pipeline;
 mod sampling;
 #[cfg(test)]
 mod wire_tests;
@@ -25,7 +25,7 @@ pub(crate) use job::Job;
 use crate::event::{self, Capture, CaptureContext, Captured, DscInput};
 use crate::options::{Options, SamplingContext};
 use crate::sink::Sink;
-use prepare::Core;
+use pipeline::Core;
 use worker::Worker;
 
 /// Builds events and transactions off the request task and sends them through scrubbing, hooks
@@ -90,7 +90,7 @@ impl Client {
             .then(|| crate::metrics::latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
             direct: crate::wire::Writer::new(&options),
-            dsc_template: prepare::dsc_template(&options),
+            dsc_template: pipeline::dsc_template(&options),
             #[cfg(feature = "tracing")]
             log_attributes: periodic::log_attributes(&options),
             options,

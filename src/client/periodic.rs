@@ -14,7 +14,7 @@ use sentry_types::protocol::v7::{
 #[cfg(feature = "tracing")]
 use sentry_types::protocol::v7::{ItemContainer, Log, Value};
 
-use super::prepare::Core;
+use super::pipeline::Core;
 #[cfg(feature = "tracing")]
 use crate::event::{self, LogRecord};
 #[cfg(feature = "tracing")]

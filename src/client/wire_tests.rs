@@ -13,7 +13,7 @@ use sentry_types::protocol::v7::{
     DynamicSamplingContext, Envelope, EnvelopeItem, SpanId, SpanStatus, TraceId, User, Value,
 };
 
-use crate::client::prepare::Core;
+use crate::client::pipeline::Core;
 use crate::event::{
     BodyCapture, BodyKind, Finished, RequestSnapshot, ScopeData, SpanRecord, SpanText, TraceIds,
 };
@@ -33,7 +33,7 @@ impl Sink for Typed {
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
         direct: crate::wire::Writer::new(&options),
-        dsc_template: crate::client::prepare::dsc_template(&options),
+        dsc_template: crate::client::pipeline::dsc_template(&options),
         #[cfg(feature = "tracing")]
         log_attributes: Vec::new(),
         options,

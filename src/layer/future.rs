@@ -9,8 +9,8 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use sentry_types::protocol::v7::SpanId;
 
+use super::finish::Tracking;
 use super::meter::Meter;
-use super::outcome::Tracking;
 use crate::scope::{catch, Caught};
 
 pub use crate::scope::{InScope, InSpan, ReportErrors};

@@ -8,9 +8,9 @@
 mod body;
 mod classify;
 mod error;
+mod finish;
 pub mod future;
 mod meter;
-mod outcome;
 #[doc(hidden)]
 pub(crate) mod probe;
 mod request_info;

@@ -8,9 +8,9 @@ use std::time::SystemTime;
 use http::{Method, Request, Response};
 use tower_service::Service;
 
+use super::finish::Tracking;
 use super::future::{Kind, ResponseFuture};
 use super::meter::Meter;
-use super::outcome::Tracking;
 use super::{LayerConfig, NameFn, RequestBody, RequestInfo};
 use crate::event::{BodyCapture, BodyKind, RequestSnapshot, Route, TraceIds};
 use crate::options::SamplingContext;

@@ -125,10 +125,10 @@ pub(crate) struct RequestScope {
     records_spans: bool,
     /// An error event was captured in it (release health counts the request as errored).
     errored: AtomicBool,
-    inner: Mutex<Inner>,
+    inner: Mutex<ScopeState>,
 }
 
-struct Inner {
+struct ScopeState {
     /// Taken when the scope finishes.
     request: Option<RequestSnapshot>,
     /// The sampling context an upstream service froze, forwarded unchanged (boxed: it is rare,
@@ -152,7 +152,7 @@ impl RequestScope {
             records_spans: trace.sampled,
             trace,
             errored: AtomicBool::new(false),
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(ScopeState {
                 request: Some(request),
                 upstream_dsc,
                 data: None,
@@ -161,7 +161,7 @@ impl RequestScope {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, ScopeState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -182,7 +182,7 @@ impl RequestScope {
             trace: self.trace,
             records_spans: false,
             errored: AtomicBool::new(false),
-            inner: Mutex::new(Inner {
+            inner: Mutex::new(ScopeState {
                 request: inner.request.clone(),
                 upstream_dsc: inner.upstream_dsc.clone(),
                 data,

@@ -246,14 +246,14 @@ impl<F: Future> Future for InSpan<F> {
         if this.running.is_none() {
             return this.inner.poll(cx);
         }
-        struct Swap<'a>(&'a mut Option<SpanId>, Option<SpanId>);
-        impl Drop for Swap<'_> {
+        struct RestoreSpan<'a>(&'a mut Option<SpanId>, Option<SpanId>);
+        impl Drop for RestoreSpan<'_> {
             fn drop(&mut self) {
                 *self.0 = replace_span(self.1);
             }
         }
         let outer = replace_span(*this.span);
-        let swap = Swap(this.span, outer);
+        let swap = RestoreSpan(this.span, outer);
         let poll = this.inner.poll(cx);
         drop(swap);
         if poll.is_ready() {

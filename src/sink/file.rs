@@ -41,17 +41,17 @@ const QUEUE: usize = 1024;
 /// ```
 #[derive(Clone)]
 pub struct FileSink {
-    inner: Arc<Inner>,
+    inner: Arc<FileShared>,
 }
 
-struct Inner {
+struct FileShared {
     dir: PathBuf,
     tx: SyncSender<Queued>,
-    state: Arc<State>,
+    state: Arc<FileWriter>,
 }
 
 #[derive(Default)]
-struct State {
+struct FileWriter {
     enqueued: AtomicU64,
     done: AtomicU64,
     dropped: AtomicU64,
@@ -74,7 +74,7 @@ impl FileSink {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let (tx, rx) = sync_channel::<Queued>(QUEUE);
-        let state = Arc::new(State::default());
+        let state = Arc::new(FileWriter::default());
         let worker_state = state.clone();
         let worker_dir = dir.clone();
         std::thread::Builder::new()
@@ -111,7 +111,7 @@ impl FileSink {
                 }
             })?;
         Ok(FileSink {
-            inner: Arc::new(Inner { dir, tx, state }),
+            inner: Arc::new(FileShared { dir, tx, state }),
         })
     }
 

@@ -35,11 +35,11 @@ use super::{SerializedEnvelope, Sink};
 /// ```
 #[derive(Clone, Default)]
 pub struct MemorySink {
-    inner: Arc<Inner>,
+    inner: Arc<MemoryShared>,
 }
 
 #[derive(Default)]
-struct Inner {
+struct MemoryShared {
     /// Every envelope, with the bytes it arrived as when the client serialised it.
     envelopes: Mutex<Vec<(Envelope, Option<Vec<u8>>)>>,
     discarded: Mutex<Vec<(Reason, Category, u32)>>,

@@ -5,9 +5,8 @@
 
 mod file;
 #[cfg(feature = "http-sink")]
-pub(crate) mod http;
+mod http;
 mod memory;
-mod serialized;
 #[cfg(feature = "http-sink")]
 mod spotlight;
 
@@ -31,11 +30,13 @@ use std::time::Duration;
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::Envelope;
 
+#[cfg(feature = "http-sink")]
+pub use crate::transport::HttpSinkOptions;
+pub use crate::wire::SerializedEnvelope;
 pub use file::FileSink;
 #[cfg(feature = "http-sink")]
-pub use http::{HttpSink, HttpSinkOptions};
+pub use http::HttpSink;
 pub use memory::MemorySink;
-pub use serialized::SerializedEnvelope;
 
 /// The future [`Sink::flush`] returns: resolves to whether everything queued was delivered.
 pub type FlushFuture<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;

@@ -51,7 +51,7 @@ mod spans;
 use std::fmt;
 use std::sync::Arc;
 
-use ::tracing::span::{Attributes, Id, Record as Values};
+use ::tracing::span::{Attributes, Id, Record};
 use ::tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -169,7 +169,7 @@ where
         }
     }
 
-    fn on_record(&self, id: &Id, values: &Values<'_>, ctx: Context<'_, S>) {
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             spans::on_record(&span, values);
         }
@@ -225,7 +225,7 @@ where
         let scope = ctx.event_span(event).and_then(|span| {
             span.scope().find_map(|s| {
                 s.extensions()
-                    .get::<spans::Record>()
+                    .get::<spans::SpanState>()
                     .map(|r| r.scope().clone())
             })
         });

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use ::tracing::span::{Attributes, Id, Record as Values};
+use ::tracing::span::{Attributes, Id, Record};
 use sentry_types::protocol::v7::{SpanId, SpanStatus};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -19,7 +19,7 @@ use crate::scope::{self, RequestScope, Running};
 /// The span's own current span (itself, or a guard opened inside it and still open), and what
 /// was current outside each enter that has not exited yet: entering swaps the inner one in,
 /// exiting swaps it back out, as an `in_span` future does around each poll.
-struct Swap {
+struct CurrentSwap {
     inner: Option<SpanId>,
     /// Enters not yet exited, innermost last (a span is rarely entered twice at once: a few
     /// slots, no allocation).
@@ -28,15 +28,15 @@ struct Swap {
 }
 
 /// What lighttrace keeps in a recorded span's extensions.
-pub(super) struct Record {
+pub(super) struct SpanState {
     running: Option<Running>,
     id: SpanId,
     scope: Arc<RequestScope>,
     /// What is current inside the span and outside it, swapped on enter and exit.
-    current: Mutex<Swap>,
+    current: Mutex<CurrentSwap>,
 }
 
-impl Record {
+impl SpanState {
     pub(super) fn scope(&self) -> &Arc<RequestScope> {
         &self.scope
     }
@@ -53,7 +53,9 @@ pub(super) fn on_new_span<'a, S>(
     let parent_record = || {
         span.parent().and_then(|parent| {
             let extensions = parent.extensions();
-            extensions.get::<Record>().map(|r| (r.scope.clone(), r.id))
+            extensions
+                .get::<SpanState>()
+                .map(|r| (r.scope.clone(), r.id))
         })
     };
     // Borrowed first: an unsampled request's spans cost no reference count.
@@ -101,11 +103,11 @@ pub(super) fn on_new_span<'a, S>(
     let Some(id) = running.id() else {
         return;
     };
-    span.extensions_mut().insert(Record {
+    span.extensions_mut().insert(SpanState {
         running: Some(running),
         id,
         scope,
-        current: Mutex::new(Swap {
+        current: Mutex::new(CurrentSwap {
             inner: Some(id),
             outer: [None; 4],
             depth: 0,
@@ -117,12 +119,12 @@ pub(super) fn on_new_span<'a, S>(
 /// `sentry.name` rename it).
 pub(super) fn on_record<'a, S>(
     span: &tracing_subscriber::registry::SpanRef<'a, S>,
-    values: &Values<'_>,
+    values: &Record<'_>,
 ) where
     S: LookupSpan<'a>,
 {
     let mut extensions = span.extensions_mut();
-    let Some(record) = extensions.get_mut::<Record>() else {
+    let Some(record) = extensions.get_mut::<SpanState>() else {
         return;
     };
     let Some(running) = record.running.as_mut() else {
@@ -142,7 +144,7 @@ pub(super) fn on_enter<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S
 where
     S: LookupSpan<'a>,
 {
-    if let Some(record) = span.extensions().get::<Record>() {
+    if let Some(record) = span.extensions().get::<SpanState>() {
         let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
         let outer = scope::replace_span(swap.inner);
         let depth = swap.depth;
@@ -159,7 +161,7 @@ pub(super) fn on_exit<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S>
 where
     S: LookupSpan<'a>,
 {
-    if let Some(record) = span.extensions().get::<Record>() {
+    if let Some(record) = span.extensions().get::<SpanState>() {
         let mut swap = record.current.lock().unwrap_or_else(|e| e.into_inner());
         if swap.depth > 0 {
             swap.depth -= 1;
@@ -175,7 +177,7 @@ pub(super) fn on_close<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S
 where
     S: LookupSpan<'a>,
 {
-    if let Some(mut record) = span.extensions_mut().remove::<Record>() {
+    if let Some(mut record) = span.extensions_mut().remove::<SpanState>() {
         if let Some(running) = record.running.take() {
             running.finish(SpanStatus::Ok);
         }

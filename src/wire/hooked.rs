@@ -19,7 +19,7 @@ use sentry_types::protocol::v7::{
 use sentry_types::Uuid;
 use serde::{Serialize, Serializer};
 
-use crate::sink::SerializedEnvelope;
+use super::SerializedEnvelope;
 
 /// The envelope of `tx` under `headers`; `None` if it does not serialise (then the typed
 /// envelope goes to the sink instead).

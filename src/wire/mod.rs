@@ -13,6 +13,7 @@ mod hex;
 pub(crate) mod hooked;
 mod json;
 mod request;
+mod serialized;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
@@ -25,8 +26,8 @@ use crate::event::{
 };
 use crate::options::Options;
 use crate::scrub::{self, HeaderNames};
-use crate::sink::SerializedEnvelope;
 use json::{rfc3339, string, Object};
+pub use serialized::SerializedEnvelope;
 
 /// Writes a client's transactions (and builds its events' `request` interfaces): the parts its
 /// options fix are written once, and the buffers and header names are reused from one

@@ -56,7 +56,7 @@ pub(crate) struct Histogram {
 
 /// A copy of a histogram's counters.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Counts {
+pub(crate) struct BucketCounts {
     pub(crate) buckets: Vec<u64>,
     /// The sum of the durations, from the bucket midpoints (within 1.6 %).
     pub(crate) sum_ns: u64,
@@ -80,7 +80,7 @@ impl Histogram {
     }
 
     /// The counters, zeroed when `reset` (each duration lands in exactly one reading).
-    pub(crate) fn read(&self, reset: bool) -> Counts {
+    pub(crate) fn read(&self, reset: bool) -> BucketCounts {
         let take = |a: &AtomicU64| {
             if reset {
                 a.swap(0, Ordering::Relaxed)
@@ -94,7 +94,7 @@ impl Histogram {
             .enumerate()
             .map(|(i, n)| n.saturating_mul(midpoint(i)))
             .fold(0u64, u64::saturating_add);
-        Counts {
+        BucketCounts {
             buckets,
             sum_ns,
             max_ns: take(&self.max_ns),
@@ -102,14 +102,14 @@ impl Histogram {
     }
 }
 
-impl Counts {
+impl BucketCounts {
     /// Durations counted.
     pub(crate) fn total(&self) -> u64 {
         self.buckets.iter().sum()
     }
 
     /// Adds `other` into these counts.
-    pub(crate) fn merge(&mut self, other: &Counts) {
+    pub(crate) fn merge(&mut self, other: &BucketCounts) {
         if self.buckets.is_empty() {
             self.buckets = vec![0; BUCKETS];
         }

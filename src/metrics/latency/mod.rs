@@ -117,7 +117,7 @@ impl Latency {
         slot
     }
 
-    /// Counts a request that took `elapsed` and ended with `status`.
+    /// BucketCounts a request that took `elapsed` and ended with `status`.
     pub(crate) fn record(&self, slot: u32, status: u16, elapsed: Duration) {
         let Some(stats) = self.routes.get(slot as usize).and_then(OnceLock::get) else {
             return;

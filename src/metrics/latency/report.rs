@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use super::histogram::Counts;
+use super::histogram::BucketCounts;
 
 /// The latency of every route since the client started or since the last
 /// [`reset_latency`](crate::Client::reset_latency), from every request (sampled or not).
@@ -55,7 +55,7 @@ pub struct RouteLatency {
     /// The longest request.
     pub max: Duration,
     /// Per status class (`1xx` to `5xx`): the counters, for the Prometheus text.
-    pub(crate) classes: Vec<(&'static str, Counts)>,
+    pub(crate) classes: Vec<(&'static str, BucketCounts)>,
 }
 
 impl RouteLatency {
@@ -63,9 +63,9 @@ impl RouteLatency {
         name: String,
         method: String,
         route: String,
-        classes: Vec<(&'static str, Counts)>,
+        classes: Vec<(&'static str, BucketCounts)>,
     ) -> Self {
-        let mut all = Counts::default();
+        let mut all = BucketCounts::default();
         for (_, counts) in &classes {
             all.merge(counts);
         }

@@ -3,9 +3,9 @@
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
 
-use super::outcomes::{item_categories, Counts};
+use super::outcomes::{item_categories, ReportCounts};
 use super::Transport;
-use crate::sink::SerializedEnvelope;
+use crate::wire::SerializedEnvelope;
 
 /// An envelope ready to go: its body (gzipped or not), what it carries (to count it if it is
 /// lost) and the drop counts of a client report riding along (put back if it is lost, so they
@@ -16,7 +16,7 @@ pub(super) struct Packed {
     /// The items' categories and quantities; the first is the envelope's own (what a rate
     /// limit is checked against).
     pub(super) items: Vec<(Category, u64)>,
-    pub(super) report: Option<Counts>,
+    pub(super) report: Option<ReportCounts>,
     /// Delivery attempts that got no answer so far.
     pub(super) attempts: u32,
     /// The disk-buffer segment it was read back from, if it was.
@@ -108,7 +108,7 @@ pub(super) fn pack(
     transport: &Transport,
     packer: &mut Packer,
     envelope: Envelope,
-    report: Option<Counts>,
+    report: Option<ReportCounts>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope.items().flat_map(item_categories).collect();
     let packed = packer.pack(&envelope, transport.options.compress_from);
@@ -121,7 +121,7 @@ pub(super) fn pack_serialized(
     transport: &Transport,
     packer: &mut Packer,
     envelope: SerializedEnvelope,
-    report: Option<(ClientReport, Counts)>,
+    report: Option<(ClientReport, ReportCounts)>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope
         .items()
@@ -158,7 +158,7 @@ fn finish(
     transport: &Transport,
     packed: Option<(bytes::Bytes, bool)>,
     items: Vec<(Category, u64)>,
-    report: Option<Counts>,
+    report: Option<ReportCounts>,
 ) -> Option<Packed> {
     match packed {
         Some((body, gzipped)) => Some(Packed {

@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::client_report::{Category, Item as ReportItem, Re
 use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem, ItemContainer, Log};
 
 /// Drop counts by reason and category, as taken for a client report.
-pub(super) type Counts = Vec<((Reason, Category), u64)>;
+pub(super) type ReportCounts = Vec<((Reason, Category), u64)>;
 
 /// Every drop, counted twice: once until a client report carries it to the server, and once for
 /// good (for [`HttpSink::dropped`](super::HttpSink::dropped)).
@@ -36,7 +36,7 @@ impl Outcomes {
         *pending.entry((reason, category)).or_insert(0) += quantity;
     }
 
-    /// Counts every item of an envelope as dropped (client reports themselves are not counted).
+    /// ReportCounts every item of an envelope as dropped (client reports themselves are not counted).
     pub(super) fn count_envelope(&self, envelope: &Envelope, reason: Reason) {
         for item in envelope.items() {
             for (category, quantity) in item_categories(item) {
@@ -47,12 +47,12 @@ impl Outcomes {
 
     /// Takes the pending counts as a client report, keeping the counts so they can be put back
     /// if the envelope carrying the report does not arrive.
-    pub(super) fn take_report(&self) -> Option<(ClientReport, Counts)> {
+    pub(super) fn take_report(&self) -> Option<(ClientReport, ReportCounts)> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.is_empty() {
             return None;
         }
-        let counts: Counts = pending.drain().collect();
+        let counts: ReportCounts = pending.drain().collect();
         let items: Vec<ReportItem> = counts
             .iter()
             .map(|((reason, category), n)| ReportItem::new(*category, *reason, *n))
@@ -61,7 +61,7 @@ impl Outcomes {
     }
 
     /// Puts back counts whose report did not arrive.
-    pub(super) fn restore(&self, counts: Counts) {
+    pub(super) fn restore(&self, counts: ReportCounts) {
         for ((reason, category), n) in counts {
             self.pend(reason, category, n);
         }

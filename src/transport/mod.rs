@@ -1,13 +1,14 @@
-//! `HttpSink`: delivers envelopes to a Sentry-protocol server without ever blocking a request
-//! and without dropping anything silently.
+//! The HTTP transport behind [`HttpSink`](crate::HttpSink): delivers envelopes to a
+//! Sentry-protocol server without ever blocking a request and without dropping anything
+//! silently.
 //!
-//! `send` only hands the envelope to a delivery loop on the sink's own thread (with its own small
-//! tokio runtime, so it works with or without an application runtime). The loop packs, queues
-//! (bounded) and POSTs on a few keep-alive HTTP/1.1 connections (hyper's client connection,
-//! rustls for https), with a deadline per request, retries only for requests that got no
-//! answer, a circuit breaker for a failing server, per-category rate limits, and an optional
-//! disk buffer. Everything dropped is counted by reason and category and reported to the server
-//! as a `client_report`.
+//! A handle only hands the envelope to a delivery loop on the transport's own thread (with its
+//! own small tokio runtime, so it works with or without an application runtime). The loop packs,
+//! queues (bounded) and POSTs on a few keep-alive HTTP/1.1 connections (hyper's client
+//! connection, rustls for https), with a deadline per request, retries only for requests that
+//! got no answer, a circuit breaker for a failing server, per-category rate limits, and an
+//! optional disk buffer. Everything dropped is counted by reason and category and reported to
+//! the server as a `client_report`.
 
 mod circuit;
 mod conn;
@@ -19,9 +20,9 @@ mod spool;
 mod tls;
 mod worker;
 
+pub use options::HttpSinkOptions;
 pub use tls::ring_provider as ring_crypto_provider;
 
-use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,32 +32,14 @@ use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
 use sentry_types::Dsn;
 use tokio::sync::{mpsc, oneshot};
 
-pub use options::HttpSinkOptions;
-
-use super::{FlushFuture, SerializedEnvelope, Sink};
 use crate::util::RedactedDsn;
+use crate::wire::SerializedEnvelope;
 use limits::RateLimits;
-use outcomes::{item_categories, Counts, Outcomes};
+use outcomes::{item_categories, Outcomes, ReportCounts};
 
-/// Delivers envelopes over HTTP to `{scheme}://{host}/api/{project_id}/envelope/`.
-///
-/// [`TrackingLayer::new`](crate::TrackingLayer::new) uses one by default. At shutdown, flush it
-/// through the client after the server stopped taking requests:
-///
-/// ```no_run
-/// # async fn app() -> axum::Router { axum::Router::new() }
-/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let layer = lighttrace::TrackingLayer::from_env()?;
-/// let client = layer.client().clone();
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-/// axum::serve(listener, app().await.layer(layer))
-///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
-///     .await?;
-/// client.flush(std::time::Duration::from_secs(5)).await; // never hangs past its timeout
-/// # Ok(()) }
-/// ```
+/// A handle on a running transport: what `HttpSink` is made of.
 #[derive(Clone)]
-pub struct HttpSink {
+pub(crate) struct Handle {
     inner: Arc<Transport>,
     tx: mpsc::Sender<Msg>,
 }
@@ -89,36 +72,24 @@ struct Transport {
     spooled: AtomicU64,
 }
 
-impl fmt::Debug for HttpSink {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpSink")
-            .field("target", &self.inner.target)
-            .field("options", &self.inner.options)
-            .finish()
-    }
-}
-
-impl HttpSink {
-    /// A sink for `dsn` with default options.
-    pub fn new(dsn: Dsn) -> Self {
-        Self::with_options(dsn, HttpSinkOptions::default())
+impl Handle {
+    /// Where envelopes go, for `Debug`: the DSN without its keys, or the URL.
+    pub(crate) fn target(&self) -> &str {
+        &self.inner.target
     }
 
-    /// A sink for `dsn` with the given options.
-    ///
-    /// ```
-    /// let dsn = lighttrace::parse_dsn("https://public_key@errors.example.com/1").unwrap();
-    /// let sink = lighttrace::HttpSink::with_options(
-    ///     dsn,
-    ///     lighttrace::HttpSinkOptions::default().queue_capacity(100),
-    /// );
-    /// ```
-    pub fn with_options(dsn: Dsn, options: HttpSinkOptions) -> Self {
-        let endpoint = conn::Endpoint::new(&dsn);
-        Self::start(RedactedDsn(&dsn).to_string(), endpoint, options)
+    /// The transport's tuning.
+    pub(crate) fn options(&self) -> &HttpSinkOptions {
+        &self.inner.options
     }
 
-    /// A sink for the Spotlight sidecar at `url` (no authentication; envelopes POSTed to the URL
+    /// A transport for `dsn`.
+    pub(crate) fn new(dsn: &Dsn, options: HttpSinkOptions) -> Self {
+        let endpoint = conn::Endpoint::new(dsn);
+        Self::start(RedactedDsn(dsn).to_string(), endpoint, options)
+    }
+
+    /// A transport to the Spotlight sidecar at `url` (no authentication; envelopes POSTed to the URL
     /// as given). `None` when the URL has no host.
     pub(crate) fn spotlight(url: &http::Uri) -> Option<Self> {
         let endpoint = conn::Endpoint::for_url(url)?;
@@ -157,33 +128,33 @@ impl HttpSink {
         if spawned.is_err() {
             // No thread, no delivery: `send` will find the channel closed and count every drop.
         }
-        HttpSink { inner, tx }
+        Handle { inner, tx }
     }
 
     /// Envelopes the server accepted so far.
-    pub fn delivered(&self) -> u64 {
+    pub(crate) fn delivered(&self) -> u64 {
         self.inner.delivered.load(Ordering::Relaxed)
     }
 
     /// Drops counted so far and not yet reported to the server, by reason and category.
-    pub fn pending_discards(&self) -> Vec<(Reason, Category, u64)> {
+    pub(crate) fn pending_discards(&self) -> Vec<(Reason, Category, u64)> {
         self.inner.outcomes.pending()
     }
 
     /// Everything dropped since the sink was created, by reason and category (whether or not it
     /// was reported yet).
-    pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
+    pub(crate) fn dropped(&self) -> Vec<(Reason, Category, u64)> {
         self.inner.outcomes.total()
     }
 
     /// Bytes waiting in the [disk buffer](HttpSinkOptions::disk_buffer) (0 without one).
-    pub fn spooled_bytes(&self) -> u64 {
+    pub(crate) fn spooled_bytes(&self) -> u64 {
         self.inner.spooled.load(Ordering::Relaxed)
     }
 }
 
-impl Sink for HttpSink {
-    fn send(&self, envelope: Envelope) {
+impl Handle {
+    pub(crate) fn send(&self, envelope: Envelope) {
         let Some(envelope) = self.inner.drop_rate_limited(envelope) else {
             return;
         };
@@ -199,9 +170,12 @@ impl Sink for HttpSink {
         }
     }
 
-    fn flush(&self, timeout: Duration) -> FlushFuture<'_> {
+    pub(crate) fn flush(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
         let tx = self.tx.clone();
-        Box::pin(async move {
+        async move {
             let (done, answer) = oneshot::channel();
             let wait = async move {
                 tx.send(Msg::Flush { timeout, done }).await.is_ok() && answer.await == Ok(true)
@@ -210,12 +184,15 @@ impl Sink for HttpSink {
             tokio::time::timeout(timeout + Duration::from_millis(100), wait)
                 .await
                 .unwrap_or(false)
-        })
+        }
     }
 
-    fn close(&self, timeout: Duration) -> FlushFuture<'_> {
+    pub(crate) fn close(
+        &self,
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = bool> + Send + 'static {
         let tx = self.tx.clone();
-        Box::pin(async move {
+        async move {
             let (done, answer) = oneshot::channel();
             let closed = async move {
                 tx.send(Msg::Close { timeout, done }).await.is_ok() && answer.await == Ok(true)
@@ -224,21 +201,16 @@ impl Sink for HttpSink {
             tokio::time::timeout(timeout + Duration::from_millis(200), closed)
                 .await
                 .unwrap_or(false)
-        })
+        }
     }
 
-    fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+    pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         self.inner
             .outcomes
             .count(reason, category, u64::from(quantity));
     }
 
-    /// Serialised envelopes are sent as they are (gzipped when large enough).
-    fn takes_serialized(&self) -> bool {
-        true
-    }
-
-    fn send_serialized(&self, envelope: SerializedEnvelope) {
+    pub(crate) fn send_serialized(&self, envelope: SerializedEnvelope) {
         if let Some(category) = envelope.category() {
             let limited = {
                 let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
@@ -260,7 +232,7 @@ impl Sink for HttpSink {
         }
     }
 
-    fn would_drop(&self, category: Category) -> Option<Reason> {
+    pub(crate) fn would_drop(&self, category: Category) -> Option<Reason> {
         // In the order `send` applies them: a rate limit first, then the queue.
         let limited = {
             let limits = self.inner.limits.lock().unwrap_or_else(|e| e.into_inner());
@@ -276,15 +248,15 @@ impl Sink for HttpSink {
 }
 
 impl Transport {
-    /// Counts what a serialised envelope carries as dropped.
-    pub(super) fn count_items(&self, items: &[(Category, u32)], reason: Reason) {
+    /// ReportCounts what a serialised envelope carries as dropped.
+    pub(crate) fn count_items(&self, items: &[(Category, u32)], reason: Reason) {
         for (category, quantity) in items {
             self.outcomes.count(reason, *category, u64::from(*quantity));
         }
     }
 
     /// Removes the items whose category is rate limited right now, counting them.
-    pub(super) fn drop_rate_limited(&self, envelope: Envelope) -> Option<Envelope> {
+    pub(crate) fn drop_rate_limited(&self, envelope: Envelope) -> Option<Envelope> {
         let now = Instant::now();
         let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         if !limits.any_active(now) {
@@ -310,13 +282,13 @@ impl Transport {
     }
 
     /// Whether the server asked for nothing at all to be sent right now.
-    pub(super) fn all_limited(&self) -> bool {
+    pub(crate) fn all_limited(&self) -> bool {
         let limits = self.limits.lock().unwrap_or_else(|e| e.into_inner());
         limits.all_limited(Instant::now())
     }
 
     /// A standalone client report, unless everything is rate limited (the counts then wait).
-    pub(super) fn standalone_report(&self) -> Option<(Envelope, Counts)> {
+    pub(crate) fn standalone_report(&self) -> Option<(Envelope, ReportCounts)> {
         if self.all_limited() {
             return None;
         }
@@ -330,19 +302,4 @@ fn report_envelope(report: ClientReport) -> Envelope {
     let mut envelope = Envelope::new();
     envelope.add_item(report);
     envelope
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_the_key() {
-        let dsn: Dsn = "https://0123456789abcdef0123456789abcdef@example.com/1"
-            .parse()
-            .unwrap();
-        let sink = HttpSink::new(dsn);
-        let dbg = format!("{sink:?}");
-        assert!(!dbg.contains("0123456789abcdef0123456789abcdef"), "{dbg}");
-    }
 }

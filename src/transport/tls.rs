@@ -160,12 +160,10 @@ mod tests {
     /// at each protocol version the sink offers.
     #[tokio::test]
     async fn the_client_config_completes_a_handshake_with_tls_1_3_and_1_2() {
-        let ca = CertificateDer::from(&include_bytes!("../../../tests/fixtures/tls/ca.der")[..]);
-        let leaf =
-            CertificateDer::from(&include_bytes!("../../../tests/fixtures/tls/leaf.der")[..]);
-        let key = PrivatePkcs8KeyDer::from(
-            &include_bytes!("../../../tests/fixtures/tls/leaf.key.der")[..],
-        );
+        let ca = CertificateDer::from(&include_bytes!("../../tests/fixtures/tls/ca.der")[..]);
+        let leaf = CertificateDer::from(&include_bytes!("../../tests/fixtures/tls/leaf.der")[..]);
+        let key =
+            PrivatePkcs8KeyDer::from(&include_bytes!("../../tests/fixtures/tls/leaf.key.der")[..]);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(ca.into_owned()).unwrap();
         let client = tokio_rustls::TlsConnector::from(client_config(roots).unwrap());

@@ -25,7 +25,7 @@ use super::conn::{Connection, Outcome};
 use super::pack::{pack, pack_serialized, Packed, Packer};
 use super::spool::Spool;
 use super::{Msg, Transport};
-use crate::sink::SerializedEnvelope;
+use crate::wire::SerializedEnvelope;
 
 mod close;
 mod replay;

@@ -25,12 +25,12 @@ use sentry_types::protocol::v7::{Envelope, EnvelopeError};
 #[derive(Clone, Debug)]
 pub struct SerializedEnvelope {
     bytes: Vec<u8>,
-    items: Items,
+    items: CarriedItems,
 }
 
 /// The items' categories: a transaction's two inline (written for every traced request).
 #[derive(Clone, Debug)]
-enum Items {
+enum CarriedItems {
     Transaction([(Category, u32); 2]),
     Listed(Vec<(Category, u32)>),
 }
@@ -42,7 +42,7 @@ impl SerializedEnvelope {
     pub fn new(bytes: Vec<u8>, items: Vec<(Category, u32)>) -> Self {
         SerializedEnvelope {
             bytes,
-            items: Items::Listed(items),
+            items: CarriedItems::Listed(items),
         }
     }
 
@@ -50,7 +50,7 @@ impl SerializedEnvelope {
     pub(crate) fn transaction(bytes: Vec<u8>, spans: u32) -> Self {
         SerializedEnvelope {
             bytes,
-            items: Items::Transaction([(Category::Transaction, 1), (Category::Span, spans)]),
+            items: CarriedItems::Transaction([(Category::Transaction, 1), (Category::Span, spans)]),
         }
     }
 
@@ -67,8 +67,8 @@ impl SerializedEnvelope {
     /// What the envelope carries, by category and quantity, its own category first.
     pub fn items(&self) -> &[(Category, u32)] {
         match &self.items {
-            Items::Transaction(items) => items,
-            Items::Listed(items) => items,
+            CarriedItems::Transaction(items) => items,
+            CarriedItems::Listed(items) => items,
         }
     }
 

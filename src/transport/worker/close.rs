@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::client_report::Reason;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Msg, Outcome, Transport};
-use crate::sink::http::pack::pack;
+use crate::transport::pack::pack;
 
 impl Delivery {
     /// Shutting down within `timeout`: deliver what can be (a failing server is probed once
@@ -80,8 +80,8 @@ impl Delivery {
     }
 }
 
-/// Counts everything as lost when the delivery thread could not get a runtime.
-pub(in crate::sink::http) fn drain_as_failed(transport: &Transport, mut rx: mpsc::Receiver<Msg>) {
+/// ReportCounts everything as lost when the delivery thread could not get a runtime.
+pub(in crate::transport) fn drain_as_failed(transport: &Transport, mut rx: mpsc::Receiver<Msg>) {
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             Msg::Envelope(e) => transport

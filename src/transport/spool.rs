@@ -246,14 +246,14 @@ fn encode(packed: &Packed) -> Vec<u8> {
     record
 }
 
-struct Record {
+struct SpoolRecord {
     gzipped: bool,
     items: Vec<(Category, u64)>,
     body: Vec<u8>,
 }
 
 /// The valid records of a segment, up to the first torn or corrupt one, and their bytes.
-fn read_segment(path: &Path) -> (Vec<Record>, u64) {
+fn read_segment(path: &Path) -> (Vec<SpoolRecord>, u64) {
     let mut raw = Vec::new();
     if File::open(path)
         .and_then(|mut f| f.read_to_end(&mut raw))
@@ -284,7 +284,7 @@ fn read_segment(path: &Path) -> (Vec<Record>, u64) {
     (records, pos as u64)
 }
 
-fn decode(payload: &[u8]) -> Option<Record> {
+fn decode(payload: &[u8]) -> Option<SpoolRecord> {
     let gzipped = *payload.first()? == 1;
     let n = *payload.get(1)? as usize;
     let mut items = Vec::with_capacity(n);
@@ -296,7 +296,7 @@ fn decode(payload: &[u8]) -> Option<Record> {
         items.push((*CATEGORIES.get(code)?, u64::from(qty)));
     }
     let body = payload.get(2 + n * 5..)?.to_vec();
-    Some(Record {
+    Some(SpoolRecord {
         gzipped,
         items,
         body,

@@ -10,11 +10,11 @@ const MAX_COOLDOWN: Duration = Duration::from_secs(60);
 pub(super) struct Circuit {
     threshold: u32,
     first_cooldown: Duration,
-    state: State,
+    state: CircuitState,
 }
 
 #[derive(Debug, PartialEq)]
-enum State {
+enum CircuitState {
     /// Sending; this many failures in a row so far.
     Closed(u32),
     /// Not sending until then; the wait that got us here.
@@ -28,57 +28,57 @@ impl Circuit {
         Circuit {
             threshold,
             first_cooldown,
-            state: State::Closed(0),
+            state: CircuitState::Closed(0),
         }
     }
 
     /// How many requests may be in flight now, at most `concurrency`.
     pub(super) fn allowed(&mut self, now: Instant, concurrency: usize) -> usize {
-        if let State::Open { until, cooldown } = self.state {
+        if let CircuitState::Open { until, cooldown } = self.state {
             if now >= until {
-                self.state = State::Probing { cooldown };
+                self.state = CircuitState::Probing { cooldown };
             }
         }
         match self.state {
-            State::Closed(_) => concurrency,
-            State::Open { .. } => 0,
-            State::Probing { .. } => 1,
+            CircuitState::Closed(_) => concurrency,
+            CircuitState::Open { .. } => 0,
+            CircuitState::Probing { .. } => 1,
         }
     }
 
     /// When the circuit will let a probe through, if it is open.
     pub(super) fn reopens_at(&self) -> Option<Instant> {
         match self.state {
-            State::Open { until, .. } => Some(until),
+            CircuitState::Open { until, .. } => Some(until),
             _ => None,
         }
     }
 
     pub(super) fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed(_))
+        matches!(self.state, CircuitState::Closed(_))
     }
 
     /// Lets a probe through now (a flush wants to know whether the server is back).
     pub(super) fn probe_now(&mut self) {
-        if let State::Open { cooldown, .. } = self.state {
-            self.state = State::Probing { cooldown };
+        if let CircuitState::Open { cooldown, .. } = self.state {
+            self.state = CircuitState::Probing { cooldown };
         }
     }
 
     pub(super) fn success(&mut self) {
-        self.state = State::Closed(0);
+        self.state = CircuitState::Closed(0);
     }
 
     pub(super) fn failure(&mut self, now: Instant) {
         self.state = match self.state {
-            State::Closed(n) if n + 1 < self.threshold => State::Closed(n + 1),
-            State::Closed(_) => State::Open {
+            CircuitState::Closed(n) if n + 1 < self.threshold => CircuitState::Closed(n + 1),
+            CircuitState::Closed(_) => CircuitState::Open {
                 until: now + self.first_cooldown,
                 cooldown: self.first_cooldown,
             },
-            State::Probing { cooldown } | State::Open { cooldown, .. } => {
+            CircuitState::Probing { cooldown } | CircuitState::Open { cooldown, .. } => {
                 let cooldown = (cooldown * 2).min(MAX_COOLDOWN);
-                State::Open {
+                CircuitState::Open {
                     until: now + cooldown,
                     cooldown,
                 }

@@ -32,20 +32,25 @@
 //!
 //! # How it is built
 //!
-//! The crate is laid out as the path an event takes, and its modules import only along that
-//! path (a test in `tests/it/architecture.rs` fails on any import that reaches back):
+//! The crate is laid out as the path an event takes, one concept per folder, and its modules
+//! import only along the edges `tests/it/architecture.rs` states (it fails on any other):
 //!
-//! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`]): tower glue
-//!   and panic catching.
+//! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`]): tower glue,
+//!   response classification and panic catching.
 //! - **scope**: per-request state, reached by the free functions ([`add_breadcrumb`],
 //!   [`set_user`], [`capture_error`], [`start_span`], ...). The response future makes the
 //!   request's scope current around each poll (a thread-local set through a guard); each future
 //!   that opens spans keeps its own current span the same way. When the request ends, the scope
 //!   finishes into plain data.
-//! - **client** ([`Client`], [`Options`]): sampling, then, on one worker thread per client, the
-//!   one preparation path of events and transactions (defaults, scrubbing, the user's hooks,
-//!   each contained, the envelope) and the client-report accounting.
-//! - **sink** ([`sink::Sink`], [`HttpSink`], [`MemorySink`], [`FileSink`]): delivery.
+//! - **client** ([`Client`]): sampling, then, on one worker thread per client, the preparation
+//!   of events and transactions (filters, defaults, scrubbing, the user's hooks, each
+//!   contained, the envelope) and the client-report accounting.
+//! - **sink** ([`sink::Sink`], [`HttpSink`], [`MemorySink`], [`FileSink`]) and **transport**
+//!   (the HTTP delivery behind [`HttpSink`]): delivery.
+//! - Beside the flow: **options** ([`Options`], the environment, DSNs), **propagation** (trace
+//!   headers in and out), **scrub** ([`ScrubRules`], the one scrubbed request interface),
+//!   **wire** (envelope bytes), **metrics** (per-route latency, release health), **monitor**
+//!   ([`Monitor`]), and the front ends **tracing** and **integrations**.
 //! - **event**: the vocabulary all of them share (the request snapshot, trace ids, scope data,
 //!   the finished request, and pure builders of protocol values); it imports none of them.
 //!

@@ -1,5 +1,7 @@
-//! The client: options, sampling, and the worker that builds, scrubs, passes through hooks and
-//! hands to the sink everything the request path queues.
+//! The client: sampling on the request path, and the worker that builds, scrubs, passes
+//! through the user's hooks and hands to the sink everything the request path queues (the
+//! pipeline), plus what the worker sends on its own schedule (`periodic`: sessions and logs)
+//! and the latency report it reads.
 
 mod hooks;
 mod job;
@@ -89,7 +91,7 @@ impl Client {
             .track_latency
             .then(|| crate::metrics::latency::Latency::new(options.max_latency_routes));
         let core = Arc::new(Core {
-            direct: crate::wire::Writer::new(&options),
+            direct: crate::wire::Writer::new(pipeline::wire_setup(&options)),
             dsc_template: pipeline::dsc_template(&options),
             #[cfg(feature = "tracing")]
             log_attributes: periodic::log_attributes(&options),

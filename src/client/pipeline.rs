@@ -1,5 +1,6 @@
-//! The one preparation path of events and transactions, run on the client's worker: defaults,
-//! scrubbing, the user's hooks (contained), the envelope with its sampling context, the sink.
+//! The preparation of events and transactions, run on the client's worker: filters, defaults,
+//! scrubbing, the user's hooks (contained), the envelope with its sampling context, the sink. A
+//! transaction no hook needs as a struct is written straight to bytes by the wire writer.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -42,6 +43,20 @@ pub(crate) struct Core {
     pub(crate) direct: crate::wire::Writer,
     /// The sampling context's fields the options fix (see [`dsc_template`]).
     pub(crate) dsc_template: DynamicSamplingContext,
+}
+
+/// What the wire writer needs of the options, handed over once.
+pub(crate) fn wire_setup(options: &Options) -> crate::wire::Setup {
+    crate::wire::Setup {
+        release: options.release.clone(),
+        environment: options.environment.clone(),
+        server_name: options.server_name.clone(),
+        tags: options.tags.clone(),
+        public_key: options.dsn.as_ref().map(|dsn| dsn.public_key().to_owned()),
+        org_id: options.effective_org_id(),
+        pii: options.send_default_pii,
+        rules: options.scrub_rules.clone(),
+    }
 }
 
 /// The fields of the sampling contexts this process starts that its options fix: the public
@@ -152,7 +167,7 @@ impl Core {
 
     /// The scrubbed `request` interface of a request, for an event or a hooked transaction.
     fn request_interface(&self, request: &RequestSnapshot) -> sentry_types::protocol::v7::Request {
-        self.direct.request_interface(&self.options, request)
+        self.direct.request_interface(request)
     }
 
     /// A request's error event, then its transaction (copied out of `finished`, which goes back
@@ -271,7 +286,7 @@ impl Core {
         }
         if self.options.before_send_transaction.is_none() && sink.takes_serialized() {
             // No hook needs the struct: written straight to the envelope's bytes.
-            let envelope = self.direct.transaction_envelope(&self.options, finished);
+            let envelope = self.direct.transaction_envelope(finished);
             self.unsampled.report_to(sink);
             sink.send_serialized(envelope);
             return;

@@ -32,7 +32,7 @@ impl Sink for Typed {
 
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
     Core {
-        direct: crate::wire::Writer::new(&options),
+        direct: crate::wire::Writer::new(crate::client::pipeline::wire_setup(&options)),
         dsc_template: crate::client::pipeline::dsc_template(&options),
         #[cfg(feature = "tracing")]
         log_attributes: Vec::new(),
@@ -597,7 +597,7 @@ proptest! {
     fn the_event_interface_equals_the_scrubbed_struct(case in case()) {
         let Some(finished) = case.finished() else { return Ok(()); };
         let options = case.options();
-        let writer = crate::wire::Writer::new(&options);
+        let writer = crate::wire::Writer::new(crate::client::pipeline::wire_setup(&options));
         let mut expected = finished.request.to_request_interface();
         crate::scrub::scrub_request(
             &mut expected,
@@ -605,7 +605,7 @@ proptest! {
             &options.scrub_rules,
         );
         for _ in 0..2 {
-            let built = writer.request_interface(&options, &finished.request);
+            let built = writer.request_interface(&finished.request);
             prop_assert_eq!(&built, &expected);
         }
     }

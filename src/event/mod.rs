@@ -2,7 +2,8 @@
 //! trace ids, scope data), the plain values handed to the worker (`Finished`, `Capture`), and the
 //! pure builders that turn them into protocol values when something is sent.
 //!
-//! This module imports nothing from `layer`, `scope`, `client` or `sink`.
+//! A leaf: it imports nothing from the rest of the crate, and calls nothing that does (the
+//! scrubbed request interface and the breadcrumb hook are applied by the client).
 
 mod body;
 mod build;

@@ -339,7 +339,7 @@ fn canonical_header_name(name: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| name.to_owned())
 }
 
-/// Appends `name` as [`canonical_header_name`] spells it (for writers that build bytes).
+/// Appends `name` in canonical spelling (`content-type` → `Content-Type`) (for writers that build bytes).
 pub(crate) fn push_canonical_header_name(name: &str, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(name.as_bytes());

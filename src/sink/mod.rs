@@ -1,7 +1,10 @@
-//! Where envelopes go: the [`Sink`] trait and the built-in sinks.
+//! Where envelopes go: the [`Sink`] trait and the built-in sinks ([`HttpSink`], [`FileSink`],
+//! [`MemorySink`], and the Spotlight copy).
 //!
-//! A sink's [`send`](Sink::send) is called on the request task, so it must return at once:
-//! queue the envelope and do any I/O elsewhere.
+//! A sink's [`send`](Sink::send) is called on the client's worker thread (or, when no worker
+//! thread could start, on the thread that captured), and by the panic hook: it must return at
+//! once, queueing the envelope and doing any I/O elsewhere. [`would_drop`](Sink::would_drop)
+//! is asked on the worker before a transaction is built.
 
 mod file;
 #[cfg(feature = "http-sink")]

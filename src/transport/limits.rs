@@ -66,7 +66,7 @@ impl RateLimits {
         );
     }
 
-    /// [`update`](Self::update) from the headers' text.
+    /// `update` from the headers' text.
     pub(super) fn update_from(
         &mut self,
         sentry: Option<&str>,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Tuning for [`HttpSink`](super::HttpSink). Start from `HttpSinkOptions::default()` and chain
+/// Tuning for [`HttpSink`](crate::HttpSink). Start from `HttpSinkOptions::default()` and chain
 /// setters. The defaults fit an error reporter: a server that does not answer within a few
 /// seconds is treated as failing, and a failing server is left alone for a while instead of
 /// being hammered.

@@ -10,7 +10,7 @@ use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem, ItemConta
 pub(super) type ReportCounts = Vec<((Reason, Category), u64)>;
 
 /// Every drop, counted twice: once until a client report carries it to the server, and once for
-/// good (for [`HttpSink::dropped`](super::HttpSink::dropped)).
+/// good (for [`HttpSink::dropped`](crate::HttpSink::dropped)).
 #[derive(Default)]
 pub(super) struct Outcomes {
     /// Drops not yet reported to the server.

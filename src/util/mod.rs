@@ -1,5 +1,6 @@
-//! Small helpers any stage may use: text decoding, DSN redaction, and the unwinding modes that
-//! keep user code contained.
+//! Small helpers any module may use: percent-decoding, DSN redaction (`redact`), containing
+//! user code and unwinding (`unwind`), marking the crate's own threads (`internal`), and
+//! scanning bytes eight at a time (`words`).
 
 pub(crate) mod internal;
 mod redact;

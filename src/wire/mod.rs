@@ -14,18 +14,18 @@ pub(crate) mod hooked;
 mod json;
 mod request;
 mod serialized;
+mod span;
+
+use span::write_span;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::{SpanId, Value};
+use sentry_types::protocol::v7::SpanId;
 
-use crate::event::{
-    self, span_status_for, Finished, RequestSnapshot, SpanRecord, SpanText, FILTERED,
-};
-use crate::options::Options;
-use crate::scrub::{self, HeaderNames};
+use crate::event::{self, span_status_for, Finished, RequestSnapshot};
+use crate::scrub::{self, HeaderNames, ScrubRules};
 use json::{rfc3339, string, Object};
 pub use serialized::SerializedEnvelope;
 
@@ -34,7 +34,25 @@ pub use serialized::SerializedEnvelope;
 /// transaction or event to the next.
 pub(crate) struct Writer {
     fixed: Fixed,
+    /// The options' tags, merged with a transaction's own.
+    tags: BTreeMap<String, String>,
+    pii: bool,
+    rules: ScrubRules,
     reused: Mutex<Reused>,
+}
+
+/// What a client's options fix about what it writes, handed over once.
+pub(crate) struct Setup {
+    pub(crate) release: Option<String>,
+    pub(crate) environment: Option<String>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) tags: BTreeMap<String, String>,
+    /// The DSN's public key (without a DSN there is no sampling context).
+    pub(crate) public_key: Option<String>,
+    pub(crate) org_id: Option<u64>,
+    /// `send_default_pii`.
+    pub(crate) pii: bool,
+    pub(crate) rules: ScrubRules,
 }
 
 /// Fields the options fix, written once as `"a":…,"b":…` (empty when there are none).
@@ -64,7 +82,7 @@ struct Reused {
 }
 
 impl Writer {
-    pub(crate) fn new(options: &Options) -> Self {
+    pub(crate) fn new(setup: Setup) -> Self {
         let fields = |write: &dyn Fn(&mut Object<'_>)| {
             let mut out = Vec::new();
             let mut object = Object::new(&mut out);
@@ -75,29 +93,29 @@ impl Writer {
         };
         let fixed = Fixed {
             release_environment: fields(&|o| {
-                if let Some(release) = &options.release {
+                if let Some(release) = &setup.release {
                     o.str("release", release);
                 }
-                if let Some(environment) = &options.environment {
+                if let Some(environment) = &setup.environment {
                     o.str("environment", environment);
                 }
             }),
-            tags: fields(&|o| write_tags(o, None, &options.tags)),
+            tags: fields(&|o| write_tags(o, None, &setup.tags)),
             sdk_platform: fields(&|o| {
                 o.field("sdk").extend_from_slice(sdk_json());
                 o.str("platform", "native");
             }),
             server_name: fields(&|o| {
-                if let Some(server_name) = &options.server_name {
+                if let Some(server_name) = &setup.server_name {
                     o.str("server_name", server_name);
                 }
             }),
-            public_key: options
-                .dsn
+            public_key: setup
+                .public_key
                 .as_ref()
-                .map(|dsn| fields(&|o| o.str("public_key", dsn.public_key()))),
+                .map(|key| fields(&|o| o.str("public_key", key))),
             org_id: fields(&|o| {
-                if let Some(org) = options.effective_org_id() {
+                if let Some(org) = setup.org_id {
                     let mut digits = Vec::with_capacity(20);
                     json::uint(&mut digits, org);
                     o.plain("org_id", &digits);
@@ -106,6 +124,9 @@ impl Writer {
         };
         Writer {
             fixed,
+            tags: setup.tags,
+            pii: setup.pii,
+            rules: setup.rules,
             reused: Mutex::new(Reused {
                 payload: Vec::new(),
                 header: Vec::new(),
@@ -119,11 +140,7 @@ impl Writer {
 
     /// The envelope of a finished, sampled request's transaction: headers (with the sampling
     /// context), the item header, the transaction.
-    pub(crate) fn transaction_envelope(
-        &self,
-        options: &Options,
-        finished: &Finished,
-    ) -> SerializedEnvelope {
+    pub(crate) fn transaction_envelope(&self, finished: &Finished) -> SerializedEnvelope {
         let mut id = [0u8; 32];
         let event_id = event::new_event_id();
         event_id.simple().encode_lower(&mut id);
@@ -141,7 +158,7 @@ impl Writer {
         reused.name.clear();
         write_name(&mut reused.name, &finished.request);
         reused.payload.clear();
-        self.write_transaction(reused, options, finished, &facts);
+        self.write_transaction(reused, finished, &facts);
         reused.header.clear();
         self.write_header(
             &mut reused.header,
@@ -163,18 +180,12 @@ impl Writer {
     /// the header names' table this writer keeps.
     pub(crate) fn request_interface(
         &self,
-        options: &Options,
         request: &RequestSnapshot,
     ) -> sentry_types::protocol::v7::Request {
         // The client's worker builds (or, when no worker thread could start, the threads that
         // submit): the lock is uncontended but for that fallback.
         let mut reused = self.reused.lock().unwrap_or_else(|e| e.into_inner());
-        scrub::interface::build(
-            request,
-            options.send_default_pii,
-            &options.scrub_rules,
-            &mut reused.names,
-        )
+        scrub::interface::build(request, self.pii, &self.rules, &mut reused.names)
     }
 
     /// The envelope header line: the event id, `sent_at` and the sampling context.
@@ -248,7 +259,7 @@ fn hyphenated(simple: &[u8; 32]) -> [u8; 36] {
 }
 
 /// What is written more than once, or costs formatting: made once per transaction.
-struct Facts {
+pub(super) struct Facts {
     /// The event id's 32 hex digits.
     event_id: [u8; 32],
     /// The trace and root span ids in hex.
@@ -260,14 +271,8 @@ struct Facts {
 impl Writer {
     /// The transaction itself, as the struct path would serialise it after defaults and
     /// scrubbing.
-    fn write_transaction(
-        &self,
-        reused: &mut Reused,
-        options: &Options,
-        finished: &Finished,
-        facts: &Facts,
-    ) {
-        let rules = &options.scrub_rules;
+    fn write_transaction(&self, reused: &mut Reused, finished: &Finished, facts: &Facts) {
+        let rules = &self.rules;
         let data = finished.data.as_deref();
         let trace = &finished.trace;
         let mut tx = Object::new(&mut reused.payload);
@@ -280,7 +285,7 @@ impl Writer {
             tx.json("user", &user);
         }
         match data.map(|d| &d.tags).filter(|t| !t.is_empty()) {
-            Some(own) => write_tags(&mut tx, Some(own), &options.tags),
+            Some(own) => write_tags(&mut tx, Some(own), &self.tags),
             None => tx.fields(&self.fixed.tags),
         }
         if let Some(extra) = data.map(|d| &d.extra).filter(|e| !e.is_empty()) {
@@ -326,7 +331,7 @@ impl Writer {
         request::write(
             tx.field("request"),
             &finished.request,
-            options.send_default_pii,
+            self.pii,
             rules,
             &mut reused.scratch,
             &mut reused.names,
@@ -386,86 +391,6 @@ fn write_tags(
         }
     }
     tags.end();
-}
-
-/// One child span, its description and data scrubbed.
-fn write_span(
-    out: &mut Vec<u8>,
-    span: &SpanRecord,
-    facts: &Facts,
-    rules: &scrub::ScrubRules,
-    scratch: &mut String,
-) {
-    let mut object = Object::new(out);
-    object.plain("span_id", &hex::span_id(span.span_id));
-    object.plain("trace_id", &facts.trace_id);
-    if span.parent == facts.root {
-        object.plain("parent_span_id", &facts.span_id);
-    } else {
-        object.plain("parent_span_id", &hex::span_id(span.parent));
-    }
-    write_text(object.field("op"), &span.op, None, scratch);
-    write_text(
-        object.field("description"),
-        &span.description,
-        Some(rules),
-        scratch,
-    );
-    rfc3339(object.field("timestamp"), span.end);
-    rfc3339(object.field("start_timestamp"), span.start);
-    object.json("status", &span.status);
-    if !span.data.is_empty() {
-        let mut data = Object::new(object.field("data"));
-        for (i, (key, value)) in span.data.iter().enumerate() {
-            // A key set twice keeps its last value, as the struct's map does.
-            if span.data[i + 1..].iter().any(|(k, _)| k == key) {
-                continue;
-            }
-            let out = data.key(key);
-            if rules.is_sensitive_key(key) {
-                string(out, FILTERED);
-                continue;
-            }
-            match value {
-                Value::String(s) => match rules.scrub_text(s) {
-                    Some(clean) => string(out, &clean),
-                    None => string(out, s),
-                },
-                Value::Array(_) | Value::Object(_) => {
-                    let mut value = value.clone();
-                    scrub::scrub_value(&mut value, rules);
-                    json::serde_json_value::Json::write(&value, out);
-                }
-                _ => json::serde_json_value::Json::write(value, out),
-            }
-        }
-        data.end();
-    }
-    object.end();
-}
-
-/// A span's op or description as a JSON string, scrubbed when `rules` are given.
-fn write_text(
-    out: &mut Vec<u8>,
-    text: &SpanText,
-    rules: Option<&scrub::ScrubRules>,
-    scratch: &mut String,
-) {
-    let text: &str = match text {
-        SpanText::Borrowed(s) => s,
-        SpanText::Owned(s) => s,
-        SpanText::Path(a, b) => {
-            scratch.clear();
-            scratch.push_str(a);
-            scratch.push_str("::");
-            scratch.push_str(b);
-            scratch
-        }
-    };
-    match rules.and_then(|r| r.scrub_text(text)) {
-        Some(clean) => string(out, &clean),
-        None => string(out, text),
-    }
 }
 
 /// The SDK's identity, serialised once.

@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::{Envelope, EnvelopeError};
 /// protocol structs first, and the items it carries (so a sink can count it if it drops it).
 ///
 /// Transactions take this form when no `before_send_transaction` hook needs the struct and the
-/// sink [takes serialised envelopes](super::Sink::takes_serialized): the HTTP, file and memory
+/// sink [takes serialised envelopes](crate::Sink::takes_serialized): the HTTP, file and memory
 /// sinks do. A sink that does not is handed the same envelope parsed back.
 ///
 /// ```

@@ -1,35 +1,65 @@
-//! The crate's imports run one way: layer → scope → client → sink (the `tracing` integration is
-//! a front end beside the layer), and any stage may use `event` and `util`, which use nothing
-//! but themselves (see the crate docs). This test
-//! reads every `crate::…` path under `src/` (root re-exports resolved to the module they come
-//! from) and fails on a path that reaches back up the flow.
+//! The crate's shape, checked: imports between its top-level modules follow exactly the
+//! edges stated in [`EDGES`] (the flow layer → scope → client → sink → transport, with the
+//! folders beside it and the leaves `event` and `util`); no folder outgrows ~2.5k lines and no
+//! file ~450 (tests excluded, exceptions named); no two types share a name. Every `crate::…`
+//! path under `src/` is read, root re-exports resolved to the module they come from.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-/// The stages in flow order; `event` and `util` are leaves anyone may use.
-const FLOW: [&str; 4] = ["layer", "scope", "client", "sink"];
+/// Every import edge between the crate's top-level modules, and why it runs that way. An edge
+/// that is not here fails the test; so does one here that the code no longer has.
+const EDGES: &[(&str, &[&str])] = &[
+    // The flow an event takes.
+    (
+        "layer",
+        &["scope", "client", "options", "propagation", "event", "util"],
+    ),
+    (
+        "scope",
+        &["client", "options", "propagation", "event", "util"],
+    ),
+    (
+        "client",
+        &[
+            "sink", "wire", "scrub", "metrics", "options", "event", "util",
+        ],
+    ),
+    ("sink", &["transport", "wire", "util"]),
+    ("transport", &["wire", "util"]),
+    // Front ends that feed scopes as the layer does.
+    ("tracing", &["scope", "client", "event", "util"]),
+    ("integrations", &["scope", "event"]),
+    ("monitor", &["scope", "client", "options", "event"]),
+    // Beside the flow: used by it, using only each other and the leaves.
+    ("options", &["sink", "scrub", "event", "util"]),
+    ("propagation", &["options", "event", "util"]),
+    ("wire", &["scrub", "event", "util"]),
+    ("scrub", &["event", "util"]),
+    ("metrics", &["event"]),
+    // Leaves.
+    ("event", &[]),
+    ("util", &[]),
+];
 
-fn rank(stage: &str) -> Option<usize> {
-    match stage {
-        // A front end beside the layer: it feeds scopes as the layer does.
-        "tracing" => Some(0),
-        _ => FLOW.iter().position(|s| *s == stage),
-    }
+/// Files allowed past ~450 lines (tests excluded), and why.
+const LONG_FILES: &[(&str, &str)] = &[(
+    "options/builders.rs",
+    "every builder of Options in one impl: the options' reference, each with its example",
+)];
+
+const MAX_FILE_LINES: usize = 450;
+const MAX_FOLDER_LINES: usize = 2500;
+
+fn allowed(from: &str, to: &str) -> bool {
+    from == to
+        || EDGES
+            .iter()
+            .any(|(f, targets)| *f == from && targets.contains(&to))
 }
 
-/// Whether code in `from` may name an item of `to`.
-fn allowed(from: &str, to: &str) -> bool {
-    match (from, to) {
-        (_, "util") => true,
-        ("util", _) => false,
-        (_, "event") => true,
-        ("event", _) => false,
-        _ => match (rank(from), rank(to)) {
-            (Some(a), Some(b)) => a <= b,
-            _ => true,
-        },
-    }
+fn is_module(name: &str) -> bool {
+    EDGES.iter().any(|(m, _)| *m == name)
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -70,7 +100,7 @@ fn root_reexports(lib: &str) -> HashMap<String, String> {
             continue;
         };
         let module = rest.split("::").next().unwrap_or("").trim();
-        if rank(module).is_none() && !matches!(module, "event" | "util") {
+        if !is_module(module) {
             continue;
         }
         let names = rest
@@ -97,7 +127,7 @@ fn targets(line: &str, reexports: &HashMap<String, String>) -> Vec<String> {
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
             .collect();
-        if rank(&first).is_some() || matches!(first.as_str(), "event" | "util") {
+        if is_module(&first) {
             out.push(first.clone());
         } else if let Some(module) = reexports.get(&first) {
             out.push(module.clone());
@@ -106,7 +136,7 @@ fn targets(line: &str, reexports: &HashMap<String, String>) -> Vec<String> {
             let inner = braced.split('}').next().unwrap_or("");
             for name in inner.split(',') {
                 let name = name.trim().split("::").next().unwrap_or("").trim();
-                if rank(name).is_some() || matches!(name, "event" | "util") {
+                if is_module(name) {
                     out.push(name.to_owned());
                 } else if let Some(module) = reexports.get(name) {
                     out.push(module.clone());
@@ -118,39 +148,68 @@ fn targets(line: &str, reexports: &HashMap<String, String>) -> Vec<String> {
     out
 }
 
-#[test]
-fn imports_run_one_way() {
+/// The top-level module a file under `src/` belongs to (`None` for `lib.rs`).
+fn module_of(relative: &Path) -> Option<String> {
+    let first = relative.components().next()?.as_os_str().to_str()?;
+    let module = first.trim_end_matches(".rs");
+    (module != "lib").then(|| module.to_owned())
+}
+
+/// A file's lines before its `#[cfg(test)]` module; none for a file of tests.
+fn non_test_lines(relative: &Path, text: &str) -> usize {
+    if relative
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"))
+    {
+        return 0;
+    }
+    text.lines()
+        .take_while(|l| !l.starts_with("#[cfg(test)]"))
+        .count()
+}
+
+fn sources() -> (PathBuf, Vec<PathBuf>) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    (src, files)
+}
+
+#[test]
+fn imports_follow_the_stated_edges_and_every_stated_edge_is_real() {
+    let (src, files) = sources();
     let reexports = root_reexports(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     assert!(
         reexports.get("Client").map(String::as_str) == Some("client")
             && reexports.get("TrackingLayer").map(String::as_str) == Some("layer"),
         "the root re-exports were not understood: {reexports:?}"
     );
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let mut back_edges = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        if let Some(module) = module_of(relative) {
+            assert!(is_module(&module), "{module} is not in EDGES");
+        }
+    }
+    let mut unexpected = Vec::new();
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     let mut checked = 0;
     for file in &files {
         let relative = file.strip_prefix(&src).unwrap();
-        let Some(stage) = relative
-            .components()
-            .next()
-            .and_then(|c| c.as_os_str().to_str())
-            .map(|s| s.trim_end_matches(".rs").to_owned())
-        else {
+        let Some(module) = module_of(relative) else {
             continue;
         };
-        if stage == "lib" {
-            continue;
-        }
         let text = std::fs::read_to_string(file).unwrap();
         for (line_no, line) in code_lines(&text) {
             for target in targets(&line, &reexports) {
                 checked += 1;
-                if !allowed(&stage, &target) {
-                    back_edges.push(format!(
-                        "{}:{line_no}: {stage} → {target}: {}",
+                if target == module {
+                    continue;
+                }
+                seen.insert((module.clone(), target.clone()));
+                if !allowed(&module, &target) {
+                    unexpected.push(format!(
+                        "{}:{line_no}: {module} → {target}: {}",
                         relative.display(),
                         line.trim()
                     ));
@@ -163,15 +222,119 @@ fn imports_run_one_way() {
         "only {checked} crate paths found: is the parser broken?"
     );
     assert!(
-        back_edges.is_empty(),
-        "imports that reach back up the flow (layer → scope → client → sink; event and util \
-         are leaves):\n{}",
-        back_edges.join("\n")
+        unexpected.is_empty(),
+        "imports along no stated edge (see EDGES):\n{}",
+        unexpected.join("\n")
+    );
+    let stale: Vec<String> = EDGES
+        .iter()
+        .flat_map(|(from, targets)| targets.iter().map(move |to| (*from, *to)))
+        .filter(|(from, to)| !seen.contains(&(from.to_string(), to.to_string())))
+        .map(|(from, to)| format!("{from} → {to}"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "stated edges the code no longer has: {stale:?}"
     );
 }
 
 #[test]
-fn the_checker_catches_back_edges() {
+fn the_stated_edges_have_no_cycle() {
+    fn visit<'a>(node: &'a str, path: &mut Vec<&'a str>, done: &mut BTreeSet<&'a str>) {
+        assert!(!path.contains(&node), "a cycle: {path:?} → {node}");
+        if done.contains(node) {
+            return;
+        }
+        path.push(node);
+        for (_, targets) in EDGES.iter().filter(|(m, _)| *m == node) {
+            for target in *targets {
+                visit(target, path, done);
+            }
+        }
+        path.pop();
+        done.insert(node);
+    }
+    let mut done = BTreeSet::new();
+    for (module, _) in EDGES {
+        visit(module, &mut Vec::new(), &mut done);
+    }
+}
+
+#[test]
+fn folders_and_files_stay_small() {
+    let (src, files) = sources();
+    let mut folders: BTreeMap<String, usize> = BTreeMap::new();
+    let mut long = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines = non_test_lines(relative, &text);
+        let name = relative.to_string_lossy().replace('\\', "/");
+        if let Some(module) = module_of(relative) {
+            *folders.entry(module).or_default() += lines;
+        }
+        if lines > MAX_FILE_LINES && !LONG_FILES.iter().any(|(f, _)| *f == name) {
+            long.push(format!("{name}: {lines} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "files past {MAX_FILE_LINES} lines: {long:?}"
+    );
+    let big: Vec<_> = folders
+        .iter()
+        .filter(|(_, lines)| **lines > MAX_FOLDER_LINES)
+        .collect();
+    assert!(
+        big.is_empty(),
+        "folders past {MAX_FOLDER_LINES} lines: {big:?}"
+    );
+}
+
+#[test]
+fn no_two_types_share_a_name() {
+    let (src, files) = sources();
+    let mut names: HashMap<String, Vec<String>> = HashMap::new();
+    for file in &files {
+        let relative = file
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line_no, line) in code_lines(&text) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(at) = words
+                .iter()
+                .position(|w| matches!(*w, "struct" | "enum" | "trait" | "union"))
+            else {
+                continue;
+            };
+            // Item declarations only: `pub(crate) struct X`, not a word in an expression.
+            if !words[..at].iter().all(|w| w.starts_with("pub")) {
+                continue;
+            }
+            let Some(name) = words.get(at + 1) else {
+                continue;
+            };
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            names
+                .entry(name)
+                .or_default()
+                .push(format!("{relative}:{line_no}"));
+        }
+    }
+    let mut shared: Vec<_> = names.iter().filter(|(_, at)| at.len() > 1).collect();
+    shared.sort();
+    assert!(shared.is_empty(), "type names declared twice: {shared:?}");
+    assert!(names.contains_key("TrackingLayer") && names.contains_key("SpanState"));
+}
+
+#[test]
+fn the_checker_catches_unstated_edges() {
     let reexports = root_reexports("pub use layer::{TrackingLayer, TrackingService};");
     assert_eq!(
         targets("use crate::scope::RequestScope;", &reexports),
@@ -189,9 +352,11 @@ fn the_checker_catches_back_edges() {
     assert!(!allowed("sink", "client"));
     assert!(!allowed("event", "client"));
     assert!(!allowed("util", "event"));
-    assert!(allowed("layer", "sink"));
+    assert!(!allowed("client", "tracing"));
+    assert!(!allowed("wire", "client"));
+    assert!(!allowed("metrics", "client"));
     assert!(allowed("scope", "event"));
     assert!(allowed("tracing", "scope"));
-    assert!(!allowed("client", "tracing"));
+    assert!(allowed("wire", "scrub"));
     assert!(code_lines("// use crate::layer::X;").is_empty());
 }

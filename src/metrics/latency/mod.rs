@@ -3,7 +3,7 @@
 //!
 //! The request path finds its route's slot in a small per-thread cache (no lock shared by
 //! requests; the registry's lock is taken once per route and thread) and records with one
-//! relaxed atomic addition. Routes are capped ([`Options::max_latency_routes`]); past the cap
+//! relaxed atomic addition. Routes are capped ([`Options::max_latency_routes`](crate::Options::max_latency_routes)); past the cap
 //! requests are counted under `<other>`.
 
 mod histogram;

@@ -17,7 +17,7 @@ impl LatencyReport {
     /// The report in Prometheus' text exposition format (version 0.0.4): a histogram
     /// `http_server_request_duration_seconds` with the labels `method`, `route` and
     /// `status_class` (`2xx`, `5xx`, ...), and the bucket bounds of
-    /// [`BOUNDS`](crate::latency::BOUNDS). Serve it with
+    /// [`BOUNDS`]. Serve it with
     /// `content-type: text/plain; version=0.0.4`.
     ///
     /// The counters run from the client's start; a

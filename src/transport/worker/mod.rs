@@ -12,12 +12,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::StatusCode;
 use sentry_types::protocol::v7::client_report::Reason;
 use sentry_types::protocol::v7::Envelope;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::circuit::Circuit;
@@ -28,24 +28,15 @@ use super::{Msg, Transport};
 use crate::wire::SerializedEnvelope;
 
 mod close;
+mod flushes;
 mod replay;
+
+use flushes::Flush;
 
 pub(super) use close::drain_as_failed;
 
 /// What a finished POST hands back: the connection (if it can be used again) and the answer.
 type Posted = (Option<Connection>, Outcome);
-
-/// A flush waiting for the queue to empty.
-struct Flush {
-    deadline: Instant,
-    done: oneshot::Sender<bool>,
-    /// Failures counted when it started: one more, with the circuit open, means the server is
-    /// down and the flush gives up at once instead of waiting out its deadline.
-    failures_at: u64,
-    /// Its final client report was queued (once: a report that fails keeps its counts for
-    /// later, it is not sent again and again).
-    reported: bool,
-}
 
 /// A segment of the disk buffer being sent again.
 struct Replay {
@@ -374,90 +365,6 @@ impl Delivery {
             }
         }
         self.publish_queue();
-    }
-
-    fn flush(&mut self, timeout: Duration, done: oneshot::Sender<bool>) {
-        // The server may be back: try now instead of waiting for the cooldown.
-        self.circuit.probe_now();
-        self.flushes.push(Flush {
-            deadline: Instant::now() + timeout,
-            done,
-            failures_at: self.failures,
-            reported: false,
-        });
-    }
-
-    /// The next instant something is due: a report, the end of a cooldown, a flush's deadline.
-    fn next_wake(&self) -> Instant {
-        let mut wake = self.next_report;
-        if let Some(at) = self.circuit.reopens_at() {
-            wake = wake.min(at);
-        }
-        for flush in &self.flushes {
-            wake = wake.min(flush.deadline);
-        }
-        wake
-    }
-
-    fn timers(&mut self) {
-        let now = Instant::now();
-        if now >= self.next_report {
-            self.next_report = now + self.transport.options.report_interval;
-            self.queue_report();
-        }
-        if self.flushes.is_empty() {
-            return;
-        }
-        let idle = |d: &Self| d.queue.is_empty() && d.in_flight.is_empty();
-        if idle(self) && self.flushes.iter().any(|f| !f.reported) {
-            // The final report of a flush (none while everything is rate limited: the counts
-            // then wait, and the flush does not wait for them).
-            if self.transport.outcomes.has_pending() {
-                self.queue_report();
-            }
-            for flush in &mut self.flushes {
-                flush.reported = true;
-            }
-        }
-        let spool_waits = self.spool.as_ref().is_some_and(|s| !s.is_empty())
-            && self.circuit.is_closed()
-            && !self.transport.all_limited();
-        let complete = idle(self) && !spool_waits;
-        let complete_for = |f: &Flush| complete && f.reported;
-        let down = self.circuit.reopens_at().is_some();
-        let expired = self
-            .flushes
-            .iter()
-            .any(|f| now >= f.deadline || (down && self.failures > f.failures_at));
-        if expired && !complete && self.spool.is_some() {
-            // A flush ran out of time with a disk buffer: what is still queued goes to disk, so
-            // a process that exits now keeps it.
-            self.spool_queue();
-        }
-        let mut waiting = Vec::new();
-        for flush in self.flushes.drain(..) {
-            if complete_for(&flush) {
-                let _ = flush.done.send(true);
-            } else if down && self.failures > flush.failures_at {
-                // The server failed again since the flush asked: nothing more will go before
-                // the cooldown. What is queued stays queued (or, with a disk buffer, on disk).
-                let _ = flush.done.send(false);
-            } else if now >= flush.deadline {
-                let _ = flush.done.send(false);
-            } else {
-                waiting.push(flush);
-            }
-        }
-        self.flushes = waiting;
-    }
-
-    /// Queues a standalone client report when there are counts to report.
-    fn queue_report(&mut self) {
-        if let Some((envelope, counts)) = self.transport.standalone_report() {
-            if let Some(packed) = pack(&self.transport, &mut self.packer, envelope, Some(counts)) {
-                self.queue.push_back(packed);
-            }
-        }
     }
 
     fn spool_queue(&mut self) {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use sentry_types::protocol::v7::Request;
 
-use super::names::{HeaderKind, HeaderNames};
+use super::names::{HeaderKind, HeaderNames, Spelling};
 use super::ScrubRules;
 use crate::event::{header_text, RequestSnapshot, FILTERED};
 
@@ -18,8 +18,8 @@ pub(crate) enum HeaderValue<'a> {
     /// `[Filtered]`.
     Filtered,
     /// ASCII without quotes, backslashes or control characters that no rule changes: shown as
-    /// it came (and written to JSON as it is).
-    Plain(&'a str),
+    /// it came (and written to JSON as it is). Bytes, not `str`: they were checked already.
+    Plain(&'a [u8]),
     /// The value as text, scrubbed.
     Text(Cow<'a, str>),
 }
@@ -28,7 +28,11 @@ impl HeaderValue<'_> {
     fn into_string(self) -> String {
         match self {
             HeaderValue::Filtered => FILTERED.to_owned(),
-            HeaderValue::Plain(text) => text.to_owned(),
+            // ASCII, checked: `from_utf8` takes its word-at-a-time fast path.
+            HeaderValue::Plain(bytes) => std::str::from_utf8(bytes).map_or_else(
+                |_| String::from_utf8_lossy(bytes).into_owned(),
+                str::to_owned,
+            ),
             HeaderValue::Text(text) => text.into_owned(),
         }
     }
@@ -44,7 +48,7 @@ pub(crate) trait Parts {
     /// The `Cookie` header, sensitive cookies filtered (with `send_default_pii` only).
     fn cookies(&mut self, cookies: &str);
     /// A header shown by its canonical name (repeated headers are joined under one).
-    fn header(&mut self, name: &str, value: HeaderValue<'_>);
+    fn header(&mut self, name: Spelling<'_>, value: HeaderValue<'_>);
 }
 
 /// Walks the scrubbed parts of `request`: the body, the query string, the cookies, then every
@@ -115,17 +119,18 @@ fn walk_joined(
 ) {
     let mut joined: Vec<(String, HeaderKind, String)> = Vec::new();
     for (name, value) in &request.headers {
-        let (canonical, kind) = names.get(name.as_str(), rules);
+        let (spelling, kind) = names.get(name.as_str(), rules);
         if !kind.shown(pii) {
             continue;
         }
+        let quoted = spelling.as_quoted();
         let text = header_text(value);
-        match joined.iter_mut().find(|(n, _, _)| n == canonical) {
+        match joined.iter_mut().find(|(n, _, _)| n == quoted) {
             Some((_, _, values)) => {
                 values.push_str(", ");
                 values.push_str(&text);
             }
-            None => joined.push((canonical.to_owned(), kind, text.into_owned())),
+            None => joined.push((quoted.to_owned(), kind, text.into_owned())),
         }
     }
     for (name, kind, text) in joined {
@@ -137,11 +142,12 @@ fn walk_joined(
                 None => HeaderValue::Text(Cow::Owned(text)),
             }
         };
-        parts.header(&name, shown);
+        parts.header(Spelling::quoted(&name), shown);
     }
 }
 
 /// A header's value as the interface shows it, scrubbed as text.
+#[inline]
 fn scrubbed<'a>(value: &'a http::HeaderValue, rules: &ScrubRules) -> HeaderValue<'a> {
     let bytes = value.as_bytes();
     if !value.is_sensitive()
@@ -149,9 +155,7 @@ fn scrubbed<'a>(value: &'a http::HeaderValue, rules: &ScrubRules) -> HeaderValue
         && !rules.may_change_text(bytes)
     {
         // Most values: printable ASCII as it came, nothing to escape or scrub.
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            return HeaderValue::Plain(text);
-        }
+        return HeaderValue::Plain(bytes);
     }
     let text = header_text(value);
     match rules.scrub_text(&text) {
@@ -189,8 +193,9 @@ pub(crate) fn build(
         fn cookies(&mut self, cookies: &str) {
             self.request.cookies = Some(cookies.to_owned());
         }
-        fn header(&mut self, name: &str, value: HeaderValue<'_>) {
-            self.headers.push((name.to_owned(), value.into_string()));
+        fn header(&mut self, name: Spelling<'_>, value: HeaderValue<'_>) {
+            self.headers
+                .push((name.canonical().to_owned(), value.into_string()));
         }
     }
     let mut built = Built {

@@ -8,7 +8,7 @@
 //! interface (`interface`) that both events and the wire's transactions are built from.
 
 pub(crate) mod interface;
-mod names;
+pub(crate) mod names;
 mod patterns;
 mod request;
 mod rules;

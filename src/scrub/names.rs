@@ -49,8 +49,10 @@ impl HeaderKind {
 #[derive(Default)]
 struct CachedName {
     name: String,
-    /// `Canonical-Name`, as the request interface shows it.
-    canonical: String,
+    /// `"Canonical-Name":`: the canonical spelling as the request interface shows it, quoted
+    /// and followed by a colon so a JSON writer appends it as an object key in one go (header
+    /// names are tokens: nothing in them needs escaping).
+    quoted: String,
     kind: Option<HeaderKind>,
 }
 
@@ -66,26 +68,55 @@ impl HeaderNames {
         }
     }
 
-    /// The canonical spelling and the kind of `name` (a lower-case header name, as `http`
-    /// keeps them).
+    /// The spelling and the kind of `name` (a lower-case header name, as `http` keeps them).
     #[inline]
-    pub(crate) fn get(&mut self, name: &str, rules: &ScrubRules) -> (&str, HeaderKind) {
+    pub(crate) fn get(&mut self, name: &str, rules: &ScrubRules) -> (Spelling<'_>, HeaderKind) {
         let entry = &mut self.slots[slot(name)];
         match entry.kind {
-            Some(kind) if entry.name == name => (&entry.canonical, kind),
+            Some(kind) if entry.name == name => (Spelling(&entry.quoted), kind),
             _ => {
                 let kind = kind_of(name, rules);
                 entry.name.clear();
                 entry.name.push_str(name);
-                let mut spelt = std::mem::take(&mut entry.canonical).into_bytes();
+                let mut spelt = std::mem::take(&mut entry.quoted).into_bytes();
                 spelt.clear();
+                spelt.push(b'"');
                 push_canonical_header_name(name, &mut spelt);
+                spelt.extend_from_slice(b"\":");
                 // Header-name (ASCII token) characters only.
-                entry.canonical = String::from_utf8(spelt).unwrap_or_default();
+                entry.quoted = String::from_utf8(spelt).unwrap_or_default();
                 entry.kind = Some(kind);
-                (&entry.canonical, kind)
+                (Spelling(&entry.quoted), kind)
             }
         }
+    }
+}
+
+/// A header name's canonical spelling (`Accept-Encoding`), kept quoted for JSON writers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spelling<'a>(&'a str);
+
+impl<'a> Spelling<'a> {
+    /// A spelling already quoted (`"Accept-Encoding":`).
+    pub(crate) fn quoted(quoted: &'a str) -> Self {
+        Spelling(quoted)
+    }
+
+    /// `Accept-Encoding`.
+    pub(crate) fn canonical(self) -> &'a str {
+        self.0
+            .get(1..self.0.len().saturating_sub(2))
+            .unwrap_or_default()
+    }
+
+    /// `"Accept-Encoding":`, an object key ready to append.
+    pub(crate) fn json_key(self) -> &'a [u8] {
+        self.0.as_bytes()
+    }
+
+    /// `"Accept-Encoding":` as text.
+    pub(crate) fn as_quoted(self) -> &'a str {
+        self.0
     }
 }
 
@@ -136,7 +167,8 @@ mod tests {
         let mut names = HeaderNames::new();
         let expect = |names: &mut HeaderNames, name: &str, key: &str, kind: HeaderKind| {
             let (k, found) = names.get(name, &rules);
-            assert_eq!((k, found), (key, kind), "{name}");
+            assert_eq!((k.canonical(), found), (key, kind), "{name}");
+            assert_eq!(k.json_key(), format!("\"{key}\":").as_bytes());
         };
         // Twice each, and after a flood of other names that evicts everything.
         for _ in 0..2 {

@@ -4,6 +4,7 @@
 use super::json::{string, Object};
 use crate::event::RequestSnapshot;
 use crate::scrub::interface::{self, HeaderValue, Parts};
+use crate::scrub::names::Spelling;
 use crate::scrub::{HeaderNames, ScrubRules};
 
 /// Writes the scrubbed `request` interface of `request` as a JSON object.
@@ -55,7 +56,8 @@ impl Parts for Written<'_> {
         self.object.str("cookies", cookies);
     }
 
-    fn header(&mut self, name: &str, value: HeaderValue<'_>) {
+    #[inline]
+    fn header(&mut self, name: Spelling<'_>, value: HeaderValue<'_>) {
         let out = if self.headers_open {
             let out = self.object.value();
             out.push(b',');
@@ -66,15 +68,12 @@ impl Parts for Written<'_> {
             out.push(b'{');
             out
         };
-        // Canonical header names are ASCII tokens: nothing to escape.
-        out.push(b'"');
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
+        out.extend_from_slice(name.json_key());
         match value {
             HeaderValue::Filtered => string(out, crate::event::FILTERED),
-            HeaderValue::Plain(text) => {
+            HeaderValue::Plain(bytes) => {
                 out.push(b'"');
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(bytes);
                 out.push(b'"');
             }
             HeaderValue::Text(text) => string(out, &text),

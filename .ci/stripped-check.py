@@ -3,12 +3,12 @@
 
 usage: stripped-check.py BINARY ENVELOPE_DIR
 
-BINARY is examples/stripped.rs built with `strip = true`. The check reads the binary's GNU build
-id and its section names (no symbol table: really stripped), runs it (it answers one request
-with a panic and flushes the event to ENVELOPE_DIR), and asserts that the event's frames all
-carry instruction addresses and that `debug_meta.images` holds the executable with that build
-id as its code id and the Breakpad debug id derived from it, and a load address the frame
-addresses fall in. Exits non-zero with a reason on any failure.
+BINARY is examples/stripped.rs built in release and stripped of its symbols (as `strip = true`
+does). The check reads the binary's GNU build id and its section names (no symbol table: really
+stripped), runs it (it answers one request with a panic and flushes the event to ENVELOPE_DIR),
+and asserts that the event's frames all carry instruction addresses and that
+`debug_meta.images` holds the executable with that build id as its code id and the Breakpad
+debug id derived from it, and a load address the frame addresses fall in. Exits non-zero with a reason on any failure.
 """
 import json
 import os

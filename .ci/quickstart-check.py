@@ -47,6 +47,7 @@ def main():
             ("POST", "/send-email?email=ann@example.com", {}, 200),
             ("POST", "/send-email", {}, 422),
             ("GET", "/users/7", {"X-User-ID": "42"}, 200),
+            ("GET", "/users", {}, 200),
             ("GET", "/panic", {"X-User-ID": "42"}, 500),
             ("GET", "/health", {}, 200),  # still serving after the panic
             ("GET", "/fail", {"Authorization": "Bearer top-secret-token"}, 500),
@@ -109,12 +110,35 @@ def main():
     if notes[0].get("tags", {}).get("task") != "notify_user" or notes[0].get("transaction") != "POST /send-email":
         fail(f"the background failure lacks its task name or request: {notes[0]}")
     names = sorted(t["transaction"] for t in txs)
-    for name in ["GET /health", "POST /send-email", "GET /users/{user_id}", "GET /panic", "GET /fail", "GET <unmatched>"]:
+    for name in ["GET /health", "POST /send-email", "GET /users/{user_id}", "GET /users", "GET /panic",
+                 "GET /fail", "GET <unmatched>"]:
         if name not in names:
             fail(f"no transaction named {name!r} in {names}")
+    # The two queries of /users/{user_id}, recorded from sqlx's own events (SQLite runs them on
+    # its worker thread), each under the #[instrument]ed helper that ran it.
     users = [t for t in txs if t["transaction"] == "GET /users/{user_id}"][0]
-    if len(users["spans"]) != 2:
-        fail(f"GET /users/{{user_id}} should have 2 child spans, has {len(users['spans'])}")
+    spans = {s["span_id"]: s for s in users["spans"]}
+    db = [s for s in users["spans"] if s.get("op") == "db"]
+    if len(db) < 2 or any(s.get("data", {}).get("db.system") != "sqlite" for s in db):
+        fail(f"GET /users/{{user_id}} should have 2 db spans with db.system sqlite: {users['spans']}")
+    for s in db:
+        parent = spans.get(s.get("parent_span_id"))
+        if not parent or not parent.get("op", "").endswith(("load_user", "load_posts")):
+            fail(f"the db span {s.get('description')!r} is not under its helper's span: {users['spans']}")
+        if not s["description"].startswith("SELECT"):
+            fail(f"a db span without its statement: {s}")
+    # The N+1 listing: one issue, titled after the repeated statement, linked to the trace.
+    n1 = [e for e in events if e.get("tags", {}).get("performance_issue") == "n_plus_one_db_queries"]
+    if len(n1) != 1:
+        fail(f"expected one N+1 event for GET /users, got {len(n1)}: {[e.get('message') for e in n1]}")
+    n1 = n1[0]
+    if "SELECT COUNT(*) FROM posts WHERE user_id = ?" not in n1.get("message", "") or "GET /users" not in n1["message"]:
+        fail(f"the N+1 event's title: {n1.get('message')!r}")
+    listing = [t for t in txs if t["transaction"] == "GET /users"][0]
+    if n1["contexts"]["trace"]["trace_id"] != listing["contexts"]["trace"]["trace_id"]:
+        fail("the N+1 event is not linked to its request's trace")
+    if n1.get("fingerprint", [None])[0] != "n_plus_one_db_queries":
+        fail(f"the N+1 event's fingerprint: {n1.get('fingerprint')}")
     if "[lighttrace]" not in output:
         fail("no summary lines printed to stdout")
     print("quickstart-check: OK")

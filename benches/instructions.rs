@@ -5,8 +5,9 @@
 //! python3 scripts/callgrind.py        # builds this, runs every cell twice, prints per-request counts
 //! ```
 //!
-//! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, or
-//! `/instrumented/7` for the `tracing` handler), with cell one of `bare`,
+//! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, `/instrumented/7`
+//! for the `tracing` handler, or `/queries/<n>` for a handler whose `n` sqlx statement events
+//! an async driver reports in the request's task), with cell one of `bare`,
 //! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`, and
 //! `lighttrace_0.0_latency_off` / `lighttrace_0.0_health` (per-route latency off; release
 //! health on). Without
@@ -59,9 +60,9 @@ fn main() {
         }
         other => panic!("unknown cell {other}"),
     };
-    // The instrumented handler runs under each flavor's `tracing` subscriber, as in overhead.rs.
-    let _subscriber = path
-        .starts_with("/instrumented")
+    // The instrumented handler (and the one whose queries sqlx reports) runs under each
+    // flavor's `tracing` subscriber, as in overhead.rs.
+    let _subscriber = (path.starts_with("/instrumented") || path.starts_with("/queries"))
         .then(|| tracing::dispatcher::set_default(&subscriber(flavor)));
     rt.block_on(async {
         for i in 0..n {

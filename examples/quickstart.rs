@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --example quickstart            # serves 127.0.0.1:3000 (PORT overrides)
 //! curl -H 'X-User-ID: 42' localhost:3000/users/7
+//! curl localhost:3000/users                  # lists users the slow way: an N+1 query
 //! curl localhost:3000/panic ; curl localhost:3000/fail
 //! curl -X POST 'localhost:3000/send-email?email=ann@example.com'
 //! curl localhost:3000/stats ; curl localhost:3000/metrics   # latency per route
@@ -12,10 +13,13 @@
 //! written as a file into `./lighttrace-envelopes/` (`LIGHTTRACE_ENVELOPE_DIR` overrides) and a
 //! one-line summary of each is printed. With `SENTRY_SPOTLIGHT=1` every envelope also goes to
 //! Spotlight's sidecar (`npx @spotlightjs/spotlight`, UI at http://localhost:8969).
+//!
+//! Users and posts live in SQLite (in memory, through sqlx): every statement is a `db` span of
+//! the request that ran it, with no code for it at the call sites.
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, Request};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
@@ -24,12 +28,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use lighttrace::{FileSink, FutureExt, HandlerError, Options, TrackingLayer, User};
 use serde_json::{json, Value};
+use sqlx::SqlitePool;
 use tracing_subscriber::prelude::*;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Logs printed locally as usual, and fed to lighttrace: INFO and WARN become breadcrumbs of
-    // the request they ran in, ERROR an error event, `#[instrument]` spans child spans.
+    // the request they ran in, ERROR an error event, `#[instrument]` spans child spans, sqlx's
+    // statements `db` spans. The filter is the `fmt` layer's own: lighttrace's layer still
+    // receives sqlx's DEBUG statement events.
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new(
@@ -41,7 +48,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut options = Options::from_env()? // LIGHTTRACE_DSN / SENTRY_DSN, SENTRY_RELEASE, ...
         .environment("production")
         .release(concat!("quickstart@", env!("CARGO_PKG_VERSION")))
-        .traces_sample_rate(1.0);
+        .traces_sample_rate(1.0)
+        // N+1 queries in a request's spans become issues of their own. An in-memory database
+        // answers in microseconds, so this demo flags any 5 repeats; a real service keeps the
+        // 50 ms default of `detect_n_plus_one(true)`.
+        .n_plus_one_threshold(5, Duration::ZERO);
     let destination = match options.get_dsn() {
         Some(dsn) => format!(
             "{}://{}/ (project {})",
@@ -70,6 +81,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.install_global();
     lighttrace::capture_panics();
 
+    let pool = database().await?;
+
     // Every request's latency, per route (sampled or not): a table for people, and the same
     // numbers for Prometheus.
     let stats_client = client.clone();
@@ -90,11 +103,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/health", get(health))
         .route("/send-email", post(send_email))
+        .route("/users", get(list_users))
         .route("/users/{user_id}", get(get_user))
         .route("/panic", get(panic_route))
         .route("/fail", get(fail))
         .layer(middleware::from_fn(set_user_context))
-        .layer(layer);
+        .layer(layer)
+        .with_state(pool);
 
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -174,32 +189,102 @@ async fn send_notification(email: &str) -> Result<(), NotificationError> {
     Err(NotificationError(email.to_owned()))
 }
 
-async fn get_user(Path(user_id): Path<u64>) -> Json<Value> {
-    // Child operations, each its own span in the transaction's waterfall: the two queries run
-    // concurrently, and each `#[instrument]`ed helper is a span.
-    let (user, posts) = tokio::join!(load_user(user_id), load_posts(user_id));
+/// The guide's users and posts, in an in-memory SQLite database shared by the pool's
+/// connections.
+async fn database() -> Result<SqlitePool, sqlx::Error> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect("sqlite:file:quickstart?mode=memory&cache=shared")
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL);",
+    )
+    .execute(&pool)
+    .await?;
+    for (id, name) in [
+        (1, "Ann"),
+        (2, "Bo"),
+        (3, "Cy"),
+        (4, "Di"),
+        (5, "Ed"),
+        (6, "Flo"),
+        (7, "Gus"),
+    ] {
+        sqlx::query("INSERT OR IGNORE INTO users (id, name) VALUES (?, ?)")
+            .bind(id)
+            .bind(name)
+            .execute(&pool)
+            .await?;
+        sqlx::query("INSERT OR IGNORE INTO posts (id, user_id, title) VALUES (?, ?, ?), (?, ?, ?)")
+            .bind(id * 2)
+            .bind(id)
+            .bind(format!("{name}'s first post"))
+            .bind(id * 2 + 1)
+            .bind(id)
+            .bind(format!("{name}'s second post"))
+            .execute(&pool)
+            .await?;
+    }
+    Ok(pool)
+}
+
+async fn get_user(
+    State(pool): State<SqlitePool>,
+    Path(user_id): Path<i64>,
+) -> Result<Json<Value>, HandlerError> {
+    // Child operations, each its own span in the transaction's waterfall: the two loads run
+    // concurrently, each `#[instrument]`ed helper is a span, and its query a `db` span in it.
+    let (user, posts) = tokio::join!(load_user(&pool, user_id), load_posts(&pool, user_id));
     tracing::info!(
         amount = 29.99,
         currency = "USD",
         "Payment processing started"
     );
-    Json(json!({"user": user, "posts": posts}))
+    Ok(Json(json!({"user": user?, "posts": posts?})))
 }
 
-#[tracing::instrument(fields(sentry.op = "db.query", sentry.name = "SELECT * FROM users WHERE id = $1"))]
-async fn load_user(user_id: u64) -> Value {
-    tokio::time::sleep(Duration::from_millis(15)).await;
-    json!({"id": user_id, "name": "Ann"})
+#[tracing::instrument(skip(pool))]
+async fn load_user(pool: &SqlitePool, user_id: i64) -> Result<Value, sqlx::Error> {
+    let user: Option<(i64, String)> = sqlx::query_as("SELECT id, name FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(user.map_or(Value::Null, |(id, name)| json!({"id": id, "name": name})))
 }
 
-#[tracing::instrument(fields(sentry.op = "db.query", sentry.name = "SELECT * FROM posts WHERE user_id = $1", rows))]
-async fn load_posts(user_id: u64) -> Value {
-    tokio::time::sleep(Duration::from_millis(25)).await;
-    tracing::Span::current().record("rows", 2);
-    if user_id == 0 {
-        tracing::warn!(user_id, "no posts for the anonymous user");
+#[tracing::instrument(skip(pool), fields(rows))]
+async fn load_posts(pool: &SqlitePool, user_id: i64) -> Result<Value, sqlx::Error> {
+    let posts: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, title FROM posts WHERE user_id = ? ORDER BY id")
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+    tracing::Span::current().record("rows", posts.len());
+    if posts.is_empty() {
+        tracing::warn!(user_id, "no posts for this user");
     }
-    json!([{"id": 1}, {"id": 2}])
+    Ok(posts
+        .into_iter()
+        .map(|(id, title)| json!({"id": id, "title": title}))
+        .collect())
+}
+
+/// Every user with their number of posts, the slow way: one query for the users, then one
+/// per user (a JOIN would be one query). lighttrace reports it as an N+1 issue.
+async fn list_users(State(pool): State<SqlitePool>) -> Result<Json<Value>, HandlerError> {
+    let users: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM users ORDER BY id")
+        .fetch_all(&pool)
+        .await?;
+    let mut listed = Vec::with_capacity(users.len());
+    for (id, name) in users {
+        let (posts,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM posts WHERE user_id = ?")
+            .bind(id)
+            .fetch_one(&pool)
+            .await?;
+        listed.push(json!({"id": id, "name": name, "posts": posts}));
+    }
+    Ok(Json(Value::Array(listed)))
 }
 
 async fn panic_route() -> &'static str {

@@ -4,7 +4,10 @@ threads, so lighttrace's worker is included), with the overhead over bare and li
 to sentry-tower. Deterministic for a given binary: use it to compare request-path changes on a
 noisy machine, where wall-clock cells move by 30 % between runs.
 
-usage: python3 scripts/callgrind.py [--path /users/7] [--small 1000] [--large 6000]
+usage: python3 scripts/callgrind.py [--path /users/7] [--small 1000] [--large 6000] [--main-thread]
+
+--main-thread counts the request thread alone (the benches' runtime runs on the main thread),
+without the client's worker: what a request pays on its own thread.
 """
 import argparse
 import json
@@ -30,14 +33,17 @@ def build():
     sys.exit("could not find the instructions bench binary")
 
 
-def count(binary, cell, path, n):
+def count(binary, cell, path, n, main_thread=False):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.out")
         env = dict(os.environ)
         env.pop("RUST_BACKTRACE", None)
-        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary, cell, path, str(n)],
-                       check=True, capture_output=True, env=env)
-        for line in open(out):
+        threads = ["--separate-threads=yes"] if main_thread else []
+        subprocess.run(["valgrind", "--tool=callgrind", *threads, f"--callgrind-out-file={out}", binary, cell, path,
+                        str(n)], check=True, capture_output=True, env=env)
+        # With threads separated, the main thread's file ends in -01.
+        path_out = out + "-01" if main_thread else out
+        for line in open(path_out):
             m = re.match(r"^(summary|totals):\s+(\d+)", line)
             if m:
                 return int(m.group(2))
@@ -51,12 +57,13 @@ def main():
     ap.add_argument("--large", type=int, default=6000)
     ap.add_argument("--cells", default=",".join(CELLS),
                     help="comma-separated; also lighttrace_0.0_latency_off, lighttrace_0.0_health")
+    ap.add_argument("--main-thread", action="store_true", help="count the request thread only")
     args = ap.parse_args()
     binary = build()
     per = {}
     for cell in args.cells.split(","):
-        a = count(binary, cell, args.path, args.small)
-        b = count(binary, cell, args.path, args.large)
+        a = count(binary, cell, args.path, args.small, args.main_thread)
+        b = count(binary, cell, args.path, args.large, args.main_thread)
         per[cell] = (b - a) / (args.large - args.small)
         print(f"{cell:18} {per[cell]:10.0f} instructions/request", flush=True)
     bare = per.get("bare")

@@ -81,9 +81,18 @@ mod util;
 mod wire;
 
 pub use client::Client;
+#[cfg(feature = "diesel")]
+pub use integrations::DieselInstrumentation;
+#[cfg(feature = "reqwest-middleware")]
+pub use integrations::ReqwestMiddleware;
 #[cfg(feature = "reqwest")]
 pub use integrations::TracedRequest;
-pub use layer::future;
+pub use integrations::{OutgoingLayer, OutgoingService};
+/// The futures of the crate's services and future adapters.
+pub mod future {
+    pub use crate::integrations::OutgoingFuture;
+    pub use crate::layer::future::{InScope, InSpan, ReportErrors, ResponseFuture};
+}
 pub use layer::{
     ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
     TrackingLayer, TrackingService, TRACERESPONSE,
@@ -92,8 +101,8 @@ pub use monitor::{JobFailure, Monitor};
 pub use options::{parse_dsn, ConfigError, Options, SamplingContext};
 pub use scope::{
     add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
-    inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_named,
-    start_span, CapturableError, FutureExt, SpanGuard,
+    inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_blocking,
+    spawn_named, start_span, CapturableError, FutureExt, SpanGuard,
 };
 pub use scrub::ScrubRules;
 pub use sink::{FileSink, MemorySink, Sink};

@@ -69,6 +69,29 @@ pub fn routes(flavor: Flavor) -> Router {
             get(|axum::extract::Path(id): axum::extract::Path<u32>| load(id)),
         )
         .route(
+            "/spans/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    for _ in 0..n {
+                        let _span =
+                            lighttrace::start_span("db", "SELECT * FROM posts WHERE user_id = $1");
+                    }
+                    "spanned"
+                },
+            ),
+        )
+        .route(
+            "/queries/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u32>| async move {
+                    for _ in 0..n {
+                        sqlx_statement();
+                    }
+                    "queried"
+                },
+            ),
+        )
+        .route(
             "/fail",
             get(move || async move {
                 match flavor {
@@ -95,6 +118,21 @@ pub fn routes(flavor: Flavor) -> Router {
                 "unreachable"
             }),
         )
+}
+
+/// What sqlx reports for each statement an async driver runs (`sqlx-core`'s `logger.rs`): an
+/// event in the request's task, its fields as sqlx gives them.
+fn sqlx_statement() {
+    let elapsed = std::time::Duration::from_micros(250);
+    tracing::debug!(
+        target: "sqlx::query",
+        summary = "SELECT * FROM posts …",
+        db.statement = "\n\nSELECT * FROM posts WHERE user_id = $1\n",
+        rows_affected = 0u64,
+        rows_returned = 3u64,
+        elapsed = ?elapsed,
+        elapsed_secs = elapsed.as_secs_f64(),
+    );
 }
 
 trait IntoParts {

@@ -3,6 +3,7 @@
 //! pipeline), plus what the worker sends on its own schedule (`periodic`: sessions and logs)
 //! and the latency report it reads.
 
+mod detect;
 mod hooks;
 mod job;
 mod latency;

@@ -180,20 +180,30 @@ impl Core {
             // counted it); a panic is checked here.
             let ignored =
                 matches!(failure, Failure::Panic { .. }) && self.ignores(["panic"].into_iter());
-            if ignored {
-                if finished.traced() {
-                    self.send_transaction(finished);
-                }
-                return;
+            if !ignored {
+                let interface = self.request_interface(&finished.request);
+                let (mut event, dsc) =
+                    event::failure_event(finished, failure, &self.options.in_app(), interface);
+                hooks::bound_breadcrumbs(&self.options, &mut event.breadcrumbs.values);
+                self.send_event(event, dsc);
             }
-            let interface = self.request_interface(&finished.request);
-            let (mut event, dsc) =
-                event::failure_event(finished, failure, &self.options.in_app(), interface);
-            hooks::bound_breadcrumbs(&self.options, &mut event.breadcrumbs.values);
-            self.send_event(event, dsc);
         }
         if finished.traced() {
             self.send_transaction(finished);
+            self.send_problems(finished);
+        }
+    }
+
+    /// The performance problems in a sampled request's spans, each a warning event.
+    fn send_problems(&self, finished: &Finished) {
+        let detectors = self.options.detectors;
+        if detectors.n_plus_one.is_none() && detectors.slow_db_query.is_none() {
+            return;
+        }
+        for problem in super::detect::find(finished, detectors) {
+            let interface = self.request_interface(&finished.request);
+            let (event, dsc) = event::performance::problem_event(finished, &problem, interface);
+            self.send_event(event, dsc);
         }
     }
 

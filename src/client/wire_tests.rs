@@ -210,15 +210,22 @@ fn span(trace_parent: SpanId) -> impl Strategy<Value = SpanRecord> {
         ),
         0..4,
     );
-    (text(), text(), instant(), 0..5_000_000u64, data, 0..3u8).prop_map(
+    (text(), text(), instant(), 0..5_000_000u64, data, 0..4u8).prop_map(
         move |(op, description, start, micros, data, kind)| SpanRecord {
             span_id: crate::event::new_span_id(),
             parent: trace_parent,
             op: match kind {
                 0 => SpanText::Borrowed("db.query"),
                 1 => SpanText::Path("app::repo", "load"),
+                3 => SpanText::Borrowed("db"),
                 _ => SpanText::Owned(op),
             },
+            // A database span's facts, written as data beside (and under) the span's own.
+            db: (kind == 3).then(|| crate::event::DbFacts {
+                system: crate::event::DbSystem::Known("sqlite"),
+                rows_returned: Some(micros % 7),
+                rows_affected: (micros % 2 == 0).then_some(1),
+            }),
             description: SpanText::Owned(description),
             start,
             end: start + Duration::from_micros(micros),

@@ -246,7 +246,7 @@ pub(crate) fn capture_event(
 /// The request interface (`interface`, made of `request`), the transaction name, the client's
 /// address (only collected with `send_default_pii`) and the response context of a request's
 /// event.
-fn apply_request(
+pub(super) fn apply_request(
     event: &mut Event<'static>,
     request: &RequestSnapshot,
     interface: Request,

@@ -2,8 +2,9 @@
 //! trace ids, scope data), the plain values handed to the worker (`Finished`, `Capture`), and the
 //! pure builders that turn them into protocol values when something is sent.
 //!
-//! A leaf: it imports nothing from the rest of the crate, and calls nothing that does (the
-//! scrubbed request interface and the breadcrumb hook are applied by the client).
+//! A leaf: it imports nothing from the rest of the crate but `util`'s pure helpers, and calls
+//! nothing that does (the scrubbed request interface and the breadcrumb hook are applied by the
+//! client).
 
 mod body;
 mod build;
@@ -14,6 +15,7 @@ mod images;
 mod in_app;
 #[cfg(feature = "tracing")]
 mod log;
+pub(crate) mod performance;
 mod records;
 mod request;
 mod scope_data;
@@ -34,11 +36,15 @@ pub(crate) use log::{log_item, LogBatch, LogRecord};
 #[cfg(feature = "tracing")]
 pub(crate) use records::LoggedCrumb;
 pub(crate) use records::{Crumb, SpanRecord, SpanText};
+#[cfg(any(feature = "tracing", feature = "diesel", test))]
+pub(crate) use records::{DbFacts, DbSystem};
 pub(crate) use request::{
     header_text, push_canonical_header_name, RequestSnapshot, Route, UNMATCHED_ROUTE,
 };
 pub(crate) use scope_data::{apply_to_event, ScopeData};
 pub(crate) use stacktrace::InApp;
+#[cfg(feature = "tracing")]
+pub(crate) use trace::{grpc_span_status, grpc_span_status_named};
 pub(crate) use trace::{span_status_for, DscInput, IncomingTrace, TraceIds};
 
 /// What a scrubbed value is replaced with (the same marker Relay uses).

@@ -15,7 +15,7 @@ use sentry_types::protocol::v7::{Breadcrumb, Level, Span, SpanId, SpanStatus, Tr
 /// A span's op or description.
 #[derive(Clone, Debug)]
 pub(crate) enum SpanText {
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "tracing", feature = "diesel")), allow(dead_code))]
     Borrowed(&'static str),
     Owned(String),
     /// `"{0}::{1}"`, joined only if the span is sent.
@@ -24,6 +24,15 @@ pub(crate) enum SpanText {
 }
 
 impl SpanText {
+    /// The text, borrowed unless it is a path to join.
+    pub(crate) fn as_text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            SpanText::Borrowed(s) => std::borrow::Cow::Borrowed(s),
+            SpanText::Owned(s) => std::borrow::Cow::Borrowed(s),
+            SpanText::Path(a, b) => std::borrow::Cow::Owned(format!("{a}::{b}")),
+        }
+    }
+
     fn to_text(&self) -> String {
         match self {
             SpanText::Borrowed(s) => (*s).to_owned(),
@@ -50,6 +59,54 @@ pub(crate) struct SpanRecord {
     pub(crate) end: SystemTime,
     pub(crate) status: SpanStatus,
     pub(crate) data: Vec<(Cow<'static, str>, Value)>,
+    /// A database span's facts, kept as they are (no allocation on the request thread) and
+    /// written as its data (`db.system`, `db.operation`, row counts) when it is sent.
+    pub(crate) db: Option<DbFacts>,
+}
+
+/// What a database span says besides its statement.
+#[derive(Clone, Debug)]
+pub(crate) struct DbFacts {
+    /// OpenTelemetry's name of the system (`sqlite`, `postgresql`, ...).
+    pub(crate) system: DbSystem,
+    pub(crate) rows_returned: Option<u64>,
+    pub(crate) rows_affected: Option<u64>,
+}
+
+/// A database system's name: one the crate recognised, or one the user gave.
+#[derive(Clone, Debug)]
+pub(crate) enum DbSystem {
+    #[cfg_attr(not(any(feature = "tracing", feature = "diesel")), allow(dead_code))]
+    Known(&'static str),
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    Named(std::sync::Arc<str>),
+}
+
+impl DbSystem {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            DbSystem::Known(name) => name,
+            DbSystem::Named(name) => name,
+        }
+    }
+}
+
+impl DbFacts {
+    /// The span data these facts are written as, with the operation read from `statement`.
+    pub(crate) fn data(&self, statement: &str) -> Vec<(&'static str, Value)> {
+        let mut out = Vec::with_capacity(4);
+        out.push(("db.system", Value::from(self.system.as_str())));
+        if let Some(operation) = crate::util::sql::operation(statement) {
+            out.push(("db.operation", Value::String(operation)));
+        }
+        if let Some(rows) = self.rows_returned {
+            out.push(("rows_returned", Value::from(rows)));
+        }
+        if let Some(rows) = self.rows_affected {
+            out.push(("rows_affected", Value::from(rows)));
+        }
+        out
+    }
 }
 
 impl SpanRecord {
@@ -67,9 +124,15 @@ impl SpanRecord {
             status: Some(self.status),
             tags: BTreeMap::new(),
             data: self
-                .data
+                .db
                 .iter()
-                .map(|(k, v)| (k.clone().into_owned(), v.clone()))
+                .flat_map(|db| db.data(&self.description.as_text()))
+                .map(|(k, v)| (k.to_owned(), v))
+                .chain(
+                    self.data
+                        .iter()
+                        .map(|(k, v)| (k.clone().into_owned(), v.clone())),
+                )
                 .collect(),
         }
     }
@@ -139,6 +202,7 @@ mod tests {
             end: SystemTime::UNIX_EPOCH,
             status: SpanStatus::Ok,
             data: vec![(Cow::Borrowed("id"), Value::from(7))],
+            db: None,
         };
         let span = record.to_span(TraceId::from([3; 16]));
         assert_eq!(span.op.as_deref(), Some("myapp::db::load_user"));

@@ -1,16 +1,15 @@
-//! Outgoing HTTP with reqwest: trace headers plus an `http.client` span.
+//! Outgoing HTTP with reqwest, one call at a time: [`TracedRequest::send_traced`].
 
 use std::future::Future;
 
-use sentry_types::protocol::v7::SpanStatus;
-
-use crate::event::span_status_for;
-use crate::scope::{inject_current, Running};
+use super::http_call::{Ended, HttpCall};
 
 /// Sends a reqwest request as part of the current request's trace: it carries the trace headers
 /// (within [`trace_propagation_targets`](crate::Options::trace_propagation_targets)), and is
 /// recorded as an `http.client` span with the method, the URL (without query string or
-/// credentials) and the response status.
+/// credentials) and the response status, and an `http` breadcrumb. To trace every call a
+/// client makes without changing each one, build it with [`ReqwestMiddleware`](crate::ReqwestMiddleware)
+/// (feature `reqwest-middleware`).
 ///
 /// ```no_run
 /// use lighttrace::TracedRequest;
@@ -30,36 +29,40 @@ impl TracedRequest for reqwest::RequestBuilder {
         let (client, request) = self.build_split();
         async move {
             let mut request = request?;
-            let mut url = request.url().clone();
-            let full_url = url.to_string();
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            url.set_query(None);
-            url.set_fragment(None);
-            let method = request.method().to_string();
-            let mut span = Running::start("http.client".to_owned(), format!("{method} {url}"));
-            if let Some(span) = span.as_mut() {
-                span.set_data("http.request.method", method.clone().into());
-                span.set_data("url", url.to_string().into());
-            }
-            let parent = span.as_ref().and_then(Running::id);
-            inject_current(&full_url, request.headers_mut(), parent);
+            let call = start(&mut request);
             // Dropped before the response (cancelled), the span is recorded as cancelled.
             let result = client.execute(request).await;
-            if let Some(mut span) = span {
-                let status = match &result {
-                    Ok(res) => {
-                        let code = res.status().as_u16();
-                        span.set_data("http.response.status_code", code.into());
-                        span_status_for(code)
-                    }
-                    Err(e) if e.is_timeout() => SpanStatus::DeadlineExceeded,
-                    Err(_) => SpanStatus::InternalError,
-                };
-                span.set_status(status);
-                span.finish(SpanStatus::Ok);
-            }
+            finish(call, result.as_ref().map(reqwest::Response::status));
             result
         }
+    }
+}
+
+/// Starts recording `request`, putting the trace on its headers.
+pub(super) fn start(request: &mut reqwest::Request) -> Option<HttpCall> {
+    let uri: http::Uri = request.url().as_str().parse().ok()?;
+    let method = request.method().clone();
+    Some(HttpCall::start(
+        "http.client",
+        &method,
+        &uri,
+        request.headers_mut(),
+    ))
+}
+
+/// Ends the recording of a call with what reqwest answered.
+pub(super) fn finish(call: Option<HttpCall>, result: Result<http::StatusCode, &reqwest::Error>) {
+    let Some(call) = call else {
+        return;
+    };
+    match result {
+        Ok(status) => call.finish(Ended::Status(status), None),
+        Err(error) => call.finish(
+            Ended::Failed {
+                timed_out: error.is_timeout(),
+                reason: &error.to_string(),
+            },
+            None,
+        ),
     }
 }

@@ -9,7 +9,7 @@ mod body;
 mod classify;
 mod error;
 mod finish;
-pub mod future;
+pub(crate) mod future;
 mod meter;
 #[doc(hidden)]
 pub(crate) mod probe;

@@ -420,4 +420,48 @@ impl Options {
         self.spotlight = Some(url);
         self
     }
+
+    /// Looks for N+1 queries in every sampled request's spans, on the client's worker, and
+    /// sends one warning event per problem found: a run of at least 5 database spans under one
+    /// parent, one after the other, with the same statement, together lasting 50 ms or more
+    /// (the defaults of Sentry's own server-side detector; see
+    /// [`n_plus_one_threshold`](Self::n_plus_one_threshold)). The event is titled
+    /// `N+1 query: <statement> (×25) in GET /users`, carries the offending spans' ids, is
+    /// linked to the trace, and its fingerprint (the transaction and the statement with its
+    /// literals replaced) makes each problem one issue. Off by default: sentry.io finds these
+    /// itself; servers that do not (Bugsink, GlitchTip) get them from here.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().detect_n_plus_one(true);
+    /// ```
+    pub fn detect_n_plus_one(mut self, on: bool) -> Self {
+        use crate::event::performance::{N_PLUS_ONE_REPEATS, N_PLUS_ONE_TOTAL};
+        self.detectors.n_plus_one = on.then_some((N_PLUS_ONE_REPEATS, N_PLUS_ONE_TOTAL));
+        self
+    }
+
+    /// Looks for N+1 queries (see [`detect_n_plus_one`](Self::detect_n_plus_one)) with these
+    /// thresholds: at least `repeats` (2 or more) queries lasting `total` together.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new()
+    ///     .n_plus_one_threshold(10, std::time::Duration::from_millis(100));
+    /// ```
+    pub fn n_plus_one_threshold(mut self, repeats: usize, total: std::time::Duration) -> Self {
+        self.detectors.n_plus_one = Some((repeats.max(2), total));
+        self
+    }
+
+    /// Sends one warning event per `SELECT` slower than `threshold` in a sampled request's
+    /// spans (once per statement per request): `Slow DB query: <statement> (812 ms) in GET /x`,
+    /// linked to the trace. Sentry's own detector uses 500 ms. Off by default.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new()
+    ///     .slow_db_query_threshold(std::time::Duration::from_millis(500));
+    /// ```
+    pub fn slow_db_query_threshold(mut self, threshold: std::time::Duration) -> Self {
+        self.detectors.slow_db_query = Some(threshold);
+        self
+    }
 }

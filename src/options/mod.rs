@@ -89,6 +89,8 @@ pub struct Options {
     pub(crate) track_latency: bool,
     pub(crate) max_latency_routes: usize,
     pub(crate) spotlight: Option<http::Uri>,
+    /// Performance problems looked for in sampled requests' spans.
+    pub(crate) detectors: crate::event::performance::Detectors,
 }
 
 impl Default for Options {
@@ -127,6 +129,10 @@ impl Default for Options {
             track_latency: true,
             max_latency_routes: 200,
             spotlight: None,
+            detectors: crate::event::performance::Detectors {
+                n_plus_one: None,
+                slow_db_query: None,
+            },
         }
     }
 }

@@ -41,7 +41,6 @@ pub use api::{
 };
 #[cfg(feature = "tracing")]
 pub(crate) use api::{breadcrumb_in, capture_in};
-#[cfg(feature = "reqwest")]
 pub(crate) use outgoing::inject_current;
 pub use outgoing::inject_trace_headers;
 pub use panic::capture_panics;
@@ -49,10 +48,9 @@ pub(crate) use panic::{catch, install_hook, Caught};
 pub(crate) use process::capture_context as process_capture_context;
 #[cfg(feature = "tracing")]
 pub(crate) use process::trace_id as process_trace_id;
-#[cfg(any(feature = "tracing", feature = "reqwest"))]
 pub(crate) use span::Running;
 pub use span::{start_span, SpanGuard};
-pub use task::{spawn, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
+pub use task::{spawn, spawn_blocking, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
 
 /// What is current on this thread: set only for the length of a poll (or a call) of tracked
 /// code.
@@ -126,7 +124,17 @@ pub(crate) struct RequestScope {
     /// An error event was captured in it (release health counts the request as errored).
     errored: AtomicBool,
     inner: Mutex<ScopeState>,
+    /// The request's own `tracing` span, made on the first poll of a sampled request and
+    /// entered around every poll: work that carries `tracing`'s current span elsewhere (sqlx's
+    /// SQLite worker thread, `.in_current_span()`) stays tied to the request through it.
+    #[cfg(feature = "tracing")]
+    tracing_span: std::sync::OnceLock<::tracing::Span>,
 }
+
+/// The name (target `lighttrace`, level `TRACE`) of a request's own `tracing` span. At `TRACE`,
+/// a `fmt` layer filtered at `INFO` never shows it.
+#[cfg(feature = "tracing")]
+pub(crate) const REQUEST_SPAN: &str = "lighttrace.request";
 
 struct ScopeState {
     /// Taken when the scope finishes.
@@ -152,6 +160,8 @@ impl RequestScope {
             records_spans: trace.sampled,
             trace,
             errored: AtomicBool::new(false),
+            #[cfg(feature = "tracing")]
+            tracing_span: std::sync::OnceLock::new(),
             inner: Mutex::new(ScopeState {
                 request: Some(request),
                 upstream_dsc,
@@ -182,6 +192,8 @@ impl RequestScope {
             trace: self.trace,
             records_spans: false,
             errored: AtomicBool::new(false),
+            #[cfg(feature = "tracing")]
+            tracing_span: std::sync::OnceLock::new(),
             inner: Mutex::new(ScopeState {
                 request: inner.request.clone(),
                 upstream_dsc: inner.upstream_dsc.clone(),
@@ -213,6 +225,10 @@ impl RequestScope {
         }
         let data = inner.data.get_or_insert_with(Default::default);
         if data.spans.len() < max {
+            if data.spans.capacity() == 0 {
+                // A request that records one span records a few: grown from 8, not 4.
+                data.spans.reserve(8);
+            }
             data.spans.push(span);
         } else {
             data.spans_dropped = data.spans_dropped.saturating_add(1);
@@ -303,6 +319,15 @@ impl RequestScope {
             slot: span,
             _not_send: std::marker::PhantomData,
         };
+        // Made while this scope is current, so the tracing layer ties the span to it; exited
+        // before the scope is restored.
+        // Only under a process-wide subscriber: without one no layer could see the span.
+        #[cfg(feature = "tracing")]
+        let _in_span = (self.records_spans && ::tracing::dispatcher::has_been_set()).then(|| {
+            self.tracing_span
+                .get_or_init(|| ::tracing::trace_span!(target: "lighttrace", "lighttrace.request"))
+                .enter()
+        });
         f()
     }
 }

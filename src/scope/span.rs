@@ -51,6 +51,7 @@ impl Running {
                 end: start,
                 status: SpanStatus::Ok,
                 data: Vec::new(),
+                db: None,
             }),
             status: None,
         })
@@ -64,6 +65,12 @@ impl Running {
         if let Some(record) = self.record.as_mut() {
             record.data.push((key.into(), value));
         }
+    }
+
+    /// The data set so far.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn data(&self) -> &[(Cow<'static, str>, Value)] {
+        self.record.as_ref().map_or(&[], |r| &r.data[..])
     }
 
     /// Renames the span: its op, its description, or both.

@@ -326,6 +326,52 @@ where
     tokio::spawn(future.in_current_scope())
 }
 
+/// Runs blocking work (a synchronous database driver such as diesel, file I/O) on tokio's
+/// blocking pool as part of the current request: the request's scope and its current span
+/// are current in the closure, so its breadcrumbs, captures and spans (a diesel query through
+/// [`DieselInstrumentation`](crate::DieselInstrumentation)) belong to the request, nested
+/// where the call was made. Meant for work the request awaits; what it records after the
+/// request ended is counted, not kept. A panic in it reaches the `JoinHandle` as usual.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use lighttrace::{MemorySink, Options, TrackingLayer};
+/// use tower::ServiceExt;
+///
+/// async fn handler() -> String {
+///     lighttrace::spawn_blocking(|| {
+///         let _span = lighttrace::start_span("file.read", "read the price list");
+///         "42".to_owned()
+///     })
+///     .await
+///     .unwrap()
+/// }
+///
+/// # #[tokio::main] async fn main() {
+/// let sink = MemorySink::new();
+/// let app = Router::new()
+///     .route("/prices", get(handler))
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
+/// app.oneshot(http::Request::get("/prices").body(axum::body::Body::empty()).unwrap()).await.unwrap();
+/// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
+/// assert_eq!(sink.transactions()[0].spans[0].op.as_deref(), Some("file.read"));
+/// # }
+/// ```
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let carried = super::current().map(|scope| (scope, super::current_span()));
+    tokio::task::spawn_blocking(move || match carried {
+        Some((scope, span)) => {
+            let mut span = span;
+            scope.enter(&mut span, f)
+        }
+        None => f(),
+    })
+}
+
 /// Like [`spawn`], naming the work: its events carry a `task` tag with the name.
 ///
 /// ```

@@ -46,7 +46,10 @@
 mod events;
 mod fields;
 mod filter;
+mod otel;
+mod requests;
 mod spans;
+mod sqlx;
 
 use std::fmt;
 use std::sync::Arc;
@@ -72,6 +75,7 @@ pub struct TracingLayer {
     event_filter: Arc<EventFilterFn>,
     span_filter: Arc<SpanFilterFn>,
     logs: Option<Level>,
+    db_system: Option<Arc<str>>,
 }
 
 /// The layer with its defaults: `ERROR` → error event, `WARN`/`INFO` → breadcrumb, spans at
@@ -92,6 +96,7 @@ pub fn layer() -> TracingLayer {
         event_filter: Arc::new(default_event_filter),
         span_filter: Arc::new(default_span_filter),
         logs: None,
+        db_system: None,
     }
 }
 
@@ -154,6 +159,44 @@ impl TracingLayer {
         self.logs = Some(level);
         self
     }
+
+    /// The database system sqlx's statements run on (`db.system`, in OpenTelemetry's names:
+    /// `postgresql`, `mysql`, `sqlite`, ...). sqlx does not say: without this, statements
+    /// SQLite runs are `sqlite`, those with `$1` placeholders `postgresql`, and the others
+    /// `other_sql`.
+    ///
+    /// ```
+    /// let layer = lighttrace::tracing::layer().db_system("mysql");
+    /// ```
+    pub fn db_system(mut self, system: impl Into<String>) -> Self {
+        self.db_system = Some(system.into().into());
+        self
+    }
+
+    /// A sqlx statement event becomes a `db` span of the request it ran for: the request
+    /// current on this thread (an async driver runs it in the request's task), else the one
+    /// whose span was current where the query was made (SQLite's worker thread enters the
+    /// caller's span).
+    fn statement<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let system = self.db_system.as_ref();
+        let here = scope::with_current_ref(|scope| {
+            if scope.records_spans() {
+                let parent = scope::current_span().unwrap_or(scope.trace.span_id);
+                sqlx::record(event, scope, parent, system);
+            }
+        });
+        if here.is_some() {
+            return;
+        }
+        if let Some((scope, parent)) = ctx.event_span(event).and_then(requests::request_of) {
+            if scope.records_spans() {
+                sqlx::record(event, &scope, parent, system);
+            }
+        }
+    }
 }
 
 impl<S> tracing_subscriber::Layer<S> for TracingLayer
@@ -161,6 +204,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if requests::is_request_span(attrs.metadata()) {
+            if let Some(span) = ctx.span(id) {
+                requests::on_new_request_span(&span);
+            }
+            return;
+        }
         if crate::util::internal::is_internal_thread() || !(self.span_filter)(attrs.metadata()) {
             return;
         }
@@ -198,6 +247,9 @@ where
             return;
         }
         let metadata = event.metadata();
+        if sqlx::is_statement(metadata) {
+            self.statement(event, &ctx);
+        }
         let mut filter = (self.event_filter)(metadata);
         if self.logs.is_some_and(|min| *metadata.level() <= min) {
             filter |= EventFilter::LOG;
@@ -222,13 +274,10 @@ where
             return;
         }
         // In work spawned with a span of a request: that request. Else the process.
-        let scope = ctx.event_span(event).and_then(|span| {
-            span.scope().find_map(|s| {
-                s.extensions()
-                    .get::<spans::SpanState>()
-                    .map(|r| r.scope().clone())
-            })
-        });
+        let scope = ctx
+            .event_span(event)
+            .and_then(requests::request_of)
+            .map(|(scope, _)| scope);
         let client = match &scope {
             Some(scope) => scope.client.clone(),
             None => match Client::global() {

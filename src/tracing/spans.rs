@@ -34,11 +34,18 @@ pub(super) struct SpanState {
     scope: Arc<RequestScope>,
     /// What is current inside the span and outside it, swapped on enter and exit.
     current: Mutex<CurrentSwap>,
+    /// The span was named with `sentry.op` or `sentry.name`: OpenTelemetry's conventions do not
+    /// rename it.
+    named: bool,
 }
 
 impl SpanState {
     pub(super) fn scope(&self) -> &Arc<RequestScope> {
         &self.scope
+    }
+
+    pub(super) fn id(&self) -> SpanId {
+        self.id
     }
 }
 
@@ -50,14 +57,8 @@ pub(super) fn on_new_span<'a, S>(
 ) where
     S: LookupSpan<'a>,
 {
-    let parent_record = || {
-        span.parent().and_then(|parent| {
-            let extensions = parent.extensions();
-            extensions
-                .get::<SpanState>()
-                .map(|r| (r.scope.clone(), r.id))
-        })
-    };
+    // The request the span's parent belongs to (a recorded span, or a request's own span).
+    let parent_record = || span.parent().and_then(super::requests::request_of);
     // Borrowed first: an unsampled request's spans cost no reference count.
     let recording = scope::with_current_ref(|scope| scope.records_spans().then(|| scope.clone()));
     let (scope, parent) = match recording {
@@ -85,6 +86,7 @@ pub(super) fn on_new_span<'a, S>(
     let mut fields = Fields::with_room(attrs.metadata().fields().len());
     attrs.record(&mut fields);
     let metadata = attrs.metadata();
+    let named = fields.op.is_some() || fields.name.is_some();
     // Borrowed: joined and copied only if the span is ever sent.
     let op = match fields.op.take() {
         Some(op) => SpanText::Owned(op),
@@ -100,6 +102,9 @@ pub(super) fn on_new_span<'a, S>(
     for (key, value) in fields.values {
         running.set_data(key, value);
     }
+    if !named {
+        super::otel::rename(&mut running);
+    }
     let Some(id) = running.id() else {
         return;
     };
@@ -112,6 +117,7 @@ pub(super) fn on_new_span<'a, S>(
             outer: [None; 4],
             depth: 0,
         }),
+        named,
     });
 }
 
@@ -132,6 +138,7 @@ pub(super) fn on_record<'a, S>(
     };
     let mut fields = Fields::default();
     values.record(&mut fields);
+    record.named |= fields.op.is_some() || fields.name.is_some();
     running.rename(fields.op.take(), fields.name.take());
     for (key, value) in fields.values {
         running.set_data(key, value);
@@ -178,7 +185,12 @@ where
     S: LookupSpan<'a>,
 {
     if let Some(mut record) = span.extensions_mut().remove::<SpanState>() {
-        if let Some(running) = record.running.take() {
+        if let Some(mut running) = record.running.take() {
+            if !record.named {
+                // Fields recorded since (the response's status) can change what it is.
+                super::otel::rename(&mut running);
+                super::otel::set_status(&mut running);
+            }
             running.finish(SpanStatus::Ok);
         }
     }

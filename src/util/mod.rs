@@ -1,9 +1,10 @@
 //! Small helpers any module may use: percent-decoding, DSN redaction (`redact`), containing
-//! user code and unwinding (`unwind`), marking the crate's own threads (`internal`), and
-//! scanning bytes eight at a time (`words`).
+//! user code and unwinding (`unwind`), marking the crate's own threads (`internal`), scanning
+//! bytes eight at a time (`words`), and reading SQL statements (`sql`).
 
 pub(crate) mod internal;
 mod redact;
+pub(crate) mod sql;
 pub(crate) mod unwind;
 pub(crate) mod words;
 

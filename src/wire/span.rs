@@ -34,13 +34,26 @@ pub(super) fn write_span(
     rfc3339(object.field("timestamp"), span.end);
     rfc3339(object.field("start_timestamp"), span.start);
     object.json("status", &span.status);
-    if !span.data.is_empty() {
+    if !span.data.is_empty() || span.db.is_some() {
         let mut data = Object::new(object.field("data"));
-        for (i, (key, value)) in span.data.iter().enumerate() {
-            // A key set twice keeps its last value, as the struct's map does.
-            if span.data[i + 1..].iter().any(|(k, _)| k == key) {
-                continue;
-            }
+        let facts = span
+            .db
+            .as_ref()
+            .map(|db| db.data(&span.description.as_text()))
+            .unwrap_or_default();
+        // The facts first, unless the span's own data has the key (it wins, as in the
+        // struct's map); a key set twice keeps its last value.
+        let facts = facts
+            .iter()
+            .filter(|(key, _)| !span.data.iter().any(|(k, _)| k == key))
+            .map(|(key, value)| (*key, value));
+        let own = span
+            .data
+            .iter()
+            .enumerate()
+            .filter(|(i, (key, _))| !span.data[i + 1..].iter().any(|(k, _)| k == key))
+            .map(|(_, (key, value))| (key.as_ref(), value));
+        for (key, value) in facts.chain(own) {
             let out = data.key(key);
             if rules.is_sensitive_key(key) {
                 string(out, FILTERED);

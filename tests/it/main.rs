@@ -5,11 +5,13 @@
 mod common;
 
 mod architecture;
+mod diesel;
 mod errors;
 mod health;
 mod http_sink;
 mod layer;
 mod options;
+mod outgoing;
 mod pipeline;
 mod readme;
 mod secrets;

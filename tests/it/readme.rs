@@ -103,6 +103,43 @@ tracing_subscriber::registry()
 // README:end
 }
 
+#[cfg(all(feature = "reqwest-middleware", feature = "diesel"))]
+mod inside {
+    use tracing_subscriber::prelude::*;
+
+    fn block(
+        hyper_client: hyper_util::client::legacy::Client<
+            hyper_util::client::legacy::connect::HttpConnector,
+            http_body_util::Full<bytes::Bytes>,
+        >,
+    ) -> Result<(), diesel::result::Error> {
+// README:begin
+use tracing_subscriber::prelude::*;
+
+tracing_subscriber::registry()
+    // The console's filter is its own: lighttrace still gets sqlx's DEBUG statements.
+    .with(tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::EnvFilter::new("info")))
+    .with(lighttrace::tracing::layer())
+    .init();
+
+// Every call of this client: trace headers, an http.client span, an http breadcrumb.
+let http = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    .with(lighttrace::ReqwestMiddleware::new())
+    .build();
+// Any tower client service (hyper-util's Client, tonic's Channel): the same.
+let inventory = tower::ServiceBuilder::new()
+    .layer(lighttrace::OutgoingLayer::new())
+    .service(hyper_client);
+// diesel: every connection reports its queries; run them in `lighttrace::spawn_blocking`.
+diesel::connection::set_default_instrumentation(|| {
+    Some(Box::new(lighttrace::DieselInstrumentation::new()))
+})?;
+// README:end
+        let _ = (http, inventory);
+        Ok(())
+    }
+}
+
 mod trace_layer {
     use axum::http::Request;
     use axum::routing::get;

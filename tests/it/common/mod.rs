@@ -372,3 +372,36 @@ impl lighttrace::Sink for Keep {
         self.0.record_discard(reason, category, quantity);
     }
 }
+
+/// A plain HTTP service on 127.0.0.1, the other end of outgoing calls: it answers every
+/// request with its status and keeps each request's headers.
+#[derive(Clone)]
+pub struct Upstream {
+    pub base: String,
+    seen: Arc<Mutex<Vec<HeaderMap>>>,
+}
+
+impl Upstream {
+    pub async fn start(status: u16) -> Upstream {
+        let seen: Arc<Mutex<Vec<HeaderMap>>> = Arc::default();
+        let kept = seen.clone();
+        let app = Router::new().fallback(move |headers: HeaderMap| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(headers);
+                StatusCode::from_u16(status).unwrap()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Upstream { base, seen }
+    }
+
+    /// The headers of every request it was sent, in order.
+    pub fn requests(&self) -> Vec<HeaderMap> {
+        self.seen.lock().unwrap().clone()
+    }
+}

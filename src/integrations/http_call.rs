@@ -6,7 +6,8 @@
 //! the breadcrumb is Sentry's `http` breadcrumb type (category `http`, data `method`, `url`,
 //! `status_code`, `reason`; level `warning` for a 4xx, `error` for a 5xx or no answer), added
 //! whether the request is sampled or not, as sentry-python adds it. The URL never carries
-//! credentials, and its query string is scrubbed like an incoming request's.
+//! credentials, and its query string (`http.query`) leaves out the pairs an incoming request's would
+//! show as `[Filtered]`.
 
 use std::borrow::Cow;
 
@@ -48,8 +49,9 @@ impl HttpCall {
         if let Some(span) = span.as_mut() {
             span.set_data("http.request.method", method.as_str().into());
             span.set_data("url", url.clone().into());
-            if let Some(query) = uri.query() {
-                span.set_data("http.query", scrubbed_query(query).into());
+            let query = uri.query().map(scrubbed_query).unwrap_or_default();
+            if !query.is_empty() {
+                span.set_data("http.query", query.into());
             }
             if let Some(host) = uri.host() {
                 span.set_data("server.address", host.into());
@@ -137,11 +139,13 @@ fn without_credentials_or_query(uri: &Uri) -> String {
     out
 }
 
-/// A query string with sensitive keys filtered by the rules of the request's client (a span is
-/// only recorded inside a request).
+/// A query string without the pairs the rules of the request's client call sensitive (a span
+/// is only recorded inside a request).
 fn scrubbed_query(query: &str) -> String {
-    scope::with_current(|s| crate::scrub::scrub_query(query, &s.client.options_ref().scrub_rules))
-        .unwrap_or_default()
+    scope::with_current(|s| {
+        crate::scrub::query_without_secrets(query, &s.client.options_ref().scrub_rules)
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -18,7 +18,9 @@ mod value;
 use sentry_types::protocol::v7::{Event, Transaction};
 
 pub(crate) use names::HeaderNames;
-pub(crate) use request::{is_ip_header, scrub_body, scrub_cookies, scrub_query, scrub_request};
+pub(crate) use request::{
+    is_ip_header, query_without_secrets, scrub_body, scrub_cookies, scrub_query, scrub_request,
+};
 pub use rules::ScrubRules;
 pub(crate) use value::{scrub_map, scrub_value};
 

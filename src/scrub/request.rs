@@ -126,16 +126,33 @@ fn scrub_url(url: &mut Url, query_string: &mut Option<String>) {
 
 /// `a=1&token=xyz` → `a=1&token=[Filtered]`; values are checked for bearer tokens and cards.
 pub(crate) fn scrub_query(qs: &str, rules: &ScrubRules) -> String {
+    scrub_pairs(qs, rules, true)
+}
+
+/// A query string with its sensitive pairs left out, for a span's `http.query`: Sentry's default
+/// scrubbing filters a whole string value in which `token=` or `password=` appears, even with
+/// `[Filtered]` after it (a request's `query_string` it reads pair by pair).
+pub(crate) fn query_without_secrets(qs: &str, rules: &ScrubRules) -> String {
+    scrub_pairs(qs, rules, false)
+}
+
+/// The pairs of `qs`, each sensitive one as `key=[Filtered]` when `mark`, else left out.
+fn scrub_pairs(qs: &str, rules: &ScrubRules, mark: bool) -> String {
     let mut out = String::with_capacity(qs.len());
-    for (i, pair) in qs.split('&').enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
+    let mut first = true;
+    for pair in qs.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let decoded_value = percent_decode(value, true);
-        if rules.is_sensitive_key(&percent_decode(key, true))
-            || rules.scrub_text(&decoded_value).is_some()
-        {
+        let sensitive = rules.is_sensitive_key(&percent_decode(key, true))
+            || rules.scrub_text(&decoded_value).is_some();
+        if sensitive && !mark {
+            continue;
+        }
+        if !first {
+            out.push('&');
+        }
+        first = false;
+        if sensitive {
             out.push_str(key);
             out.push('=');
             out.push_str(FILTERED);
@@ -149,6 +166,19 @@ pub(crate) fn scrub_query(qs: &str, rules: &ScrubRules) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_query_leaves_its_secrets_out() {
+        let rules = ScrubRules::new();
+        let qs = "token=abc&page=2&password=pw&q=Bearer%20x.y";
+        assert_eq!(
+            scrub_query(qs, &rules),
+            "token=[Filtered]&page=2&password=[Filtered]&q=[Filtered]"
+        );
+        assert_eq!(query_without_secrets(qs, &rules), "page=2");
+        assert_eq!(query_without_secrets("secret_token=1", &rules), "");
+        assert_eq!(scrub_query("a=1&&b=2", &rules), "a=1&&b=2");
+    }
 
     /// Text that mixes what the scrubbers look for with anything at all.
     fn text() -> impl proptest::strategy::Strategy<Value = String> {

@@ -108,7 +108,8 @@ async fn a_reqwest_middleware_client_traces_every_call() {
         Some(format!("GET {}/items", ok.base).as_str())
     );
     assert!(sentry_trace.contains(&first.span_id.to_string()));
-    assert_eq!(first.data["http.query"], "token=[Filtered]&page=2");
+    // The token is left out entirely: Sentry would filter a whole value with `token=` in it.
+    assert_eq!(first.data["http.query"], "page=2");
     assert_eq!(first.data["http.response.status_code"], 200);
     assert_eq!(first.status, Some(SpanStatus::Ok));
     assert_eq!(spans[1].status, Some(SpanStatus::NotFound));

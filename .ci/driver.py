@@ -1,4 +1,7 @@
-"""Helpers shared by the CI scripts that drive the quickstart: ports, requests, start and stop."""
+"""Helpers shared by the CI scripts that drive the examples: ports, requests, start and stop, and
+reading the envelope files they write."""
+import json
+import os
 import signal
 import socket
 import subprocess
@@ -65,3 +68,28 @@ def stop(proc, who, timeout=30):
     if proc.returncode != 0:
         fail(who, f"exit code {proc.returncode}")
     return output
+
+
+def parse_envelope(raw):
+    """(envelope header, [(item header, payload)]) of one envelope's bytes."""
+    lines = raw.split(b"\n")
+    header = json.loads(lines[0])
+    items, pos = [], len(lines[0]) + 1
+    while pos < len(raw):
+        nl = raw.find(b"\n", pos)
+        if nl < 0:
+            break
+        ih = json.loads(raw[pos:nl])
+        pos = nl + 1
+        n = ih["length"]
+        items.append((ih, json.loads(raw[pos:pos + n])))
+        pos += n + 1
+    return header, items
+
+
+def envelope_items(envdir):
+    """(item type, payload) of every item of every envelope file in envdir, in file order."""
+    for name in sorted(os.listdir(envdir)):
+        with open(os.path.join(envdir, name), "rb") as f:
+            for ih, payload in parse_envelope(f.read())[1]:
+                yield ih["type"], payload

@@ -7,29 +7,12 @@ Starts the binary on a free 127.0.0.1 port with no DSN (so the embedded file sin
 every route, stops it with SIGTERM (graceful shutdown + flush), and asserts on the envelope files.
 Exits non-zero with a reason on any failure. Relay validation of the files is run by .ci/run.
 """
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import driver  # noqa: E402
-
-
-def parse_envelope(raw):
-    lines = raw.split(b"\n")
-    header = json.loads(lines[0])
-    items, pos = [], len(lines[0]) + 1
-    while pos < len(raw):
-        nl = raw.find(b"\n", pos)
-        if nl < 0:
-            break
-        ih = json.loads(raw[pos:nl])
-        pos = nl + 1
-        n = ih["length"]
-        items.append((ih, json.loads(raw[pos:pos + n])))
-        pos += n + 1
-    return header, items
 
 
 def fail(msg):
@@ -78,7 +61,7 @@ def main():
         raw = open(os.path.join(envdir, f), "rb").read()
         if b"top-secret-token" in raw:
             fail(f"{f} contains the Authorization secret")
-        header, items = parse_envelope(raw)
+        header, items = driver.parse_envelope(raw)
         for ih, payload in items:
             {"event": events, "transaction": txs, "sessions": sessions}.get(ih["type"], []).append(payload)
     print(f"{len(files)} envelope files: {len(events)} events, {len(txs)} transactions, "

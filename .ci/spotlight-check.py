@@ -40,20 +40,6 @@ def wait_for(predicate, timeout, what):
     fail(f"timed out waiting for {what}")
 
 
-def envelope_items(envdir):
-    for name in sorted(os.listdir(envdir)):
-        raw = open(os.path.join(envdir, name), "rb").read()
-        pos = raw.index(b"\n") + 1
-        while pos < len(raw):
-            nl = raw.find(b"\n", pos)
-            if nl < 0:
-                break
-            header = json.loads(raw[pos:nl])
-            pos = nl + 1
-            yield header["type"], json.loads(raw[pos:pos + header["length"]])
-            pos += header["length"] + 1
-
-
 def main():
     binary, spotlight_dir, work = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(work, exist_ok=True)
@@ -83,7 +69,7 @@ def main():
         if "Spotlight at" not in output:
             fail("the quickstart did not say it reports to Spotlight")
 
-        written = list(envelope_items(envdir))
+        written = list(driver.envelope_items(envdir))
         panic = [p for t, p in written if t == "event" and p["exception"]["values"][-1]["type"] == "panic"]
         failure = [p for t, p in written if t == "event" and p.get("transaction") == "GET /fail"]
         txs = {p["transaction"]: p["contexts"]["trace"]["trace_id"] for t, p in written if t == "transaction"}

@@ -10,11 +10,13 @@ and asserts that the event's frames all carry instruction addresses and that
 `debug_meta.images` holds the executable with that build id as its code id and the Breakpad
 debug id derived from it, and a load address the frame addresses fall in. Exits non-zero with a reason on any failure.
 """
-import json
 import os
 import struct
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import driver  # noqa: E402
 
 
 def fail(msg):
@@ -58,25 +60,6 @@ def breakpad_debug_id(bid):
     return f"{h[0:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
 
-def events_in(envdir):
-    out = []
-    for name in sorted(os.listdir(envdir)):
-        raw = open(os.path.join(envdir, name), "rb").read()
-        lines = raw.split(b"\n")
-        pos = len(lines[0]) + 1
-        while pos < len(raw):
-            nl = raw.find(b"\n", pos)
-            if nl < 0:
-                break
-            header = json.loads(raw[pos:nl])
-            pos = nl + 1
-            payload = json.loads(raw[pos:pos + header["length"]])
-            pos += header["length"] + 1
-            if header["type"] == "event":
-                out.append(payload)
-    return out
-
-
 def main():
     binary, envdir = sys.argv[1], sys.argv[2]
     data, sections = elf_sections(binary)
@@ -89,7 +72,7 @@ def main():
     run = subprocess.run([binary], env=env, capture_output=True, text=True, timeout=60)
     if run.returncode != 0 or "answered 500" not in run.stdout:
         fail(f"the example did not answer its panic with a 500:\n{run.stdout}\n{run.stderr}")
-    events = events_in(envdir)
+    events = [p for t, p in driver.envelope_items(envdir) if t == "event"]
     if len(events) != 1:
         fail(f"expected one event, got {len(events)}")
     event = events[0]

@@ -73,6 +73,7 @@ mod propagation;
 mod scope;
 mod scrub;
 pub mod sink;
+mod stacktrace;
 #[cfg(feature = "tracing")]
 pub mod tracing;
 #[cfg(feature = "http-sink")]
@@ -87,15 +88,15 @@ pub use integrations::DieselInstrumentation;
 pub use integrations::ReqwestMiddleware;
 #[cfg(feature = "reqwest")]
 pub use integrations::TracedRequest;
-pub use integrations::{OutgoingLayer, OutgoingService};
+pub use integrations::{OutgoingBody, OutgoingLayer, OutgoingService};
 /// The futures of the crate's services and future adapters.
 pub mod future {
     pub use crate::integrations::OutgoingFuture;
     pub use crate::layer::future::{InScope, InSpan, ReportErrors, ResponseFuture};
 }
 pub use layer::{
-    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ServerErrors,
-    TrackingLayer, TrackingService, TRACERESPONSE,
+    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ResponseBody,
+    ServerErrors, TrackingLayer, TrackingService, TRACERESPONSE,
 };
 pub use monitor::{JobFailure, Monitor};
 pub use options::{parse_dsn, ConfigError, Options, SamplingContext};

@@ -41,6 +41,8 @@ async fn anyhow_context_chain_and_backtrace_reach_the_event() {
         .await
         .unwrap();
     assert_eq!(res.status(), 500);
+    // The request is over when its body has been sent.
+    drop(res);
     assert!(sink.wait_for_events(1, Duration::from_secs(5)).await);
     let chain = sink.events()[0].exception.values.clone();
     let values: Vec<_> = chain.iter().map(|e| e.value.clone().unwrap()).collect();

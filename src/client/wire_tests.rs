@@ -266,6 +266,8 @@ struct Case {
     tags: Vec<(String, String)>,
     /// Which scrub rules (see `Case::options`).
     rules: u8,
+    /// A gRPC call with its status, and how the body ended.
+    ending: (bool, Option<i32>, Option<SpanStatus>),
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -310,12 +312,31 @@ fn case() -> impl Strategy<Value = Case> {
             (any::<bool>(), any::<bool>(), any::<bool>()),
             prop::collection::vec(("[a-z]{1,5}", "[a-z0-9]{0,5}"), 0..3),
             0..4u8,
+            (
+                any::<bool>(),
+                prop::option::of(-1..18i32),
+                prop::option::of(prop::sample::select(vec![
+                    SpanStatus::Cancelled,
+                    SpanStatus::InternalError,
+                ])),
+            ),
         ),
     )
         .prop_map(
             |(
                 (path, query, host, headers, body, route),
-                (status, started, took, parent, upstream, data, (pii, release, dsn), tags, rules),
+                (
+                    status,
+                    started,
+                    took,
+                    parent,
+                    upstream,
+                    data,
+                    (pii, release, dsn),
+                    tags,
+                    rules,
+                    ending,
+                ),
             )| Case {
                 path,
                 query,
@@ -334,6 +355,7 @@ fn case() -> impl Strategy<Value = Case> {
                 dsn,
                 tags,
                 rules,
+                ending,
             },
         )
 }
@@ -402,8 +424,13 @@ impl Case {
             },
             uri: uri.parse().ok()?,
             headers,
-            route: None,
+            // A gRPC call's method is its route.
+            route: self
+                .ending
+                .0
+                .then(|| crate::event::Route::Grpc(self.path.as_str().into())),
             name: self.route.clone(),
+            grpc: self.ending.0,
             started: self.started,
             body,
             client_ip: None,
@@ -455,6 +482,8 @@ impl Case {
             status: self.status,
             finished: self.started + self.took,
             failure: None,
+            grpc_status: self.ending.1,
+            body_status: self.ending.2,
         })
     }
 }
@@ -500,6 +529,7 @@ fn rules_on_address_and_common_headers_hold_both_ways() {
         dsn: true,
         tags: vec![],
         rules: 0,
+        ending: (false, None, None),
     };
     let finished = case.finished().unwrap();
     let options = || {
@@ -547,6 +577,7 @@ fn a_plain_traced_get_is_the_same_both_ways() {
         dsn: true,
         tags: vec![("region".into(), "eu".into())],
         rules: 0,
+        ending: (false, None, None),
     };
     let finished = case.finished().unwrap();
     let [(header, payload), other] = both(|| case.options(), &finished);
@@ -565,6 +596,61 @@ fn a_plain_traced_get_is_the_same_both_ways() {
 }
 
 #[test]
+fn a_grpc_call_is_the_same_both_ways() {
+    let call = |ending| Case {
+        path: "/shop.Orders/Place".into(),
+        query: None,
+        host: None,
+        headers: vec![(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        )],
+        body: None,
+        route: Some("shop.Orders/Place".into()),
+        status: 200,
+        started: UNIX_EPOCH + Duration::new(1_800_000_000, 0),
+        took: Duration::from_micros(900),
+        parent: None,
+        upstream: false,
+        data: None,
+        pii: false,
+        release: false,
+        dsn: true,
+        tags: vec![],
+        rules: 0,
+        ending,
+    };
+    let trace_of = |ending| {
+        let case = call(ending);
+        let finished = case.finished().unwrap();
+        let [(header, payload), other] = both(|| case.options(), &finished);
+        assert_eq!((header, payload.clone()), other);
+        assert_eq!(payload["transaction"], "shop.Orders/Place");
+        payload["contexts"]["trace"].clone()
+    };
+    let failed = trace_of((true, Some(13), None));
+    assert_eq!(failed["op"], "grpc.server");
+    assert_eq!(failed["origin"], "auto.grpc.lighttrace");
+    assert_eq!(failed["status"], "internal_error");
+    assert_eq!(failed["data"]["rpc.system"], "grpc");
+    assert_eq!(failed["data"]["rpc.method"], "shop.Orders/Place");
+    assert_eq!(failed["data"]["rpc.grpc.status_code"], 13);
+    assert_eq!(failed["data"]["rpc.response.status_code"], "INTERNAL");
+    let not_found = trace_of((true, Some(5), None));
+    assert_eq!(not_found["status"], "not_found");
+    // A stream the client walked away from is cancelled, whatever came before.
+    let cut = trace_of((true, None, Some(SpanStatus::Cancelled)));
+    assert_eq!(cut["status"], "cancelled");
+    assert!(cut["data"].get("rpc.grpc.status_code").is_none());
+    let http = trace_of((false, None, Some(SpanStatus::InternalError)));
+    assert_eq!(
+        (&http["op"], &http["status"]),
+        (&"http.server".into(), &"internal_error".into())
+    );
+    assert_eq!(http["data"]["http.response.status_code"], 200);
+}
+
+#[test]
 fn repeated_headers_are_joined_both_ways() {
     let mut case_headers = vec![
         (http::header::ACCEPT, HeaderValue::from_static("a/b")),
@@ -574,6 +660,7 @@ fn repeated_headers_are_joined_both_ways() {
     let finished = Finished {
         request: RequestSnapshot {
             name: None,
+            grpc: false,
             method: Method::GET,
             uri: "/x".parse().unwrap(),
             headers: case_headers,
@@ -588,6 +675,8 @@ fn repeated_headers_are_joined_both_ways() {
         status: 200,
         finished: UNIX_EPOCH + Duration::from_secs(1_800_000_001),
         failure: None,
+        grpc_status: None,
+        body_status: None,
     };
     let [(_, payload), (_, other)] = both(Options::new, &finished);
     assert_eq!(payload, other);

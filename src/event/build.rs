@@ -9,9 +9,9 @@ use sentry_types::protocol::v7::{Context, Event, Level, Request, ResponseContext
 
 use super::ids::new_event_id;
 use super::{
-    panic_exception, span_status_for, Capture, Captured, DscInput, Failure, Finished, InApp,
-    RequestSnapshot, TraceIds,
+    panic_exception, Capture, Captured, DscInput, Failure, Finished, RequestSnapshot, TraceIds,
 };
+use crate::stacktrace::InApp;
 
 /// An empty event with a fresh id. `Event::default()` would also make a v4 id, from the
 /// system's random source; ours come from the fast thread-local generator.
@@ -128,6 +128,7 @@ pub(crate) fn failure_event(
     let (level, event_id) = match failure {
         Failure::Response { event_id, .. } => (Level::Error, *event_id),
         Failure::Panic { event_id, .. } => (Level::Fatal, *event_id),
+        Failure::Grpc { event_id, .. } => (Level::Error, *event_id),
     };
     let mut event = event_with_id(level, finished.finished, event_id);
     match failure {
@@ -145,7 +146,28 @@ pub(crate) fn failure_event(
         }
         Failure::Panic { details, .. } => {
             event.exception = vec![panic_exception(details, in_app)].into();
-            super::images::attach(&mut event);
+            crate::stacktrace::attach_images(&mut event);
+        }
+        Failure::Grpc {
+            code,
+            message,
+            exceptions,
+            ..
+        } => {
+            // The same title for the same code and method: identical failures group; the
+            // status's own message goes beside it.
+            let name = finished.request.transaction_name();
+            let code_name = super::grpc::code_name(i64::from(*code)).unwrap_or("UNKNOWN");
+            event.message = Some(format!("gRPC {code_name} on {name}"));
+            if let Some(exceptions) = exceptions {
+                event.exception = exceptions.clone().into();
+            }
+            let mut grpc = BTreeMap::new();
+            grpc.insert("status_code".to_owned(), (*code).into());
+            if let Some(message) = message {
+                grpc.insert("message".to_owned(), message.as_str().into());
+            }
+            event.contexts.insert("grpc".into(), Context::Other(grpc));
         }
     }
     apply_request(
@@ -158,7 +180,7 @@ pub(crate) fn failure_event(
     super::apply_to_event(finished.data.as_deref(), &mut event, leading);
     event.contexts.insert(
         "trace".into(),
-        finished.trace.trace_context("http.server", None),
+        finished.trace.trace_context(finished.op(), None),
     );
     // The name `apply_request` gave the event, copied rather than composed again.
     let name = event
@@ -199,7 +221,7 @@ pub(crate) fn capture_event(
         Captured::Panic(details) => {
             let mut event = Box::new(new_event(level, timestamp));
             event.exception = vec![panic_exception(&details, in_app)].into();
-            super::images::attach(&mut event);
+            crate::stacktrace::attach_images(&mut event);
             event
         }
     };
@@ -277,6 +299,7 @@ pub(crate) fn transaction(
     finished: &Finished,
     interface: Request,
 ) -> (Transaction<'static>, DscInput) {
+    let server = finished;
     let Finished {
         request,
         trace,
@@ -298,12 +321,11 @@ pub(crate) fn transaction(
             .map(|s| s.to_span(trace.trace_id))
             .collect();
     }
-    let span_status = span_status_for(*status);
-    let mut trace_context = trace.trace_context("http.server", Some(span_status));
+    let mut trace_context = trace.trace_context(server.op(), Some(server.span_status()));
     if let Context::Trace(t) = &mut trace_context {
-        // Searchable by status, as Sentry's other SDKs make it.
-        t.data
-            .insert("http.response.status_code".into(), (*status).into());
+        for (key, value) in server.span_data() {
+            t.data.insert(key.into(), value);
+        }
     }
     tx.contexts.insert("trace".into(), trace_context);
     tx.contexts

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use sentry_types::protocol::v7::{Exception, Frame, Mechanism, Stacktrace};
 
-use super::stacktrace::{stacktrace_of, InApp};
+use crate::stacktrace::{stacktrace_of, InApp};
 
 /// What the panic hook recorded, before unwinding destroyed the stack.
 #[derive(Debug)]
@@ -118,7 +118,7 @@ impl ErrorValue {
         #[cfg(feature = "anyhow")]
         if let (Some(anyhow), Some(outermost)) = (&self.anyhow, chain.last_mut()) {
             outermost.stacktrace =
-                super::std_backtrace::stacktrace_from_std(anyhow.backtrace(), in_app);
+                crate::stacktrace::stacktrace_from_std(anyhow.backtrace(), in_app);
         }
         #[cfg(not(feature = "anyhow"))]
         let _ = in_app;

@@ -2,26 +2,22 @@
 //! trace ids, scope data), the plain values handed to the worker (`Finished`, `Capture`), and the
 //! pure builders that turn them into protocol values when something is sent.
 //!
-//! A leaf: it imports nothing from the rest of the crate but `util`'s pure helpers, and calls
-//! nothing that does (the scrubbed request interface and the breadcrumb hook are applied by the
-//! client).
+//! A leaf: it imports nothing from the rest of the crate but `util`'s pure helpers and the
+//! stack traces of `stacktrace`, and calls nothing that does (the scrubbed request interface and
+//! the breadcrumb hook are applied by the client).
 
 mod body;
 mod build;
 mod exception;
 mod finished;
+pub(crate) mod grpc;
 mod ids;
-mod images;
-mod in_app;
 #[cfg(feature = "tracing")]
 mod log;
 pub(crate) mod performance;
 mod records;
 mod request;
 mod scope_data;
-mod stacktrace;
-#[cfg(feature = "anyhow")]
-mod std_backtrace;
 mod trace;
 
 pub(crate) use body::{is_summary, BodyCapture, BodyKind};
@@ -29,7 +25,7 @@ pub(crate) use body::{is_summary, BodyCapture, BodyKind};
 pub(crate) use build::new_event;
 pub(crate) use build::{capture_event, failure_event, sdk_info, transaction};
 pub(crate) use exception::{error_chain, panic_exception, ErrorValue, PanicDetails};
-pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished};
+pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished, RequestOutcome};
 pub(crate) use ids::{new_event_id, new_span_id};
 #[cfg(feature = "tracing")]
 pub(crate) use log::{log_item, LogBatch, LogRecord};
@@ -42,10 +38,7 @@ pub(crate) use request::{
     header_text, push_canonical_header_name, RequestSnapshot, Route, UNMATCHED_ROUTE,
 };
 pub(crate) use scope_data::{apply_to_event, ScopeData};
-pub(crate) use stacktrace::InApp;
-#[cfg(feature = "tracing")]
-pub(crate) use trace::{grpc_span_status, grpc_span_status_named};
-pub(crate) use trace::{span_status_for, DscInput, IncomingTrace, TraceIds};
+pub(crate) use trace::{origin_of, span_status_for, DscInput, IncomingTrace, TraceIds};
 
 /// What a scrubbed value is replaced with (the same marker Relay uses).
 pub(crate) const FILTERED: &str = "[Filtered]";

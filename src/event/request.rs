@@ -12,12 +12,15 @@ use sentry_types::protocol::v7::{Breadcrumb, Level, Url};
 
 use super::BodyCapture;
 
-/// The route template a request matched, kept without allocating on the request path.
+/// The route template a request matched, kept without allocating on the request path (but
+/// for a gRPC call's).
 #[derive(Clone, Debug)]
 pub(crate) enum Route {
     /// axum's `MatchedPath` (an `Arc<str>` inside, so cloning it is cheap).
     #[cfg(feature = "axum")]
     Axum(axum::extract::MatchedPath),
+    /// A gRPC call's path, `/package.Service/Method`: its method is its route.
+    Grpc(std::sync::Arc<str>),
 }
 
 impl Route {
@@ -26,6 +29,7 @@ impl Route {
         match *self {
             #[cfg(feature = "axum")]
             Route::Axum(ref path) => path.as_str(),
+            Route::Grpc(ref path) => path,
         }
     }
 }
@@ -43,8 +47,11 @@ pub(crate) struct RequestSnapshot {
     /// `HeaderMap` would be two plus rebuilding its index.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) route: Option<Route>,
-    /// The transaction name the layer's `transaction_name` closure gave, if any.
+    /// The transaction name the layer's `transaction_name` closure gave (or, for a gRPC call,
+    /// its method: `package.Service/Method`), if any.
     pub(crate) name: Option<String>,
+    /// A gRPC call (`content-type: application/grpc…`).
+    pub(crate) grpc: bool,
     pub(crate) started: SystemTime,
     /// The first bytes of the body, for JSON, form and text bodies.
     pub(crate) body: Option<std::sync::Arc<BodyCapture>>,
@@ -381,6 +388,7 @@ mod tests {
             headers,
             route: None,
             name: None,
+            grpc: false,
             started: SystemTime::now(),
             body: None,
             client_ip: None,

@@ -18,46 +18,6 @@ pub(crate) struct IncomingTrace {
     pub(crate) sampled: Option<bool>,
 }
 
-/// gRPC's 17 status codes in order; Sentry's span statuses are named after them.
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-const GRPC_STATUSES: [(&str, SpanStatus); 17] = [
-    ("OK", SpanStatus::Ok),
-    ("CANCELLED", SpanStatus::Cancelled),
-    ("UNKNOWN", SpanStatus::UnknownError),
-    ("INVALID_ARGUMENT", SpanStatus::InvalidArgument),
-    ("DEADLINE_EXCEEDED", SpanStatus::DeadlineExceeded),
-    ("NOT_FOUND", SpanStatus::NotFound),
-    ("ALREADY_EXISTS", SpanStatus::AlreadyExists),
-    ("PERMISSION_DENIED", SpanStatus::PermissionDenied),
-    ("RESOURCE_EXHAUSTED", SpanStatus::ResourceExhausted),
-    ("FAILED_PRECONDITION", SpanStatus::FailedPrecondition),
-    ("ABORTED", SpanStatus::Aborted),
-    ("OUT_OF_RANGE", SpanStatus::OutOfRange),
-    ("UNIMPLEMENTED", SpanStatus::Unimplemented),
-    ("INTERNAL", SpanStatus::InternalError),
-    ("UNAVAILABLE", SpanStatus::Unavailable),
-    ("DATA_LOSS", SpanStatus::DataLoss),
-    ("UNAUTHENTICATED", SpanStatus::Unauthenticated),
-];
-
-/// The span status of a gRPC status code (0-16).
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn grpc_span_status(code: i64) -> Option<SpanStatus> {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| GRPC_STATUSES.get(i))
-        .map(|(_, status)| *status)
-}
-
-/// The span status of a gRPC status code's name (`DEADLINE_EXCEEDED`).
-#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-pub(crate) fn grpc_span_status_named(name: &str) -> Option<SpanStatus> {
-    GRPC_STATUSES
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, status)| *status)
-}
-
 /// The span status Sentry expects for an HTTP status code.
 pub(crate) fn span_status_for(status: u16) -> SpanStatus {
     match status {
@@ -120,9 +80,19 @@ impl TraceIds {
             op: Some(op.to_owned()),
             description: None,
             status,
-            origin: Some("auto.http.lighttrace".to_owned()),
+            origin: Some(origin_of(op).to_owned()),
             data: BTreeMap::new(),
         }))
+    }
+}
+
+/// The origin of a server span with this op: Sentry's `auto.<category>.<integration>`, the
+/// category being gRPC for a gRPC call (sentry-python's is `auto.grpc.grpc`).
+pub(crate) fn origin_of(op: &str) -> &'static str {
+    if op.starts_with("grpc.") {
+        "auto.grpc.lighttrace"
+    } else {
+        "auto.http.lighttrace"
     }
 }
 

@@ -7,6 +7,7 @@
 #[cfg(feature = "diesel")]
 mod diesel;
 mod http_call;
+mod outgoing_body;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 #[cfg(feature = "reqwest-middleware")]
@@ -15,6 +16,7 @@ mod tower_client;
 
 #[cfg(feature = "diesel")]
 pub use diesel::DieselInstrumentation;
+pub use outgoing_body::OutgoingBody;
 #[cfg(feature = "reqwest")]
 pub use reqwest::TracedRequest;
 #[cfg(feature = "reqwest-middleware")]

@@ -42,12 +42,7 @@ impl TracedRequest for reqwest::RequestBuilder {
 pub(super) fn start(request: &mut reqwest::Request) -> Option<HttpCall> {
     let uri: http::Uri = request.url().as_str().parse().ok()?;
     let method = request.method().clone();
-    Some(HttpCall::start(
-        "http.client",
-        &method,
-        &uri,
-        request.headers_mut(),
-    ))
+    Some(HttpCall::start(&method, &uri, request.headers_mut()))
 }
 
 /// Ends the recording of a call with what reqwest answered.

@@ -4,8 +4,6 @@
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next, Result};
 
-use super::http_call::Ended;
-
 /// A `reqwest-middleware` middleware (feature `reqwest-middleware`): each call the client makes
 /// carries the trace headers (within
 /// [`trace_propagation_targets`](crate::Options::trace_propagation_targets)) and is recorded
@@ -51,13 +49,7 @@ impl Middleware for ReqwestMiddleware {
             Err(error) => {
                 if let Some(call) = call {
                     let reason = error.to_string();
-                    call.finish(
-                        Ended::Failed {
-                            timed_out: false,
-                            reason: &reason,
-                        },
-                        None,
-                    );
+                    call.failed(&reason);
                 }
             }
         }

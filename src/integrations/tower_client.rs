@@ -1,7 +1,8 @@
 //! [`OutgoingLayer`]: a tower layer for the client side, around any
 //! `Service<http::Request<B>>` client (hyper-util's `Client`, tonic's `Channel`, a
 //! `tower::ServiceBuilder` stack): every request it sends carries the trace and is recorded as
-//! an `http.client` span and an `http` breadcrumb of the request it was sent from.
+//! an `http.client` span (a gRPC call as a `grpc.client` span, ended by its trailers' status)
+//! and an `http` breadcrumb of the request it was sent from.
 
 use std::fmt;
 use std::future::Future;
@@ -14,9 +15,17 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::http_call::{Ended, HttpCall};
+use super::OutgoingBody;
+use crate::event::grpc;
 
 /// Traces the requests a client service sends: every request carries the trace and is
 /// recorded as an `http.client` span and an `http` breadcrumb of the request it was sent from.
+///
+/// A gRPC call (`content-type: application/grpc…`, as tonic's `Channel` sends) is a
+/// `grpc.client` span named `package.Service/Method`, with the status of a trailers-only answer
+/// or of the trailers at the end of the response's [`OutgoingBody`]: wrap the channel with
+/// `tower::ServiceBuilder::new().layer(OutgoingLayer::new()).service(channel)` and hand that to
+/// the generated client's `new`.
 ///
 /// ```
 /// use lighttrace::{MemorySink, OutgoingLayer, Options, TrackingLayer};
@@ -86,7 +95,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: fmt::Display,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<OutgoingBody<ResBody>>;
     type Error = S::Error;
     type Future = OutgoingFuture<S::Future>;
 
@@ -95,11 +104,18 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let (method, uri) = (req.method().clone(), req.uri().clone());
-        let call = HttpCall::start("http.client", &method, &uri, req.headers_mut());
+        let grpc = grpc::is_grpc(req.headers());
+        let call = if grpc {
+            let uri = req.uri().clone();
+            HttpCall::start_grpc(&uri, req.headers_mut())
+        } else {
+            let (method, uri) = (req.method().clone(), req.uri().clone());
+            HttpCall::start(&method, &uri, req.headers_mut())
+        };
         OutgoingFuture {
             inner: self.inner.call(req),
             call: Some(call),
+            grpc,
         }
     }
 }
@@ -110,6 +126,7 @@ pin_project! {
         #[pin]
         inner: F,
         call: Option<HttpCall>,
+        grpc: bool,
     }
 }
 
@@ -124,23 +141,37 @@ where
     F: Future<Output = Result<Response<ResBody>, E>>,
     E: fmt::Display,
 {
-    type Output = Result<Response<ResBody>, E>;
+    type Output = Result<Response<OutgoingBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = std::task::ready!(this.inner.poll(cx));
-        if let Some(call) = this.call.take() {
-            match &result {
-                Ok(response) => call.finish(Ended::Status(response.status()), None),
-                Err(error) => call.finish(
-                    Ended::Failed {
-                        timed_out: false,
-                        reason: &error.to_string(),
-                    },
-                    None,
-                ),
+        let call = this.call.take();
+        Poll::Ready(match result {
+            Ok(response) => {
+                let call = call.and_then(|call| {
+                    if !*this.grpc || response.status() != http::StatusCode::OK {
+                        call.finish(Ended::Status(response.status()), None);
+                        return None;
+                    }
+                    // A trailers-only answer has its status in the head; any other, in trailers.
+                    match grpc::status_in(response.headers()) {
+                        Some((code, _)) => {
+                            call.finish(Ended::Grpc(Some(code)), None);
+                            None
+                        }
+                        None => Some(call),
+                    }
+                });
+                Ok(response.map(|body| OutgoingBody::new(body, call)))
             }
-        }
-        Poll::Ready(result)
+            Err(error) => {
+                if let Some(call) = call {
+                    let reason = error.to_string();
+                    call.failed(&reason);
+                }
+                Err(error)
+            }
+        })
     }
 }

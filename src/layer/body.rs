@@ -34,7 +34,7 @@ pin_project! {
     ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from_utf8_lossy(&body).into_owned()))
     ///     }));
     /// let res = svc.oneshot(http::Request::new("hello".to_owned())).await.unwrap();
-    /// assert_eq!(res.into_body(), "hello");
+    /// assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "hello");
     /// # }
     /// ```
     pub struct RequestBody<B> {

@@ -1,28 +1,35 @@
-//! What a request's end makes of its scope: the response is classified, the scope finishes into
-//! plain data (with the error event to send, if any), and the client's worker gets it. The
-//! request pays for a classification, a lock and a push.
+//! What a request's end makes of its scope. The response's head is classified when it goes
+//! out (a failure's event id can still go in its headers); the request ends when its body does
+//! (its last frame, its trailers, an error, a panic, or a drop half-way), and only then is it
+//! counted and its scope finished into plain data for the client's worker. The request pays for
+//! a classification, a lock and a push.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::Response;
+use http::{HeaderMap, Response, StatusCode};
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::Uuid;
 
+use super::ending::{BodyEnd, Ending, Pending};
 use super::error::ReportedError;
-use super::{ClassifyResponse, LayerConfig, ServerErrors};
+use super::grpc::{self, GrpcCall};
+use super::LayerConfig;
 use crate::client::{Health, Job};
-use crate::event::{self, Failure};
+use crate::event::{self, Failure, RequestOutcome};
 use crate::scope::{Caught, RequestScope};
-use crate::util::unwind::contain;
 
 /// Per-request tracking state, consumed when the request ends.
 pub(crate) struct Tracking {
-    scope: Arc<RequestScope>,
-    config: Arc<LayerConfig>,
+    pub(super) scope: Arc<RequestScope>,
+    pub(super) config: Arc<LayerConfig>,
     /// The request's latency slot, when latency is tracked.
-    slot: Option<u32>,
-    started: SystemTime,
+    pub(super) slot: Option<u32>,
+    pub(super) started: SystemTime,
+    /// A gRPC call: its status is read from the response's head or trailers.
+    pub(super) grpc: Option<GrpcCall>,
+    /// A gRPC method the service does not have: counted and named as an unmatched route.
+    pub(super) unmatched: bool,
 }
 
 impl Tracking {
@@ -31,12 +38,15 @@ impl Tracking {
         config: Arc<LayerConfig>,
         slot: Option<u32>,
         started: SystemTime,
+        grpc: Option<GrpcCall>,
     ) -> Self {
         Tracking {
             scope,
             config,
             slot,
             started,
+            grpc,
+            unmatched: false,
         }
     }
 
@@ -44,99 +54,110 @@ impl Tracking {
         &self.scope
     }
 
-    /// Classifies the response; a failure becomes an error event (with the handler's error,
-    /// if it attached one), a sampled request a transaction.
-    pub(crate) fn on_response<B>(self, response: &mut Response<B>) {
+    /// Classifies the response's head: a failure becomes an error event (with the handler's
+    /// error, if it attached one), sent with the transaction when the body ends. A gRPC call's
+    /// status is read from the head when it is there (an error answered at once), else from
+    /// the trailers.
+    pub(crate) fn on_response<B>(self, response: &mut Response<B>) -> Ending {
         let status = response.status();
-        let reported = response.extensions_mut().remove::<ReportedError>();
-        let failed = match &self.config.classifier {
-            // A classifier that panics has no opinion: the default (5xx) decides.
-            Some(classifier) => contain(|| classifier.is_failure(status))
-                .unwrap_or_else(|| ServerErrors.is_failure(status)),
-            None => ServerErrors.is_failure(status),
-        };
-        let options = self.scope.client.options_ref();
-        let failed = failed && !options.ignore_error_statuses.contains(&status.as_u16());
-        // An error `ignore_errors` drops is no error event, so the request did not error: it
-        // is counted (as the worker counts the ignored errors it sees) and not reported. Its
-        // chain's type names are only worked out when some are ignored.
-        let reported = reported.map(ReportedError::into_value);
-        let ignored = failed
-            && options.ignores_errors()
-            && reported.as_ref().is_some_and(|error| {
-                let names = error.type_names();
-                options.ignores_error(names.iter().map(String::as_str))
-            });
-        if ignored {
-            self.scope
-                .client
-                .record_discard(Reason::EventProcessor, Category::Error, 1);
-        }
-        let failed = failed && !ignored;
-        let ended = self.count(status.as_u16(), || {
-            if failed {
-                Health::Errored
-            } else {
-                self.health()
-            }
-        });
         self.set_trace_header(response.headers_mut());
-        if !failed && !self.scope.trace.sampled {
-            return;
+        if self.grpc.is_some() && status == StatusCode::OK {
+            let known = grpc::status_of_head(response);
+            let mut pending = Pending::new(self, status.as_u16());
+            if let Some(known) = known {
+                pending.grpc_ended(known, Some(response.headers_mut()));
+            }
+            return Ending::Tracked(pending);
         }
-        let failure = failed.then(|| self.event_id()).flatten().map(|event_id| {
-            self.set_event_id(response.headers_mut(), event_id);
-            Box::new(Failure::Response {
-                event_id,
-                error: reported,
-            })
-        });
-        self.finish(status.as_u16(), failure, ended);
+        let reported = response.extensions_mut().remove::<ReportedError>();
+        let failed = self.config.is_failure(status)
+            && !self
+                .config
+                .client
+                .options_ref()
+                .ignore_error_statuses
+                .contains(&status.as_u16());
+        let mut pending = Pending::new(self, status.as_u16());
+        if failed {
+            let error = reported.map(ReportedError::into_value);
+            pending.fail_with_error(error, Some(response.headers_mut()));
+        }
+        Ending::Tracked(pending)
     }
 
-    /// Reports a caught panic and the transaction, with `status` (500 when the layer answers
-    /// for the panic, 499 when no response went out). `headers` receive the event id header.
+    /// Reports a caught panic and the transaction, ended as `outcome` says (500, or a gRPC
+    /// `INTERNAL`, when the layer answers for the panic; 499 when no response went out).
+    /// `headers` receive the event id header.
     pub(crate) fn on_panic(
         self,
         caught: Caught,
         headers: Option<&mut http::HeaderMap>,
-        status: u16,
+        outcome: RequestOutcome,
     ) {
-        let ended = self.count(status, || Health::Crashed);
+        let ended = self.count(outcome.latency_status(), || Health::Crashed);
         let mut headers = headers;
         if let Some(headers) = headers.as_deref_mut() {
             self.set_trace_header(headers);
         }
         let failure = match caught {
-            Caught::Fresh(details) => self.event_id().map(|event_id| {
-                if let Some(headers) = headers {
-                    self.set_event_id(headers, event_id);
-                }
-                Box::new(Failure::Panic { event_id, details })
-            }),
+            Caught::Fresh(details) => self
+                .event_id(headers)
+                .map(|event_id| Box::new(Failure::Panic { event_id, details })),
             // Reported further in (a scoped task awaited inline).
             Caught::AlreadyReported => None,
         };
-        self.finish(status, failure, ended);
+        self.finish(outcome, failure, ended);
+    }
+
+    /// The request's future was dropped before its response: the client went away, or a
+    /// timeout fired. A gRPC call records why (its deadline, or a cancel).
+    pub(crate) fn on_cancel(self) {
+        if self.grpc.is_none() {
+            return self.on_end(499);
+        }
+        let mut pending = Pending::new(self, 499);
+        pending.cut_short();
+        pending.end(BodyEnd::Complete);
+    }
+
+    /// The call named a method the service does not have (its answer was `UNIMPLEMENTED`):
+    /// like a request that matched no route, it shares one name and one latency entry with
+    /// every other such call, so scans cannot multiply names.
+    pub(super) fn unmatched(&mut self) {
+        self.unmatched = true;
+        if self.slot.is_some() {
+            self.slot = self.scope.client.latency_slot(&http::Method::POST, None);
+        }
+    }
+
+    /// Whether a gRPC call's deadline has passed (within its timer's slack: a server's timeout
+    /// starts a moment before the layer's clock does).
+    pub(super) fn deadline_passed(&self) -> bool {
+        let Some(timeout) = self.grpc.and_then(|call| call.timeout) else {
+            return false;
+        };
+        let slack = (timeout / 50).max(std::time::Duration::from_millis(2));
+        let elapsed = self.started.elapsed().unwrap_or_default();
+        elapsed + slack >= timeout
     }
 
     /// The request ended without a response to classify (cancelled, or the service's error):
     /// only the transaction, if sampled.
     pub(crate) fn on_end(self, status: u16) {
         let ended = self.count(status, || self.health());
-        self.finish(status, None, ended);
+        self.finish(RequestOutcome::status(status), None, ended);
     }
 
     /// Counts the request into its route's latency and, with a release, into release health;
     /// the time it took as the request's end, if it read the clock.
-    fn count(&self, status: u16, health: impl FnOnce() -> Health) -> Option<SystemTime> {
+    pub(super) fn count(&self, status: u16, health: impl FnOnce() -> Health) -> Option<SystemTime> {
         let client = &self.scope.client;
         let health = client.counts_sessions().then(health);
         client.request_ended(self.slot, self.started, status, health)
     }
 
     /// Errored if an error event was captured during the request.
-    fn health(&self) -> Health {
+    pub(super) fn health(&self) -> Health {
         if self.scope.errored() {
             Health::Errored
         } else {
@@ -158,30 +179,44 @@ impl Tracking {
     }
 
     /// A fresh event id, if `sample_rate` keeps the event (decided before anything is built,
-    /// so a dropped panic costs no symbol lookups).
-    fn event_id(&self) -> Option<Uuid> {
-        self.scope.client.sample_error().then(event::new_event_id)
-    }
-
-    fn set_event_id(&self, headers: &mut http::HeaderMap, id: Uuid) {
-        if let Some(header) = &self.config.event_id_header {
+    /// so a dropped panic costs no symbol lookups), written into `headers` when the layer is
+    /// asked to.
+    pub(super) fn event_id(&self, headers: Option<&mut HeaderMap>) -> Option<Uuid> {
+        let id = self.scope.client.sample_error().then(event::new_event_id)?;
+        if let (Some(header), Some(headers)) = (&self.config.event_id_header, headers) {
             if let Ok(value) = http::HeaderValue::from_str(&id.simple().to_string()) {
                 headers.insert(header.clone(), value);
             }
         }
+        Some(id)
     }
 
     /// Queues the request's event and transaction, ended at `ended` (the clock read that
     /// counted the request, when there was one).
-    fn finish(self, status: u16, failure: Option<Box<Failure>>, ended: Option<SystemTime>) {
+    pub(super) fn finish(
+        self,
+        outcome: RequestOutcome,
+        failure: Option<Box<Failure>>,
+        ended: Option<SystemTime>,
+    ) {
         if failure.is_none() && !self.scope.trace.sampled {
             return;
         }
         let client = &self.scope.client;
         let ended = ended.unwrap_or_else(SystemTime::now);
-        let Some(mut finished) = self.scope.finish(status, ended, failure) else {
+        let status = outcome.status;
+        let Some(mut finished) = self.scope.finish(outcome, ended, failure) else {
             return;
         };
+        if self.unmatched {
+            let request = &mut finished.request;
+            let method = request.route().map(|r| r.trim_start_matches('/'));
+            // The method's name goes, unless the user's namer gave another.
+            if request.name.as_deref() == method {
+                request.name = None;
+            }
+            request.route = None;
+        }
         if finished.traced()
             && client
                 .options_ref()

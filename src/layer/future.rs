@@ -9,8 +9,12 @@ use http::{Response, StatusCode};
 use pin_project_lite::pin_project;
 use sentry_types::protocol::v7::SpanId;
 
+use super::ending::{BodyEnd, Ending};
 use super::finish::Tracking;
+use super::grpc;
 use super::meter::Meter;
+use super::ResponseBody;
+use crate::event::RequestOutcome;
 use crate::scope::{catch, Caught};
 
 pub use crate::scope::{InScope, InSpan, ReportErrors};
@@ -49,6 +53,8 @@ pin_project! {
         span: Option<SpanId>,
         // Without tracking (nothing can be sent), the latency count alone.
         meter: Option<Meter>,
+        // A gRPC call: a panic is answered with gRPC's `INTERNAL`.
+        grpc: bool,
     }
 
     impl<F> PinnedDrop for ResponseFuture<F> {
@@ -67,7 +73,7 @@ pin_project! {
             // response went out: the request counts as cancelled.
             if let KindProj::Panicked { caught } = this.kind.as_mut().project() {
                 if let Some(caught) = caught.take() {
-                    tracking.on_panic(caught, None, 499);
+                    tracking.on_panic(caught, None, RequestOutcome::status(499));
                     return;
                 }
             }
@@ -75,8 +81,8 @@ pin_project! {
             // future goes first, inside the request's scope, so the spans its drop ends are
             // recorded before the scope finishes; a panic in that drop is reported.
             match drop_inner(this.kind, Some(&tracking), this.span) {
-                Ok(()) => tracking.on_end(499),
-                Err(caught) => tracking.on_panic(caught, None, 499),
+                Ok(()) => tracking.on_cancel(),
+                Err(caught) => tracking.on_panic(caught, None, RequestOutcome::status(499)),
             }
         }
     }
@@ -96,12 +102,18 @@ fn drop_inner<F>(
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(kind: Kind<F>, tracking: Option<Tracking>, span: Option<SpanId>) -> Self {
+    pub(crate) fn new(
+        kind: Kind<F>,
+        tracking: Option<Tracking>,
+        span: Option<SpanId>,
+        grpc: bool,
+    ) -> Self {
         ResponseFuture {
             kind,
             tracking,
             span,
             meter: None,
+            grpc,
         }
     }
 
@@ -121,9 +133,9 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Default,
+    B: http_body::Body + Default,
 {
-    type Output = Result<Response<B>, E>;
+    type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -156,7 +168,7 @@ where
                 // The service's error still goes to the caller (error handlers, retries); the
                 // panic is reported with the 500 that error stands for.
                 if let Some(t) = tracking {
-                    t.on_panic(caught, None, 500);
+                    t.on_panic(caught, None, RequestOutcome::status(500));
                 }
                 if let Some(meter) = this.meter.take() {
                     meter.end(500);
@@ -166,15 +178,21 @@ where
             (outcome, _) => outcome,
         };
         let meter = this.meter.take();
+        let grpc = *this.grpc;
         Poll::Ready(match outcome {
             Ok(Ok(mut response)) => {
-                if let Some(t) = tracking {
-                    t.on_response(&mut response);
+                // The request ends when the body does.
+                let mut ending = match tracking {
+                    Some(t) => Some(t.on_response(&mut response)),
+                    None => meter.map(|meter| Ending::metered(meter, &mut response, grpc)),
+                };
+                // An empty body has nothing left to send: the request ends with the head.
+                if response.body().is_end_stream() {
+                    if let Some(ending) = ending.take() {
+                        ending.end(BodyEnd::Complete);
+                    }
                 }
-                if let Some(meter) = meter {
-                    meter.end(response.status().as_u16());
-                }
-                Ok(response)
+                Ok(response.map(|body| ResponseBody::new(body, ending, *this.span)))
             }
             Ok(Err(err)) => {
                 if let Some(t) = tracking {
@@ -186,13 +204,24 @@ where
                 Err(err)
             }
             Err(caught) => {
-                let mut response = Response::new(B::default());
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                let mut response = Response::new(ResponseBody::new(B::default(), None, None));
+                // A gRPC client reads `INTERNAL` from a trailers-only answer; anyone else a 500.
+                let outcome = if grpc {
+                    grpc::internal_error_headers(response.headers_mut());
+                    RequestOutcome {
+                        status: 200,
+                        grpc_status: Some(crate::event::grpc::INTERNAL),
+                        body_status: None,
+                    }
+                } else {
+                    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                    RequestOutcome::status(500)
+                };
                 if let Some(t) = tracking {
-                    t.on_panic(caught, Some(response.headers_mut()), 500);
+                    t.on_panic(caught, Some(response.headers_mut()), outcome);
                 }
                 if let Some(meter) = meter {
-                    meter.end(500);
+                    meter.end(outcome.latency_status());
                 }
                 Ok(response)
             }

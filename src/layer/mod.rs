@@ -7,13 +7,16 @@
 
 mod body;
 mod classify;
+mod ending;
 mod error;
 mod finish;
 pub(crate) mod future;
+mod grpc;
 mod meter;
 #[doc(hidden)]
 pub(crate) mod probe;
 mod request_info;
+mod response_body;
 mod service;
 
 use std::fmt;
@@ -26,6 +29,7 @@ pub use body::RequestBody;
 pub use classify::{ClassifyResponse, ServerErrors};
 pub use error::{HandlerError, ReportedError};
 pub use request_info::RequestInfo;
+pub use response_body::ResponseBody;
 pub use service::TrackingService;
 
 use crate::client::Client;

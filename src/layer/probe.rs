@@ -24,7 +24,7 @@ impl Probe {
         Probe {
             client: client.clone(),
             method: req.method().clone(),
-            route: route_of(req),
+            route: route_of(req, false),
         }
     }
 

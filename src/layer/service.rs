@@ -11,7 +11,7 @@ use tower_service::Service;
 use super::finish::Tracking;
 use super::future::{Kind, ResponseFuture};
 use super::meter::Meter;
-use super::{LayerConfig, NameFn, RequestBody, RequestInfo};
+use super::{grpc, LayerConfig, NameFn, RequestBody, RequestInfo, ResponseBody};
 use crate::event::{BodyCapture, BodyKind, RequestSnapshot, Route, TraceIds};
 use crate::options::SamplingContext;
 use crate::scope::{self, RequestScope};
@@ -69,9 +69,9 @@ impl<S: fmt::Debug> fmt::Debug for TrackingService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for TrackingService<S>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
-    ResBody: Default,
+    ResBody: http_body::Body + Default,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -81,17 +81,18 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
+        let grpc = grpc::is_grpc(&req);
         if !config.client.is_enabled() {
             // Nothing can be sent: keep panics from taking the connection down, and count
             // the request's latency.
             let meter = config.client.options_ref().track_latency.then(|| {
-                let route = route_of(&req);
+                let route = route_of(&req, grpc);
                 let slot = config.client.latency_slot(req.method(), route.as_ref());
                 slot.map(|slot| Meter::new(config.client.clone(), slot, SystemTime::now()))
             });
             let req = req.map(|body| RequestBody::new(body, None));
             let kind = Kind::from_call(scope::catch(false, || self.inner.call(req)));
-            return ResponseFuture::new(kind, None, None).metered(meter.flatten());
+            return ResponseFuture::new(kind, None, None, grpc).metered(meter.flatten());
         }
         let started = SystemTime::now();
         let options = config.client.options_ref();
@@ -108,14 +109,17 @@ where
             traced |= crate::propagation::is_trace_header(name);
             headers.push((name.clone(), value.clone()));
         }
-        let route = route_of(&req);
+        let route = route_of(&req, grpc);
         let slot = config.client.latency_slot(req.method(), route.as_ref());
         let name = config.name_fn.as_deref().and_then(|f| name_of(&req, f));
+        // A gRPC call is named after its method, as Sentry's and OpenTelemetry's RPC spans are.
+        let name = name.or_else(|| grpc.then(|| grpc::method_of(&req)));
         let snapshot = RequestSnapshot {
             body: body.clone(),
             client_ip,
             route,
             name,
+            grpc,
             method: req.method().clone(),
             uri: req.uri().clone(),
             headers,
@@ -151,14 +155,15 @@ where
                 scope.with_data(|data| data.user = Some(Box::new(user)));
             }
         }
+        let call = grpc.then(|| grpc::call_of(&req));
         let inner = &mut self.inner;
         let req = req.map(|b| RequestBody::new(b, body));
         let mut span = None;
         let kind = Kind::from_call(scope::catch(true, || {
             scope.enter(&mut span, || inner.call(req))
         }));
-        let tracking = Tracking::new(scope, config.clone(), slot, started);
-        ResponseFuture::new(kind, Some(tracking), span)
+        let tracking = Tracking::new(scope, config.clone(), slot, started, call);
+        ResponseFuture::new(kind, Some(tracking), span, grpc)
     }
 }
 
@@ -210,8 +215,11 @@ fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
     forwarded
 }
 
-/// The route template axum matched, if any.
-pub(super) fn route_of<B>(req: &Request<B>) -> Option<Route> {
+/// The route template axum matched, if any; a gRPC call's method.
+pub(super) fn route_of<B>(req: &Request<B>, grpc: bool) -> Option<Route> {
+    if grpc {
+        return Some(Route::Grpc(req.uri().path().into()));
+    }
     #[cfg(feature = "axum")]
     if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {
         return Some(Route::Axum(path.clone()));

@@ -159,8 +159,8 @@ impl Options {
         self.spotlight.as_ref()
     }
 
-    pub(crate) fn in_app(&self) -> crate::event::InApp<'_> {
-        crate::event::InApp {
+    pub(crate) fn in_app(&self) -> crate::stacktrace::InApp<'_> {
+        crate::stacktrace::InApp {
             include: &self.in_app_include,
             exclude: &self.in_app_exclude,
         }

@@ -32,7 +32,8 @@ use sentry_types::protocol::v7::{DynamicSamplingContext, Level, SpanId};
 
 use crate::client::Client;
 use crate::event::{
-    CaptureContext, DscInput, Failure, Finished, RequestSnapshot, ScopeData, SpanRecord, TraceIds,
+    CaptureContext, DscInput, Failure, Finished, RequestOutcome, RequestSnapshot, ScopeData,
+    SpanRecord, TraceIds,
 };
 
 pub use api::{
@@ -282,7 +283,7 @@ impl RequestScope {
     /// builds the error event and the transaction from. `None` if it was already taken.
     pub(crate) fn finish(
         &self,
-        status: u16,
+        outcome: RequestOutcome,
         finished: SystemTime,
         failure: Option<Box<Failure>>,
     ) -> Option<Box<Finished>> {
@@ -295,9 +296,11 @@ impl RequestScope {
             trace: self.trace,
             upstream_dsc: inner.upstream_dsc.take(),
             data: inner.data.take(),
-            status,
+            status: outcome.status,
             finished,
             failure,
+            grpc_status: outcome.grpc_status,
+            body_status: outcome.body_status,
         }))
     }
 
@@ -363,6 +366,7 @@ mod tests {
             headers: Vec::new(),
             route: None,
             name: None,
+            grpc: false,
             started: SystemTime::now(),
             body: None,
             client_ip: None,
@@ -438,9 +442,13 @@ mod tests {
         s.with_data(|d| {
             d.tags.insert("k".into(), "v".into());
         });
-        let finished = s.finish(200, SystemTime::now(), None).unwrap();
+        let finished = s
+            .finish(RequestOutcome::status(200), SystemTime::now(), None)
+            .unwrap();
         assert_eq!(finished.data.unwrap().tags["k"], "v");
-        assert!(s.finish(200, SystemTime::now(), None).is_none());
+        assert!(s
+            .finish(RequestOutcome::status(200), SystemTime::now(), None)
+            .is_none());
         // Closed: later changes go nowhere.
         s.with_data(|d| {
             d.tags.insert("late".into(), "x".into());

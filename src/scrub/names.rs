@@ -125,7 +125,11 @@ fn kind_of(name: &str, rules: &ScrubRules) -> HeaderKind {
     if name.eq_ignore_ascii_case(http::header::COOKIE.as_str()) {
         return HeaderKind::Cookie;
     }
-    let sensitive = rules.is_sensitive_header(name);
+    // gRPC's binary metadata (`*-bin`, base64 of arbitrary bytes: serialized protos, tokens)
+    // is never shown raw.
+    let bytes = name.as_bytes();
+    let binary = bytes.len() > 4 && bytes[bytes.len() - 4..].eq_ignore_ascii_case(b"-bin");
+    let sensitive = binary || rules.is_sensitive_header(name);
     if super::is_ip_header(name) {
         HeaderKind::Address { sensitive }
     } else if sensitive {
@@ -154,6 +158,19 @@ fn slot(name: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_grpc_metadata_is_never_shown_raw() {
+        let rules = ScrubRules::new();
+        let mut names = HeaderNames::new();
+        assert_eq!(
+            names.get("grpc-status-details-bin", &rules).1,
+            HeaderKind::Sensitive
+        );
+        assert_eq!(names.get("x-trace-BIN", &rules).1, HeaderKind::Sensitive);
+        assert_eq!(names.get("-bin", &rules).1, HeaderKind::Plain);
+        assert_eq!(names.get("x-binary", &rules).1, HeaderKind::Plain);
+    }
 
     #[test]
     fn names_are_spelt_and_judged_as_the_rules_say_whatever_was_cached_before() {

@@ -26,6 +26,8 @@ use super::{SerializedEnvelope, Sink};
 /// let req = http::Request::get("/boom").body(axum::body::Body::empty()).unwrap();
 /// let res = app.oneshot(req).await.unwrap();
 /// assert_eq!(res.status(), 502);
+/// // A request ends when its response's body does, as a server sends it: read it, or drop it.
+/// drop(res);
 ///
 /// // Events and transactions are built off the request task: wait for them.
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);

@@ -184,10 +184,10 @@ fn status(data: &Data) -> Option<SpanStatus> {
 /// A gRPC status, as a number (`rpc.grpc.status_code`) or a name (`rpc.response.status_code`).
 fn grpc_status(data: &Data) -> Option<SpanStatus> {
     if let Some(code) = number(data, &["rpc.grpc.status_code", "rpc.response.status_code"]) {
-        return crate::event::grpc_span_status(code);
+        return crate::event::grpc::span_status(code);
     }
     let name = text(data, &["rpc.response.status_code", "rpc.status_code"])?;
-    crate::event::grpc_span_status_named(&name)
+    crate::event::grpc::span_status_named(&name)
 }
 
 #[cfg(test)]

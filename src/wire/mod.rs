@@ -24,7 +24,7 @@ use std::time::SystemTime;
 
 use sentry_types::protocol::v7::SpanId;
 
-use crate::event::{self, span_status_for, Finished, RequestSnapshot};
+use crate::event::{self, Finished, RequestSnapshot};
 use crate::scrub::{self, HeaderNames, ScrubRules};
 use json::{rfc3339, string, Object};
 pub use serialized::SerializedEnvelope;
@@ -321,13 +321,30 @@ impl Writer {
             out.extend_from_slice(&hex::span_id(parent));
             out.push(b'"');
         }
-        out.extend_from_slice(b",\"op\":\"http.server\",\"status\":");
-        json::serde_json_value::Json::write(&span_status_for(finished.status), out);
-        out.extend_from_slice(
-            b",\"origin\":\"auto.http.lighttrace\",\"data\":{\"http.response.status_code\":",
-        );
-        json::uint(out, u64::from(finished.status));
-        out.extend_from_slice(b"}}}");
+        if finished.request.grpc {
+            // A gRPC call: its op, status and RPC attributes, as the struct path has them.
+            out.extend_from_slice(b",\"op\":");
+            string(out, finished.op());
+            out.extend_from_slice(b",\"status\":");
+            json::serde_json_value::Json::write(&finished.span_status(), out);
+            out.extend_from_slice(b",\"origin\":");
+            string(out, event::origin_of(finished.op()));
+            out.extend_from_slice(b",\"data\":");
+            let mut data = Object::new(&mut *out);
+            for (key, value) in finished.span_data() {
+                json::serde_json_value::Json::write(&value, data.key(key));
+            }
+            data.end();
+            out.extend_from_slice(b"}}");
+        } else {
+            out.extend_from_slice(b",\"op\":\"http.server\",\"status\":");
+            json::serde_json_value::Json::write(&finished.span_status(), out);
+            out.extend_from_slice(
+                b",\"origin\":\"auto.http.lighttrace\",\"data\":{\"http.response.status_code\":",
+            );
+            json::uint(out, u64::from(finished.status));
+            out.extend_from_slice(b"}}}");
+        }
         request::write(
             tx.field("request"),
             &finished.request,

@@ -32,13 +32,16 @@ const EDGES: &[(&str, &[&str])] = &[
     ("integrations", &["scope", "scrub", "event"]),
     ("monitor", &["scope", "client", "options", "event"]),
     // Beside the flow: used by it, using only each other and the leaves.
-    ("options", &["sink", "scrub", "event", "util"]),
+    ("options", &["sink", "scrub", "event", "stacktrace", "util"]),
     ("propagation", &["options", "event", "util"]),
     ("wire", &["scrub", "event", "util"]),
     ("scrub", &["event", "util"]),
     ("metrics", &["event"]),
-    // Leaves: the shared vocabulary, which uses only util's pure helpers (SQL text), and util.
-    ("event", &["util"]),
+    // Leaves: the shared vocabulary, which uses only util's pure helpers (SQL text) and the
+    // stack traces its exceptions carry; stack traces (frames, in-app marking, loaded images);
+    // util.
+    ("event", &["stacktrace", "util"]),
+    ("stacktrace", &[]),
     ("util", &[]),
 ];
 

@@ -99,7 +99,7 @@ fn app(layer: TrackingLayer) -> Router {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> http::Response<Body> {
-    app.clone().oneshot(req).await.unwrap()
+    common::served(app.clone().oneshot(req).await.unwrap()).await
 }
 
 fn get_req(path: &str) -> Request<Body> {

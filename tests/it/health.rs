@@ -52,7 +52,7 @@ fn router(layer: TrackingLayer) -> Router {
 
 async fn hit(app: &Router, path: &str) -> http::Response<Body> {
     let req = Request::get(path).body(Body::empty()).unwrap();
-    app.clone().oneshot(req).await.unwrap()
+    common::served(app.clone().oneshot(req).await.unwrap()).await
 }
 
 fn sessions(sink: &MemorySink) -> Vec<SessionAggregates<'static>> {

@@ -86,7 +86,7 @@ async fn panic_handler() -> &'static str {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> http::Response<Body> {
-    app.clone().oneshot(req).await.unwrap()
+    common::served(app.clone().oneshot(req).await.unwrap()).await
 }
 
 fn get_req(uri: &str) -> Request<Body> {

@@ -3,10 +3,13 @@
 //! subscriber, environment variables) have binaries of their own beside this one.
 
 mod common;
+#[path = "../../examples/shop/mod.rs"]
+mod shop;
 
 mod architecture;
 mod diesel;
 mod errors;
+mod grpc;
 mod health;
 mod http_sink;
 mod layer;
@@ -18,5 +21,6 @@ mod secrets;
 mod sinks_and_tower;
 mod spotlight;
 mod stacktrace;
+mod streaming;
 mod traces;
 mod transport_faults;

@@ -80,7 +80,7 @@ fn app(layer: TrackingLayer) -> Router {
 }
 
 async fn send(app: &Router, request: Request<Body>) -> http::Response<Body> {
-    app.clone().oneshot(request).await.unwrap()
+    common::served(app.clone().oneshot(request).await.unwrap()).await
 }
 
 fn get_req(path: &str) -> Request<Body> {

@@ -21,13 +21,7 @@ use crate::common::{self, Upstream};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn options(sink: &MemorySink) -> Options {
-    Options::new()
-        .dsn(
-            lighttrace::parse_dsn(&format!("https://{}@errors.example.com/1", common::KEY))
-                .unwrap(),
-        )
-        .traces_sample_rate(1.0)
-        .sink(common::Keep(sink.clone()))
+    common::options_into(sink).traces_sample_rate(1.0)
 }
 
 async fn get_path(app: &Router, path: &str) -> StatusCode {

@@ -18,12 +18,7 @@ use crate::common;
 const WAIT: Duration = Duration::from_secs(5);
 
 fn options(sink: &MemorySink) -> Options {
-    Options::new()
-        .dsn(
-            lighttrace::parse_dsn(&format!("https://{}@errors.example.com/1", common::KEY))
-                .unwrap(),
-        )
-        .sink(common::Keep(sink.clone()))
+    common::options_into(sink)
 }
 
 async fn get_status(app: &Router, path: &str) -> StatusCode {

@@ -217,11 +217,54 @@ client.close(std::time::Duration::from_secs(5)).await; // never waits past its t
     Ok(())
 }
 
+mod grpc {
+    use lighttrace::TrackingLayer;
+
+    use crate::shop::OrdersClient;
+    use crate::shop::OrdersServer as Orders;
+
+    /// What a generated server wrapper (`OrdersServer::new(impl)`) is, here.
+    struct OrdersServer;
+    impl OrdersServer {
+        fn new(orders: Orders) -> Orders {
+            orders
+        }
+    }
+
+    async fn block(
+        options: lighttrace::Options,
+        orders: Orders,
+        addr: std::net::SocketAddr,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+// README:begin
+// A tonic server: the same layer.
+tonic::transport::Server::builder()
+    .layer(TrackingLayer::with_options(options))
+    .add_service(OrdersServer::new(orders))
+    .serve(addr)
+    .await?;
+
+// A tonic client: every call a grpc.client span, the trace carried in its metadata.
+let channel = tonic::transport::Endpoint::from_static("http://orders.internal:50051")
+    .connect()
+    .await?;
+let orders = OrdersClient::new(
+    tower::ServiceBuilder::new()
+        .layer(lighttrace::OutgoingLayer::new())
+        .service(channel),
+);
+// README:end
+        let _ = orders;
+        Ok(())
+    }
+}
+
 async fn memory_sink() {
 // README:begin
 let sink = lighttrace::MemorySink::new();
 let app = my_router().layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
-// ... drive `app` with tower::ServiceExt::oneshot ...
+// ... drive `app` with tower::ServiceExt::oneshot, then read or drop each response:
+// a request ends when its body does ...
 assert!(sink.wait_for_events(1, Duration::from_secs(5)).await);
 assert_eq!(sink.events()[0].transaction.as_deref(), Some("GET /users/{user_id}"));
 // README:end

@@ -265,6 +265,8 @@ async fn polling_a_finished_response_future_is_a_caller_error_not_a_handler_pani
     let mut future = Box::pin(svc.call(Request::new(Full::new(Bytes::new()))));
     let response = future.as_mut().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // Its body sent: the request is over.
+    drop(response);
 
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -198,6 +198,8 @@ struct Entry {
 enum Cached {
     #[cfg(feature = "axum")]
     Matched(axum::extract::MatchedPath),
+    /// A gRPC method, compared by its text (each call has its own copy).
+    Grpc(std::sync::Arc<str>),
     Unmatched,
 }
 
@@ -206,7 +208,8 @@ impl Cached {
         match route {
             #[cfg(feature = "axum")]
             Some(Route::Axum(path)) => Cached::Matched(path.clone()),
-            _ => Cached::Unmatched,
+            Some(Route::Grpc(path)) => Cached::Grpc(path.clone()),
+            None => Cached::Unmatched,
         }
     }
 }
@@ -221,6 +224,7 @@ impl Entry {
             (Cached::Matched(a), Some(Route::Axum(b))) => {
                 std::ptr::eq(a.as_str(), b.as_str()) || a.as_str() == b.as_str()
             }
+            (Cached::Grpc(a), Some(Route::Grpc(b))) => a == b,
             (Cached::Unmatched, None) => true,
             _ => false,
         }
@@ -232,7 +236,12 @@ fn cache_position(registry: u64, method: &Method, route: Option<&Route>) -> usiz
     let route_hash = match route {
         #[cfg(feature = "axum")]
         Some(Route::Axum(path)) => path.as_str().as_ptr() as u64 >> 3,
-        _ => 0x5bd1_e995,
+        // Its length and last bytes: a service's methods differ at the end.
+        Some(Route::Grpc(path)) => {
+            let tail = path.as_bytes().iter().rev().take(4);
+            tail.fold(path.len() as u64, |h, b| h << 8 | u64::from(*b))
+        }
+        None => 0x5bd1_e995,
     };
     let m = method.as_str().as_bytes();
     let method_hash = (u64::from(m.first().copied().unwrap_or(0)) << 8) | m.len() as u64;

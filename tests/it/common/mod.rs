@@ -405,3 +405,24 @@ impl Upstream {
         self.seen.lock().unwrap().clone()
     }
 }
+
+/// The response as a client receives it: its body read to the end, as a server sends it (the
+/// layer records a request when its body ends).
+pub async fn served(response: axum::response::Response) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = response.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Options that report to a (never contacted) DSN with the test key, into `sink`, kept for
+/// Relay's validation.
+pub fn options_into(sink: &lighttrace::MemorySink) -> lighttrace::Options {
+    lighttrace::Options::new()
+        .dsn(lighttrace::parse_dsn(&format!("https://{KEY}@errors.example.com/1")).unwrap())
+        .sink(Keep(sink.clone()))
+}

@@ -5,7 +5,8 @@ use std::backtrace::{Backtrace, BacktraceStatus};
 
 use sentry_types::protocol::v7::{Frame, Stacktrace};
 
-use super::stacktrace::{module_of, set_file, InApp, MAX_FRAMES};
+use super::frames::{module_of, set_file, MAX_FRAMES};
+use super::InApp;
 
 /// The frames of std's `Backtrace` (as `anyhow` captures it), parsed from its text, caller
 /// first, `in_app` marked. They carry no addresses.
@@ -87,7 +88,7 @@ fn apply_location(frame: &mut Frame, location: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::stacktrace::trim_panic_machinery;
+    use crate::stacktrace::frames::trim_panic_machinery;
 
     const SAMPLE: &str = "   0: std::backtrace::Backtrace::force_capture
              at /rustc/abc/library/std/src/backtrace.rs:312:13

@@ -4,7 +4,7 @@
 
 use sentry_types::protocol::v7::{Addr, Frame, Stacktrace};
 
-pub(crate) use super::in_app::InApp;
+use super::InApp;
 
 /// Frames of the panic machinery itself, trimmed from the top of a panic's stack.
 const PANIC_MACHINERY: &[&str] = &[

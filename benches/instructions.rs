@@ -5,7 +5,8 @@
 //! python3 scripts/callgrind.py        # builds this, runs every cell twice, prints per-request counts
 //! ```
 //!
-//! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, `/instrumented/7`
+//! Run by hand: `instructions <cell> <path> <requests>` (`/users/7`, `/fail`, `/instrumented/7`,
+//! `grpc` for a unary gRPC call (benches/grpc.rs's cells)
 //! for the `tracing` handler, or `/queries/<n>` for a handler whose `n` sqlx statement events
 //! an async driver reports in the request's task), with cell one of `bare`,
 //! `lighttrace_0.0`, `lighttrace_1.0`, `sentry_tower_0.0`, `sentry_tower_1.0`, and
@@ -16,10 +17,8 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use tower::ServiceExt;
-
 mod common;
-use common::{lighttrace, lighttrace_with, request, routes, sentry_tower, subscriber, Flavor};
+use common::{lighttrace, lighttrace_with, routes, sentry_tower, serve, subscriber, Flavor};
 
 fn main() {
     std::env::remove_var("RUST_BACKTRACE");
@@ -40,6 +39,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if path == "grpc" {
+        return rt.block_on(grpc_calls(&cell, n));
+    }
     let (router, client, _guard, flavor) = match cell.as_str() {
         "bare" => (routes(Flavor::Plain), None, None, Flavor::Plain),
         "lighttrace_0.0" | "lighttrace_1.0" => {
@@ -66,8 +68,7 @@ fn main() {
         .then(|| tracing::dispatcher::set_default(&subscriber(flavor)));
     rt.block_on(async {
         for i in 0..n {
-            let res = router.clone().oneshot(request(path)).await.unwrap();
-            black_box(res);
+            black_box(serve(&router, path).await);
             if let (Some(client), true) = (&client, i % 2000 == 1999) {
                 client.flush(Duration::from_secs(10)).await;
             }
@@ -76,4 +77,31 @@ fn main() {
             client.flush(Duration::from_secs(10)).await;
         }
     });
+}
+
+/// `n` unary gRPC calls through `cell`'s stack (benches/grpc.rs's cells).
+async fn grpc_calls(cell: &str, n: u64) {
+    let (stack, client, _guard) = match cell {
+        "bare" => (common::grpc::bare(), None, None),
+        "lighttrace_0.0" | "lighttrace_1.0" => {
+            let (stack, client) =
+                common::grpc::lighttrace(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
+            (stack, Some(client), None)
+        }
+        "sentry_tower_0.0" | "sentry_tower_1.0" => {
+            let (stack, guard) =
+                common::grpc::sentry_tower(if cell.ends_with("1.0") { 1.0 } else { 0.0 });
+            (stack, None, Some(guard))
+        }
+        other => panic!("unknown cell {other}"),
+    };
+    for i in 0..n {
+        black_box(common::grpc::place(&stack).await);
+        if let (Some(client), true) = (&client, i % 2000 == 1999) {
+            client.flush(Duration::from_secs(10)).await;
+        }
+    }
+    if let Some(client) = &client {
+        client.flush(Duration::from_secs(10)).await;
+    }
 }

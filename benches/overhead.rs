@@ -20,12 +20,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use criterion::{criterion_group, Criterion};
-use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 
 mod common;
 use common::{
-    lighttrace, lighttrace_with, request, routes, sentry_tower, subscriber, Flavor, DROPPED, SENT,
+    lighttrace, lighttrace_with, routes, sentry_tower, serve, subscriber, Flavor, DROPPED, SENT,
 };
 
 /// CPU time of every thread of this process so far, so work moved to other threads is counted
@@ -85,8 +84,7 @@ fn run_cells(
                     let n = (iters - done).min(2000);
                     let start = Instant::now();
                     for _ in 0..n {
-                        let res = router.clone().oneshot(request(path)).await.unwrap();
-                        black_box(res);
+                        black_box(serve(router, path).await);
                     }
                     elapsed += start.elapsed();
                     done += n;

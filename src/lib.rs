@@ -35,8 +35,9 @@
 //! The crate is laid out as the path an event takes, one concept per folder, and its modules
 //! import only along the edges `tests/it/architecture.rs` states (it fails on any other):
 //!
-//! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`]): tower glue,
-//!   response classification and panic catching.
+//! - **layer** ([`TrackingLayer`], [`TrackingService`], [`future::ResponseFuture`],
+//!   [`ResponseBody`]): tower glue, response classification (gRPC status included), panic
+//!   catching, and the request's end when its response's body ends.
 //! - **scope**: per-request state, reached by the free functions ([`add_breadcrumb`],
 //!   [`set_user`], [`capture_error`], [`start_span`], ...). The response future makes the
 //!   request's scope current around each poll (a thread-local set through a guard); each future
@@ -52,7 +53,9 @@
 //!   **wire** (envelope bytes), **metrics** (per-route latency, release health), **monitor**
 //!   ([`Monitor`]), and the front ends **tracing** and **integrations**.
 //! - **event**: the vocabulary all of them share (the request snapshot, trace ids, scope data,
-//!   the finished request, and pure builders of protocol values); it imports none of them.
+//!   the finished request, gRPC's status codes, and pure builders of protocol values); it
+//!   imports none of them but **stacktrace** (panic and error stacks as Sentry frames, in-app
+//!   marking, the loaded images), a leaf of its own.
 //!
 //! Nothing user-written runs on the request task when it can run on the worker: `before_send`,
 //! `before_send_transaction` and `before_breadcrumb` run on the worker, and the closures that

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod grpc;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -184,6 +186,15 @@ pub fn sentry_tower(rate: f32) -> (Router, sentry::ClientInitGuard) {
         .layer(sentry::integrations::tower::NewSentryLayer::<Request<Body>>::new_from_top())
         .layer(CatchPanicLayer::new());
     (router, guard)
+}
+
+/// One request through `router`, its response's body read to the end as a server sends it
+/// (the layers record a request when its body ends).
+pub async fn serve(router: &Router, path: &'static str) -> axum::body::Bytes {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let res = router.clone().oneshot(request(path)).await.unwrap();
+    res.into_body().collect().await.unwrap().to_bytes()
 }
 
 /// A request with 5 ordinary headers. Names, values and the URI are shared, not copied, as

@@ -428,7 +428,7 @@ impl Case {
             route: self
                 .ending
                 .0
-                .then(|| crate::event::Route::Grpc(self.path.as_str().into())),
+                .then(|| crate::event::Route::Grpc(self.path.parse().unwrap())),
             name: self.route.clone(),
             grpc: self.ending.0,
             started: self.started,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use sentry_types::protocol::v7::SpanStatus;
 
 pub(crate) static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -84,24 +84,35 @@ pub(crate) fn is_server_error(code: i32) -> bool {
 
 /// Whether these are a gRPC message's headers (`content-type: application/grpc…`).
 pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    headers.get(CONTENT_TYPE).is_some_and(is_grpc_content_type)
+}
+
+/// Whether a `content-type` value is gRPC's (`application/grpc`, `application/grpc+proto`, …).
+pub(crate) fn is_grpc_content_type(value: &HeaderValue) -> bool {
+    value.as_bytes().starts_with(b"application/grpc")
 }
 
 /// The status code and message in `headers` (a trailers-only answer's, or the trailers), if
-/// any. A code gRPC does not define is `UNKNOWN`, as tonic reads it.
+/// any. A code gRPC does not define is `UNKNOWN`, as tonic reads it. The few entries are
+/// compared by name (a lookup would hash the custom names first).
 pub(crate) fn status_in(headers: &HeaderMap) -> Option<(i32, Option<String>)> {
-    let code = headers
-        .get(&GRPC_STATUS)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .map(|c| if (0..=16).contains(&c) { c } else { 2 })?;
-    let message = headers
-        .get(&GRPC_MESSAGE)
+    let (mut code, mut message) = (None, None);
+    for (name, value) in headers {
+        match name.as_str() {
+            "grpc-status" => code = Some(value),
+            "grpc-message" => message = Some(value),
+            _ => {}
+        }
+    }
+    let digits = code?.as_bytes().trim_ascii();
+    if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = digits
+        .iter()
+        .fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+    let code = if code <= 16 { code } else { 2 };
+    let message = message
         .and_then(|v| v.to_str().ok())
         .map(|m| crate::util::percent_decode(m, false))
         .filter(|m| !m.is_empty());

@@ -19,8 +19,9 @@ pub(crate) enum Route {
     /// axum's `MatchedPath` (an `Arc<str>` inside, so cloning it is cheap).
     #[cfg(feature = "axum")]
     Axum(axum::extract::MatchedPath),
-    /// A gRPC call's path, `/package.Service/Method`: its method is its route.
-    Grpc(std::sync::Arc<str>),
+    /// A gRPC call's path, `/package.Service/Method` (the request URI's own bytes, shared):
+    /// its method is its route.
+    Grpc(http::uri::PathAndQuery),
 }
 
 impl Route {
@@ -29,7 +30,7 @@ impl Route {
         match *self {
             #[cfg(feature = "axum")]
             Route::Axum(ref path) => path.as_str(),
-            Route::Grpc(ref path) => path,
+            Route::Grpc(ref path) => path.path(),
         }
     }
 }
@@ -47,8 +48,7 @@ pub(crate) struct RequestSnapshot {
     /// `HeaderMap` would be two plus rebuilding its index.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) route: Option<Route>,
-    /// The transaction name the layer's `transaction_name` closure gave (or, for a gRPC call,
-    /// its method: `package.Service/Method`), if any.
+    /// The transaction name the layer's `transaction_name` closure gave, if any.
     pub(crate) name: Option<String>,
     /// A gRPC call (`content-type: application/grpc…`).
     pub(crate) grpc: bool,
@@ -63,8 +63,8 @@ impl RequestSnapshot {
     /// The user's name for the transaction, else `GET /users/{user_id}`, or the shared
     /// unmatched name.
     pub(crate) fn transaction_name(&self) -> String {
-        if let Some(name) = &self.name {
-            return name.clone();
+        if let Some(name) = self.name() {
+            return name.to_owned();
         }
         let route = self.route().unwrap_or(UNMATCHED_ROUTE);
         // Joined by hand: `format!` goes through the formatting machinery and grows the string
@@ -75,6 +75,16 @@ impl RequestSnapshot {
         name.push(' ');
         name.push_str(route);
         name
+    }
+
+    /// The name the request was given: the user's, else a gRPC call's method
+    /// (`package.Service/Method`, its route without the leading slash).
+    pub(crate) fn name(&self) -> Option<&str> {
+        match (&self.name, &self.route) {
+            (Some(name), _) => Some(name),
+            (None, Some(Route::Grpc(path))) => Some(path.path().trim_start_matches('/')),
+            (None, _) => None,
+        }
     }
 
     /// The matched route template, if any.

@@ -209,13 +209,8 @@ impl Tracking {
             return;
         };
         if self.unmatched {
-            let request = &mut finished.request;
-            let method = request.route().map(|r| r.trim_start_matches('/'));
-            // The method's name goes, unless the user's namer gave another.
-            if request.name.as_deref() == method {
-                request.name = None;
-            }
-            request.route = None;
+            // The method's name goes with its route (a name the user gave stays).
+            finished.request.route = None;
         }
         if finished.traced()
             && client

@@ -19,9 +19,9 @@ pub(crate) struct GrpcCall {
     pub(crate) timeout: Option<Duration>,
 }
 
-/// Whether `req` is a gRPC call.
+/// Whether `req` is a gRPC call (always a `POST`: other requests skip the header lookup).
 pub(super) fn is_grpc<B>(req: &Request<B>) -> bool {
-    protocol::is_grpc(req.headers())
+    req.method() == http::Method::POST && protocol::is_grpc(req.headers())
 }
 
 /// A gRPC call's start: its deadline.
@@ -29,11 +29,6 @@ pub(super) fn call_of<B>(req: &Request<B>) -> GrpcCall {
     GrpcCall {
         timeout: protocol::timeout_in(req.headers()),
     }
-}
-
-/// The method a gRPC call's path names: `/package.Service/Method` → `package.Service/Method`.
-pub(super) fn method_of<B>(req: &Request<B>) -> String {
-    req.uri().path().trim_start_matches('/').to_owned()
 }
 
 /// A gRPC status as the layer reads it.

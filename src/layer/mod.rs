@@ -2,8 +2,9 @@
 //! [`ResponseFuture`](future::ResponseFuture).
 //!
 //! One layer does everything: it opens a scope per request, names the transaction after the
-//! matched route, catches panics (while building the handler's future and while polling it),
-//! reports failed responses with their real error, and sends the transaction.
+//! matched route (a gRPC call after its method), catches panics (while building the handler's
+//! future, while polling it, and while polling the response's body), reports failed responses
+//! with their real error, and sends the transaction when the response's body has ended.
 
 mod body;
 mod classify;
@@ -58,7 +59,14 @@ pub(crate) type UserFn = dyn Fn(&RequestInfo<'_>) -> Option<User> + Send + Sync;
 ///
 /// A panic becomes a `500` response (the server keeps serving) and a fatal error event; a
 /// response the classifier calls a failure (by default any 5xx) becomes an error event, with the
-/// real error when the handler returned a [`HandlerError`].
+/// real error when the handler returned a [`HandlerError`]. The request is recorded when its
+/// response's body ends (see [`ResponseBody`]): a stream is measured to its last byte.
+///
+/// gRPC calls (tonic's `Server::builder().layer(..)`, or any gRPC server) are recognised by
+/// their content type: named `package.Service/Method` (op `grpc.server`), judged by their gRPC
+/// status (from the head, or the trailers at the end of a stream; see
+/// [`ClassifyResponse::is_grpc_failure`]), and a panic is answered with `grpc-status: 13`
+/// (`INTERNAL`) instead of an HTTP 500.
 ///
 /// Panics are caught by unwinding: with `panic = "abort"` in your profile nothing can catch them.
 #[derive(Clone)]

@@ -21,8 +21,9 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 pin_project! {
     /// The body of a response from a [`TrackingService`](crate::TrackingService): the inner
-    /// body's frames, unchanged, with the request's scope current while it is polled (so a
-    /// streamed body's breadcrumbs, captures and spans belong to the request). The request is
+    /// body's frames, unchanged, with the request's scope current while a streamed body (one
+    /// whose length is not known in advance) is polled, so its breadcrumbs, captures and spans
+    /// belong to the request. The request is
     /// recorded when the body ends, fails or is dropped: a body that fails is an error event of
     /// the request, one that panics a fatal one (the status already sent stays in its data),
     /// and one dropped half-way (the client went away) makes the request `cancelled`.
@@ -120,14 +121,15 @@ where
         }
         *this.polled = true;
         let mut inner = this.inner;
+        // A body whose length is known is already made (a buffer): polling it runs none of the
+        // app's code, so the scope is entered only for streams.
+        let streamed = inner.size_hint().exact().is_none();
+        let tracked = this.ending.is_some();
         let polled = match this.ending.as_ref().and_then(Ending::scope) {
-            Some(scope) => {
-                let scope = scope.clone();
-                catch(true, || {
-                    scope.enter(this.span, || inner.as_mut().poll_frame(cx))
-                })
-            }
-            None => catch(false, || inner.as_mut().poll_frame(cx)),
+            Some(scope) if streamed => catch(true, || {
+                scope.enter(this.span, || inner.as_mut().poll_frame(cx))
+            }),
+            _ => catch(tracked, || inner.as_mut().poll_frame(cx)),
         };
         match polled {
             Ok(Poll::Pending) => Poll::Pending,

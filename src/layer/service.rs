@@ -81,8 +81,8 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let config = &self.config;
-        let grpc = grpc::is_grpc(&req);
         if !config.client.is_enabled() {
+            let grpc = grpc::is_grpc(&req);
             // Nothing can be sent: keep panics from taking the connection down, and count
             // the request's latency.
             let meter = config.client.options_ref().track_latency.then(|| {
@@ -96,24 +96,34 @@ where
         }
         let started = SystemTime::now();
         let options = config.client.options_ref();
-        let body = body_capture(&req, options.max_request_body_size);
         let client_ip = if options.send_default_pii {
             client_ip(&req)
         } else {
             None
         };
-        // One pass over the headers: the copy, and whether any carries an incoming trace.
+        // One pass over the headers: the copy, whether any carries an incoming trace, and the
+        // content type (a gRPC call's, or a body worth capturing).
         let mut traced = false;
+        let mut content_type = None;
         let mut headers = Vec::with_capacity(req.headers().len());
         for (name, value) in req.headers() {
             traced |= crate::propagation::is_trace_header(name);
+            if name == http::header::CONTENT_TYPE {
+                content_type = Some(value);
+            }
             headers.push((name.clone(), value.clone()));
         }
+        let grpc = req.method() == Method::POST
+            && content_type.is_some_and(crate::event::grpc::is_grpc_content_type);
+        let body = match grpc {
+            true => None,
+            false => body_capture(req.method(), content_type, options.max_request_body_size),
+        };
         let route = route_of(&req, grpc);
         let slot = config.client.latency_slot(req.method(), route.as_ref());
+        // A gRPC call is named after its method (its route), as Sentry's and OpenTelemetry's
+        // RPC spans are, unless the user names it.
         let name = config.name_fn.as_deref().and_then(|f| name_of(&req, f));
-        // A gRPC call is named after its method, as Sentry's and OpenTelemetry's RPC spans are.
-        let name = name.or_else(|| grpc.then(|| grpc::method_of(&req)));
         let snapshot = RequestSnapshot {
             body: body.clone(),
             client_ip,
@@ -133,7 +143,7 @@ where
         let (sampled, rate) = config.client.sample_trace(&SamplingContext {
             method: req.method(),
             route: snapshot.route(),
-            name: snapshot.name.as_deref(),
+            name: snapshot.name(),
             headers: req.headers(),
             parent_sampled: incoming.as_ref().and_then(|(i, _)| i.sampled),
         });
@@ -185,15 +195,15 @@ fn info_of<B>(req: &Request<B>) -> RequestInfo<'_> {
 }
 
 /// A capture buffer for bodies worth showing (JSON, form, text) of methods that carry one.
-fn body_capture<B>(req: &Request<B>, limit: usize) -> Option<Arc<BodyCapture>> {
-    if limit == 0 || matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+fn body_capture(
+    method: &Method,
+    content_type: Option<&http::HeaderValue>,
+    limit: usize,
+) -> Option<Arc<BodyCapture>> {
+    if limit == 0 || matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return None;
     }
-    let kind = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(BodyKind::from_content_type)?;
+    let kind = BodyKind::from_content_type(content_type?.to_str().ok()?)?;
     Some(Arc::new(BodyCapture::new(kind, limit)))
 }
 
@@ -218,7 +228,8 @@ fn client_ip<B>(req: &Request<B>) -> Option<std::net::IpAddr> {
 /// The route template axum matched, if any; a gRPC call's method.
 pub(super) fn route_of<B>(req: &Request<B>, grpc: bool) -> Option<Route> {
     if grpc {
-        return Some(Route::Grpc(req.uri().path().into()));
+        let path = req.uri().path_and_query().cloned();
+        return path.map(Route::Grpc);
     }
     #[cfg(feature = "axum")]
     if let Some(path) = req.extensions().get::<axum::extract::MatchedPath>() {

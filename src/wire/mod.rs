@@ -376,7 +376,7 @@ fn sample_rate(out: &mut Vec<u8>, rate: f32, last: &mut Option<(u32, Vec<u8>)>) 
 /// The transaction's name (`RequestSnapshot::transaction_name`) as a JSON string, written
 /// without formatting it first.
 fn write_name(out: &mut Vec<u8>, request: &RequestSnapshot) {
-    match &request.name {
+    match request.name() {
         Some(name) => string(out, name),
         None => {
             out.push(b'"');

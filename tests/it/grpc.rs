@@ -441,3 +441,37 @@ async fn a_grpc_client_behind_the_outgoing_layer_records_its_calls_and_carries_t
     assert_eq!(failed.status, Some(SpanStatus::InternalError));
     assert_eq!(failed.data["rpc.response.status_code"], "INTERNAL");
 }
+
+#[tokio::test]
+async fn filters_and_latency_work_per_method() {
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(
+        options(&sink).ignore_transactions(["shop.Orders/Basket", "/shop.Orders/Track"]),
+    );
+    let client_handle = layer.client().clone();
+    let addr = serve(layer).await;
+    let mut orders = client(&addr).await;
+
+    orders.place(shop::order("book", 1)).await.unwrap();
+    let basket = tokio_stream::iter(vec![shop::order("a", 1).into_inner()]);
+    orders.basket(basket).await.unwrap();
+    let mut updates = orders
+        .track(shop::order("box", 1))
+        .await
+        .unwrap()
+        .into_inner();
+    while updates.next().await.is_some() {}
+    assert!(client_handle.flush(WAIT).await);
+
+    // Ignored by name and by route: only Place is a transaction; every method is counted.
+    let names: Vec<_> = sink.transactions().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, [Some("shop.Orders/Place".to_owned())]);
+    let latency = client_handle.latency();
+    for route in [
+        "POST /shop.Orders/Place",
+        "POST /shop.Orders/Basket",
+        "POST /shop.Orders/Track",
+    ] {
+        assert_eq!(latency.route(route).map(|r| r.count), Some(1), "{route}");
+    }
+}

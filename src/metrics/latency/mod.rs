@@ -199,7 +199,7 @@ enum Cached {
     #[cfg(feature = "axum")]
     Matched(axum::extract::MatchedPath),
     /// A gRPC method, compared by its text (each call has its own copy).
-    Grpc(std::sync::Arc<str>),
+    Grpc(http::uri::PathAndQuery),
     Unmatched,
 }
 
@@ -224,7 +224,7 @@ impl Entry {
             (Cached::Matched(a), Some(Route::Axum(b))) => {
                 std::ptr::eq(a.as_str(), b.as_str()) || a.as_str() == b.as_str()
             }
-            (Cached::Grpc(a), Some(Route::Grpc(b))) => a == b,
+            (Cached::Grpc(a), Some(Route::Grpc(b))) => a.path() == b.path(),
             (Cached::Unmatched, None) => true,
             _ => false,
         }
@@ -238,7 +238,8 @@ fn cache_position(registry: u64, method: &Method, route: Option<&Route>) -> usiz
         Some(Route::Axum(path)) => path.as_str().as_ptr() as u64 >> 3,
         // Its length and last bytes: a service's methods differ at the end.
         Some(Route::Grpc(path)) => {
-            let tail = path.as_bytes().iter().rev().take(4);
+            let path = path.path().as_bytes();
+            let tail = path.iter().rev().take(4);
             tail.fold(path.len() as u64, |h, b| h << 8 | u64::from(*b))
         }
         None => 0x5bd1_e995,

@@ -3,6 +3,7 @@
 //! pipeline), plus what the worker sends on its own schedule (`periodic`: sessions and logs)
 //! and the latency report it reads.
 
+mod backpressure;
 mod detect;
 mod hooks;
 mod job;
@@ -91,6 +92,8 @@ impl Client {
         let latency = options
             .track_latency
             .then(|| crate::metrics::latency::Latency::new(options.max_latency_routes));
+        let backpressure =
+            backpressure::Backpressure::new(options.backpressure, options.backpressure_interval);
         let core = Arc::new(Core {
             direct: crate::wire::Writer::new(pipeline::wire_setup(&options)),
             dsc_template: pipeline::dsc_template(&options),
@@ -99,6 +102,7 @@ impl Client {
             options,
             sink,
             unsampled: Default::default(),
+            backpressure,
             sessions,
             latency,
             #[cfg(feature = "tracing")]
@@ -249,7 +253,29 @@ impl Client {
     /// [`Options::traces_sampler`]).
     pub(crate) fn sample_trace(&self, ctx: &SamplingContext<'_>) -> (bool, f32) {
         let core = &*self.inner.core;
-        sampling::sample_trace(&core.options, ctx, &core.unsampled, core.sink.as_deref())
+        sampling::sample_trace(
+            &core.options,
+            ctx,
+            &core.unsampled,
+            core.backpressure.factor(),
+            core.sink.as_deref(),
+        )
+    }
+
+    /// The sampling context an upstream service froze, with the rate applied here in place of
+    /// its own while backpressure lowers it (sentry-python writes its effective rate there
+    /// too): the server then extrapolates from the rate that really applied.
+    pub(crate) fn applied_rate(
+        &self,
+        upstream: Option<Box<DynamicSamplingContext>>,
+        rate: f32,
+    ) -> Option<Box<DynamicSamplingContext>> {
+        match upstream {
+            Some(dsc) if self.inner.core.backpressure.factor() > 0 => {
+                Some(Box::new((*dsc).with_sample_rate(rate)))
+            }
+            other => other,
+        }
     }
 
     /// Decides by `sample_rate` whether an error event is kept, counting it if not. Decided
@@ -422,6 +448,8 @@ mod tests {
             route: None,
             headers: &headers,
             parent_sampled: None,
+            parent_sample_rate: None,
+            sample_rand: 0.5,
         };
         assert_eq!(client.sample_trace(&ctx), (false, 0.0));
         assert_eq!(

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::{
     ClientSdkInfo, DynamicSamplingContext, Envelope, EnvelopeHeaders, EnvelopeItem, Event,
-    Transaction,
+    SampleRand, Transaction,
 };
 use sentry_types::Uuid;
 
@@ -29,6 +29,8 @@ pub(crate) struct Core {
     pub(crate) options: Options,
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) unsampled: Unsampled,
+    /// The trace rate's downsampling while the sink cannot keep up.
+    pub(crate) backpressure: super::backpressure::Backpressure,
     /// Release health counters (with a release and a sink).
     pub(crate) sessions: Option<crate::metrics::Sessions>,
     /// Per-route latency (unless turned off).
@@ -137,10 +139,8 @@ impl Runner for Core {
         let logs = self.tick_logs(flush);
         #[cfg(not(feature = "tracing"))]
         let logs = None;
-        match (sessions, logs) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let health = self.backpressure.tick(self.sink.as_deref());
+        [sessions, logs, health].into_iter().flatten().min()
     }
 
     fn discard(&self, reason: Reason, category: Category, quantity: u32) {
@@ -160,6 +160,10 @@ struct Common<'a, 'b> {
 
 impl Core {
     pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
+        // The worker's queue overflowing is what backpressure handling looks for.
+        if reason == Reason::QueueOverflow && category == Category::Transaction {
+            self.backpressure.strained();
+        }
         if let Some(sink) = &self.sink {
             sink.record_discard(reason, category, quantity);
         }
@@ -291,6 +295,7 @@ impl Core {
         };
         if let Some(reason) = sink.would_drop(Category::Transaction) {
             // Not built at all: the sink would throw it away.
+            self.backpressure.strained();
             lost(reason);
             return;
         }
@@ -375,6 +380,10 @@ impl Core {
             .with_trace_id(dsc.trace_id)
             .with_sample_rate(dsc.sample_rate.unwrap_or(self.options.traces_sample_rate))
             .with_sampled(dsc.sampled);
+        let out = match SampleRand::try_from(dsc.sample_rand) {
+            Ok(rand) => out.with_sample_rand(rand),
+            Err(_) => out,
+        };
         match dsc.transaction {
             Some(name) => out.with_transaction(name),
             None => out,

@@ -39,6 +39,7 @@ fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
         options,
         sink: Some(sink),
         unsampled: Default::default(),
+        backpressure: super::backpressure::Backpressure::new(false, std::time::Duration::MAX),
         sessions: None,
         latency: None,
         #[cfg(feature = "tracing")]

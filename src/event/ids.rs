@@ -1,6 +1,8 @@
 //! Random ids from a fast thread-local generator: trace and event ids need to be unique, not
 //! unpredictable, and a system RNG call per request costs more than the rest of the request path.
 
+use std::hash::{Hash, Hasher};
+
 use sentry_types::protocol::v7::{SpanId, TraceId};
 use sentry_types::Uuid;
 
@@ -22,9 +24,98 @@ pub(crate) fn new_span_id() -> SpanId {
     SpanId::from(fastrand::u64(1..).to_be_bytes())
 }
 
+/// One millionth: a `sample_rand` has six decimals.
+const MICROS: u64 = 1_000_000;
+
+/// The `sample_rand` of a trace this process starts: a number in `[0, 1)` with six decimals,
+/// derived from the trace id.
+///
+/// Sentry's developer documentation ("Traces", section "Propagated Random Value") recommends
+/// generating it "deterministically using the trace ID as seed" (sentry-python seeds its
+/// generator with the trace id): a service that has to make one up for an incoming trace then
+/// makes up the same number as every other service of the fleet that does.
+pub(crate) fn sample_rand_of(trace_id: TraceId) -> f64 {
+    sample_rand_within(trace_id, 0.0, 1.0)
+}
+
+/// A `sample_rand` derived from the trace id within `[lower, upper)`, for an incoming trace
+/// that carries a sampling decision and its rate but no `sample_rand`: the number then leads
+/// to the same decision (the same section of the documentation: `[0, rate)` for a trace sampled
+/// upstream, `[rate, 1)` for one that was not). An empty range gives its lower bound, as
+/// sentry-python does; the result is always below 1.
+pub(crate) fn sample_rand_within(trace_id: TraceId, lower: f64, upper: f64) -> f64 {
+    // In millionths; a bound between two of them rounds up, so that `value < rate` holds for
+    // every value of `[0, rate)` and fails for every value of `[rate, 1)`.
+    let scaled = |bound: f64| (bound.clamp(0.0, 1.0) * MICROS as f64).ceil() as u64;
+    let (lower, upper) = (scaled(lower), scaled(upper).min(MICROS));
+    let micros = match upper.checked_sub(lower) {
+        Some(width) if width > 0 => lower + mix(trace_id) % width,
+        _ => lower.min(MICROS - 1),
+    };
+    micros as f64 / MICROS as f64
+}
+
+/// 64 well-mixed bits from a trace id's bytes (FNV-1a, then SplitMix64's finaliser): the same
+/// in every process, whatever part of the id its producer made random.
+fn mix(trace_id: TraceId) -> u64 {
+    struct Fnv(u64);
+    impl Hasher for Fnv {
+        fn write(&mut self, bytes: &[u8]) {
+            for b in bytes {
+                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        fn finish(&self) -> u64 {
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    trace_id.hash(&mut hasher);
+    hasher.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sample_rand_is_a_six_decimal_number_below_one_the_same_for_a_trace() {
+        let id = new_trace_id();
+        let a = sample_rand_of(id);
+        assert_eq!(a, sample_rand_of(id), "derived, not drawn");
+        assert!((0.0..1.0).contains(&a));
+        assert_eq!(format!("{a:.6}").parse::<f64>().unwrap(), a, "six decimals");
+        // Spread over [0, 1): 10,000 traces fill each tenth with about a thousand.
+        let mut tenths = [0u32; 10];
+        for _ in 0..10_000 {
+            tenths[(sample_rand_of(new_trace_id()) * 10.0) as usize] += 1;
+        }
+        assert!(tenths.iter().all(|n| (850..1150).contains(n)), "{tenths:?}");
+    }
+
+    #[test]
+    fn a_backfilled_sample_rand_keeps_the_upstream_decision() {
+        for _ in 0..2_000 {
+            let id = new_trace_id();
+            for rate in [0.1f32, 0.25, 0.333_333_3, 0.5, 0.99] {
+                let rate = f64::from(rate);
+                assert!(sample_rand_within(id, 0.0, rate) < rate);
+                let unsampled = sample_rand_within(id, rate, 1.0);
+                assert!(
+                    unsampled >= rate && unsampled < 1.0,
+                    "{unsampled} for {rate}"
+                );
+            }
+        }
+        // Empty or inverted ranges give their lower bound, below 1.
+        let id = new_trace_id();
+        assert_eq!(sample_rand_within(id, 0.0, 0.0), 0.0);
+        assert_eq!(sample_rand_within(id, 1.0, 1.0), 0.999_999);
+        assert_eq!(sample_rand_within(id, 0.7, 0.2), 0.7);
+    }
 
     #[test]
     fn event_ids_are_v4_and_distinct() {

@@ -26,7 +26,7 @@ pub(crate) use build::new_event;
 pub(crate) use build::{capture_event, failure_event, sdk_info, transaction};
 pub(crate) use exception::{error_chain, panic_exception, ErrorValue, PanicDetails};
 pub(crate) use finished::{Capture, CaptureContext, Captured, Failure, Finished, RequestOutcome};
-pub(crate) use ids::{new_event_id, new_span_id};
+pub(crate) use ids::{new_event_id, new_span_id, new_trace_id, sample_rand_of, sample_rand_within};
 #[cfg(feature = "tracing")]
 pub(crate) use log::{log_item, LogBatch, LogRecord};
 #[cfg(feature = "tracing")]

@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::{
     Context, DynamicSamplingContext, SpanId, SpanStatus, TraceContext, TraceId,
 };
 
-use super::ids::{new_span_id, new_trace_id};
+use super::ids::{new_span_id, new_trace_id, sample_rand_of};
 
 /// What an incoming request said about the trace it belongs to.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,6 +16,11 @@ pub(crate) struct IncomingTrace {
     pub(crate) parent_span_id: SpanId,
     /// The upstream sampling decision, when it made one.
     pub(crate) sampled: Option<bool>,
+    /// The trace's `sample_rand` from `baggage` (or made up to agree with the upstream
+    /// decision), once the trace headers were read together.
+    pub(crate) sample_rand: Option<f64>,
+    /// The rate the upstream service decided with, from `baggage`.
+    pub(crate) sample_rate: Option<f64>,
 }
 
 /// The span status Sentry expects for an HTTP status code.
@@ -46,27 +51,39 @@ pub(crate) struct TraceIds {
     pub(crate) sampled: bool,
     /// The rate the sampling decision was made with.
     pub(crate) sample_rate: f32,
+    /// The trace's random number in `[0, 1)`, which every service of the trace decides with
+    /// (`sample_rand < rate`).
+    pub(crate) sample_rand: f64,
 }
 
 impl TraceIds {
+    /// A trace started here, decided already.
     pub(crate) fn new_root(sampled: bool, sample_rate: f32) -> Self {
-        TraceIds {
-            trace_id: new_trace_id(),
-            span_id: new_span_id(),
-            parent_span_id: None,
+        let trace_id = new_trace_id();
+        TraceIds::start(
+            trace_id,
+            None,
             sampled,
             sample_rate,
-        }
+            sample_rand_of(trace_id),
+        )
     }
 
-    /// Continues a trace an upstream service started.
-    pub(crate) fn continuing(incoming: &IncomingTrace, sampled: bool, sample_rate: f32) -> Self {
+    /// The trace of a request: `trace_id` is the incoming trace's when there is one.
+    pub(crate) fn start(
+        trace_id: TraceId,
+        incoming: Option<&IncomingTrace>,
+        sampled: bool,
+        sample_rate: f32,
+        sample_rand: f64,
+    ) -> Self {
         TraceIds {
-            trace_id: incoming.trace_id,
+            trace_id,
             span_id: new_span_id(),
-            parent_span_id: Some(incoming.parent_span_id),
+            parent_span_id: incoming.map(|i| i.parent_span_id),
             sampled,
             sample_rate,
+            sample_rand,
         }
     }
 
@@ -105,6 +122,8 @@ pub(crate) struct DscInput {
     pub(crate) sampled: bool,
     /// The rate the sampling decision was made with (`None`: the client's `traces_sample_rate`).
     pub(crate) sample_rate: Option<f32>,
+    /// The trace's `sample_rand`.
+    pub(crate) sample_rand: f64,
     /// The context an upstream service froze (from incoming `baggage`): forwarded as it is.
     pub(crate) upstream: Option<Box<DynamicSamplingContext>>,
 }
@@ -117,6 +136,7 @@ impl DscInput {
             transaction: None,
             sampled: false,
             sample_rate: None,
+            sample_rand: sample_rand_of(trace_id),
             upstream: None,
         }
     }
@@ -132,6 +152,7 @@ impl DscInput {
             transaction,
             sampled: trace.sampled,
             sample_rate: Some(trace.sample_rate),
+            sample_rand: trace.sample_rand,
             upstream,
         }
     }

@@ -140,19 +140,25 @@ where
         } else {
             None
         };
+        let (incoming, upstream) = incoming.unzip();
+        let trace_id = incoming
+            .as_ref()
+            .map_or_else(crate::event::new_trace_id, |i| i.trace_id);
+        let sample_rand = incoming
+            .as_ref()
+            .and_then(|i| i.sample_rand)
+            .unwrap_or_else(|| crate::event::sample_rand_of(trace_id));
         let (sampled, rate) = config.client.sample_trace(&SamplingContext {
             method: req.method(),
             route: snapshot.route(),
             name: snapshot.name(),
             headers: req.headers(),
-            parent_sampled: incoming.as_ref().and_then(|(i, _)| i.sampled),
+            parent_sampled: incoming.as_ref().and_then(|i| i.sampled),
+            parent_sample_rate: incoming.as_ref().and_then(|i| i.sample_rate),
+            sample_rand,
         });
-        let (trace, upstream) = match incoming {
-            Some((incoming, upstream)) => {
-                (TraceIds::continuing(&incoming, sampled, rate), upstream)
-            }
-            None => (TraceIds::new_root(sampled, rate), None),
-        };
+        let trace = TraceIds::start(trace_id, incoming.as_ref(), sampled, rate, sample_rand);
+        let upstream = config.client.applied_rate(upstream.flatten(), rate);
         let scope = Arc::new(RequestScope::new(
             config.client.clone(),
             snapshot,

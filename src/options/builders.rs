@@ -144,6 +144,11 @@ impl Options {
     /// `traces_sample_rate` applies. It runs on the request path, so keep it cheap; if it
     /// panics, the request is not traced and its transaction is counted as `event_processor`.
     ///
+    /// The rate it returns is compared with the trace's
+    /// [`sample_rand`](SamplingContext::sample_rand), like every rate: a trace is kept when
+    /// `sample_rand < rate`. Services that share a trace share its `sample_rand`, so one that
+    /// samples at 0.25 keeps a subset of what one at 0.5 keeps, and no kept trace is torn.
+    ///
     /// ```
     /// let options = lighttrace::Options::new().traces_sampler(|ctx| {
     ///     match (ctx.parent_sampled(), ctx.route()) {
@@ -158,6 +163,40 @@ impl Options {
         F: Fn(&SamplingContext<'_>) -> f32 + Send + Sync + 'static,
     {
         self.traces_sampler = Some(Arc::new(sampler));
+        self
+    }
+
+    /// Whether the trace rate is lowered while the sink cannot keep up (default `true`, as
+    /// sentry-python's `enable_backpressure_handling`).
+    ///
+    /// Every [`backpressure_check_interval`](Self::backpressure_check_interval) the client looks
+    /// at its sink: when it had to drop a transaction since the last look, or would drop one
+    /// now (its queue is full, or the server's rate limit covers transactions), the rate every
+    /// sampling decision uses is halved again, down to 1/1024 of itself; the first healthy look
+    /// restores it. Sampling contexts then carry the rate applied, and what the lowered rate
+    /// leaves out is counted as `backpressure` in client reports instead of `sample_rate`.
+    /// Error events, sessions and per-route latency are never lowered.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().enable_backpressure_handling(false);
+    /// assert!(!options.backpressure_handling());
+    /// ```
+    pub fn enable_backpressure_handling(mut self, enabled: bool) -> Self {
+        self.backpressure = enabled;
+        self
+    }
+
+    /// How often the sink's health is checked for
+    /// [backpressure handling](Self::enable_backpressure_handling) (default 10 s, as Sentry's
+    /// SDKs; at least 1 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = lighttrace::Options::new().backpressure_check_interval(Duration::from_secs(5));
+    /// assert_eq!(options.backpressure_interval(), Duration::from_secs(5));
+    /// ```
+    pub fn backpressure_check_interval(mut self, interval: std::time::Duration) -> Self {
+        self.backpressure_interval = interval.max(std::time::Duration::from_millis(1));
         self
     }
 

@@ -69,6 +69,10 @@ pub struct Options {
     pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
     pub(crate) sink: Option<Arc<dyn Sink>>,
     pub(crate) traces_sampler: Option<TracesSampler>,
+    /// Whether the trace rate is lowered while the sink cannot keep up.
+    pub(crate) backpressure: bool,
+    /// How often the sink's health is checked for it.
+    pub(crate) backpressure_interval: std::time::Duration,
     pub(crate) max_spans: usize,
     pub(crate) max_queue_bytes: usize,
     pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
@@ -110,6 +114,8 @@ impl Default for Options {
             before_breadcrumb: None,
             sink: None,
             traces_sampler: None,
+            backpressure: true,
+            backpressure_interval: std::time::Duration::from_secs(10),
             max_spans: 1000,
             max_queue_bytes: 8 * 1024 * 1024,
             trace_propagation_targets: None,
@@ -179,6 +185,16 @@ impl Options {
     /// The configured environment, if any.
     pub fn get_environment(&self) -> Option<&str> {
         self.environment.as_deref()
+    }
+
+    /// Whether [backpressure handling](Self::enable_backpressure_handling) is on.
+    pub fn backpressure_handling(&self) -> bool {
+        self.backpressure
+    }
+
+    /// How often the sink's health is checked for backpressure handling.
+    pub fn backpressure_interval(&self) -> std::time::Duration {
+        self.backpressure_interval
     }
 }
 

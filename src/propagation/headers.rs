@@ -44,6 +44,8 @@ pub(crate) fn parse_sentry_trace(value: &str) -> Option<IncomingTrace> {
         trace_id,
         parent_span_id,
         sampled,
+        sample_rand: None,
+        sample_rate: None,
     })
 }
 
@@ -69,6 +71,8 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<IncomingTrace> {
         trace_id,
         parent_span_id,
         sampled: Some(sampled),
+        sample_rand: None,
+        sample_rate: None,
     })
 }
 

@@ -5,7 +5,7 @@ use http::header::{HeaderMap, HeaderName};
 use sentry_types::protocol::v7::DynamicSamplingContext;
 
 use super::headers::{self as propagation, BAGGAGE, SENTRY_TRACE, TRACEPARENT};
-use crate::event::IncomingTrace;
+use crate::event::{sample_rand_within, IncomingTrace};
 
 /// Whether `name` is one of the headers an incoming trace is read from (`baggage` alone does
 /// not continue a trace). Lets the layer skip [`incoming_trace`]'s lookups for requests that
@@ -18,6 +18,12 @@ pub(crate) fn is_trace_header(name: &HeaderName) -> bool {
 /// context an upstream service froze in `baggage`. Malformed headers are ignored, and so is a
 /// trace of another Sentry organization (see
 /// [`strict_trace_continuation`](crate::Options::strict_trace_continuation)).
+///
+/// The trace's `sample_rand` is `baggage`'s when valid, else made up as Sentry's developer
+/// documentation says ("Traces", "Propagated Random Value"): in `[0, rate)` when the upstream
+/// sampled the trace at `rate`, in `[rate, 1)` when it did not, in `[0, 1)` when either is
+/// unknown. A made-up value is also written into the forwarded sampling context, so that the
+/// services downstream decide with it too.
 pub(crate) fn incoming_trace(
     headers: &HeaderMap,
     options: &crate::options::Options,
@@ -27,7 +33,8 @@ pub(crate) fn incoming_trace(
     let incoming = text(&SENTRY_TRACE)
         .and_then(propagation::parse_sentry_trace)
         .or_else(|| text(&TRACEPARENT).and_then(propagation::parse_traceparent))?;
-    let entries: Vec<(String, String)> = headers
+    let mut incoming = incoming;
+    let mut entries: Vec<(String, String)> = headers
         .get_all(&BAGGAGE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -46,8 +53,48 @@ pub(crate) fn incoming_trace(
     if !options.continues_trace_of(org) {
         return None;
     }
+    fill_sample_rand(&mut incoming, &mut entries);
     let upstream = upstream_dsc(&entries, &incoming).map(Box::new);
     Some((incoming, upstream))
+}
+
+/// Reads (or makes up) the trace's `sample_rand` and the upstream rate from the `baggage`
+/// entries, unless they belong to another trace; an invalid `sample_rand` (not a number in
+/// `[0, 1)`) is replaced, as sentry-python does, rather than failing the whole context.
+fn fill_sample_rand(incoming: &mut IncomingTrace, entries: &mut Vec<(String, String)>) {
+    let value = |key: &str| entries.iter().position(|(k, _)| k == key);
+    let other_trace =
+        value("trace_id").is_some_and(|i| entries[i].1.trim() != incoming.trace_id.to_string());
+    let number = |i: Option<usize>| {
+        i.and_then(|i| entries[i].1.trim().parse::<f64>().ok())
+            .filter(|v| (0.0..=1.0).contains(v))
+    };
+    let rand_at = value("sample_rand");
+    let (rate, rand) = match other_trace {
+        true => (None, None),
+        false => (
+            number(value("sample_rate")),
+            number(rand_at).filter(|v| *v < 1.0),
+        ),
+    };
+    incoming.sample_rate = rate;
+    let rand = rand.unwrap_or_else(|| {
+        let (lower, upper) = match (incoming.sampled, rate) {
+            (Some(true), Some(rate)) => (0.0, rate),
+            (Some(false), Some(rate)) => (rate, 1.0),
+            _ => (0.0, 1.0),
+        };
+        let made_up = sample_rand_within(incoming.trace_id, lower, upper);
+        if !other_trace {
+            let text = format!("{made_up:.6}");
+            match rand_at {
+                Some(i) => entries[i].1 = text,
+                None => entries.push(("sample_rand".to_owned(), text)),
+            }
+        }
+        made_up
+    });
+    incoming.sample_rand = Some(rand);
 }
 
 /// The upstream sampling context, when it is complete enough for Relay (trace id and public

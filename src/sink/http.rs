@@ -104,6 +104,10 @@ impl Sink for HttpSink {
         self.0.record_discard(reason, category, quantity);
     }
 
+    fn record_backpressure(&self, category: Category, quantity: u32) {
+        self.0.record_backpressure(category, quantity);
+    }
+
     /// Serialised envelopes are sent as they are (gzipped when large enough).
     fn takes_serialized(&self) -> bool {
         true

@@ -91,6 +91,15 @@ pub trait Sink: Send + Sync + 'static {
         let _ = (reason, category, quantity);
     }
 
+    /// Told about transactions (and their spans) that sampling left out only because
+    /// [backpressure](crate::Options::enable_backpressure_handling) had lowered the rate, so
+    /// sinks that send client reports can count them under Sentry's `backpressure` reason
+    /// (which `sentry-types`' [`Reason`] does not name). The default counts them through
+    /// [`record_discard`](Self::record_discard) as `sample_rate`: they were sampled out.
+    fn record_backpressure(&self, category: Category, quantity: u32) {
+        self.record_discard(Reason::SampleRate, category, quantity);
+    }
+
     /// Whether an envelope carrying `category` would be dropped if it were sent now, and why:
     /// a server rate limit (`RatelimitBackoff`) or a full queue (`QueueOverflow`). The default
     /// never drops.
@@ -171,6 +180,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         (**self).record_discard(reason, category, quantity)
+    }
+
+    fn record_backpressure(&self, category: Category, quantity: u32) {
+        (**self).record_backpressure(category, quantity)
     }
 
     fn would_drop(&self, category: Category) -> Option<Reason> {

@@ -85,6 +85,12 @@ impl Sink for WithSpotlight {
         }
     }
 
+    fn record_backpressure(&self, category: Category, quantity: u32) {
+        if let Some(main) = &self.main {
+            main.record_backpressure(category, quantity);
+        }
+    }
+
     /// The main sink's limits decide what is built; with Spotlight alone, nothing is dropped
     /// ahead (a full sidecar queue drops copies, never the app's work).
     fn would_drop(&self, category: Category) -> Option<Reason> {

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
+use sentry_types::protocol::v7::{Envelope, EnvelopeItem};
 use sentry_types::Dsn;
 use tokio::sync::{mpsc, oneshot};
 
@@ -204,6 +204,12 @@ impl Handle {
         }
     }
 
+    pub(crate) fn record_backpressure(&self, category: Category, quantity: u32) {
+        self.inner
+            .outcomes
+            .count_backpressure(category, u64::from(quantity));
+    }
+
     pub(crate) fn record_discard(&self, reason: Reason, category: Category, quantity: u32) {
         self.inner
             .outcomes
@@ -287,19 +293,12 @@ impl Transport {
         limits.all_limited(Instant::now())
     }
 
-    /// A standalone client report, unless everything is rate limited (the counts then wait).
-    pub(crate) fn standalone_report(&self) -> Option<(Envelope, ReportCounts)> {
+    /// A standalone client report's item, unless everything is rate limited (the counts then
+    /// wait).
+    pub(crate) fn standalone_report(&self) -> Option<(Vec<u8>, ReportCounts)> {
         if self.all_limited() {
             return None;
         }
-        self.outcomes
-            .take_report()
-            .map(|(report, counts)| (report_envelope(report), counts))
+        self.outcomes.take_report()
     }
-}
-
-fn report_envelope(report: ClientReport) -> Envelope {
-    let mut envelope = Envelope::new();
-    envelope.add_item(report);
-    envelope
 }

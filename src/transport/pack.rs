@@ -1,7 +1,7 @@
 //! Packing: serialising an envelope and gzipping it when it is large enough to pay.
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::{ClientReport, Envelope, EnvelopeItem};
+use sentry_types::protocol::v7::Envelope;
 
 use super::outcomes::{item_categories, ReportCounts};
 use super::Transport;
@@ -46,15 +46,22 @@ impl Packer {
         }
     }
 
-    /// The envelope's body, gzipped when it is at least `compress_from` bytes long.
+    /// The envelope's body (with the `extra` item's bytes appended), gzipped when it is at
+    /// least `compress_from` bytes long.
     pub(super) fn pack(
         &mut self,
         envelope: &Envelope,
+        extra: Option<&[u8]>,
         compress_from: usize,
     ) -> Option<(bytes::Bytes, bool)> {
         let mut raw = std::mem::take(&mut self.raw);
         raw.clear();
-        let packed = match envelope.to_writer(&mut raw) {
+        let written = envelope.to_writer(&mut raw).map(|()| {
+            if let Some(item) = extra {
+                append_item(&mut raw, item);
+            }
+        });
+        let packed = match written {
             Ok(()) if raw.len() < compress_from => {
                 Some((bytes::Bytes::copy_from_slice(&raw), false))
             }
@@ -108,11 +115,25 @@ pub(super) fn pack(
     transport: &Transport,
     packer: &mut Packer,
     envelope: Envelope,
-    report: Option<ReportCounts>,
+    report: Option<(Vec<u8>, ReportCounts)>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope.items().flat_map(item_categories).collect();
-    let packed = packer.pack(&envelope, transport.options.compress_from);
-    finish(transport, packed, items, report)
+    let (item, counts) = report.unzip();
+    let packed = packer.pack(&envelope, item.as_deref(), transport.options.compress_from);
+    finish(transport, packed, items, counts)
+}
+
+/// Packs a client report alone (an envelope with an empty header).
+pub(super) fn pack_report(
+    transport: &Transport,
+    packer: &mut Packer,
+    (item, counts): (Vec<u8>, ReportCounts),
+) -> Option<Packed> {
+    let mut raw = Vec::with_capacity(item.len() + 3);
+    raw.extend_from_slice(b"{}\n");
+    raw.extend_from_slice(&item);
+    let packed = packer.pack_bytes(raw, transport.options.compress_from);
+    finish(transport, packed, Vec::new(), Some(counts))
 }
 
 /// Packs an envelope the client serialised, with a client report appended when one rides
@@ -121,7 +142,7 @@ pub(super) fn pack_serialized(
     transport: &Transport,
     packer: &mut Packer,
     envelope: SerializedEnvelope,
-    report: Option<(ClientReport, ReportCounts)>,
+    report: Option<(Vec<u8>, ReportCounts)>,
 ) -> Option<Packed> {
     let items: Vec<(Category, u64)> = envelope
         .items()
@@ -129,8 +150,8 @@ pub(super) fn pack_serialized(
         .map(|(c, n)| (*c, u64::from(*n)))
         .collect();
     let mut raw = envelope.into_bytes();
-    let counts = report.map(|(report, counts)| {
-        append_item(&mut raw, report);
+    let counts = report.map(|(item, counts)| {
+        append_item(&mut raw, &item);
         counts
     });
     let packed = packer.pack_bytes(raw, transport.options.compress_from);
@@ -138,20 +159,11 @@ pub(super) fn pack_serialized(
 }
 
 /// Appends one item (its header line and payload) to an envelope's bytes.
-fn append_item(raw: &mut Vec<u8>, item: impl Into<EnvelopeItem>) {
-    let mut alone = Envelope::new();
-    alone.add_item(item);
-    let mut buf = Vec::with_capacity(256);
-    if alone.to_writer(&mut buf).is_err() {
-        return;
+fn append_item(raw: &mut Vec<u8>, item: &[u8]) {
+    if !raw.ends_with(b"\n") {
+        raw.push(b'\n');
     }
-    // Skip the lone envelope's header line (`{}`).
-    if let Some(at) = buf.iter().position(|b| *b == b'\n') {
-        if !raw.ends_with(b"\n") {
-            raw.push(b'\n');
-        }
-        raw.extend_from_slice(&buf[at + 1..]);
-    }
+    raw.extend_from_slice(item);
 }
 
 fn finish(
@@ -196,7 +208,7 @@ mod tests {
             let mut event = sentry_types::protocol::v7::Event::new();
             event.message = Some("x".repeat(n));
             envelope.add_item(event);
-            let (body, gzipped) = packer.pack(&envelope, 0).unwrap();
+            let (body, gzipped) = packer.pack(&envelope, None, 0).unwrap();
             assert!(gzipped);
             let mut raw = Vec::new();
             flate2::read::GzDecoder::new(&body[..])
@@ -205,7 +217,7 @@ mod tests {
             let mut expected = Vec::new();
             envelope.to_writer(&mut expected).unwrap();
             assert_eq!(raw, expected);
-            let (plain, gzipped) = packer.pack(&envelope, usize::MAX).unwrap();
+            let (plain, gzipped) = packer.pack(&envelope, None, usize::MAX).unwrap();
             assert!(!gzipped);
             assert_eq!(&plain[..], &expected[..]);
             let (body, gzipped) = packer.pack_bytes(expected.clone(), 0).unwrap();
@@ -220,20 +232,23 @@ mod tests {
 
     #[test]
     fn a_report_appended_to_serialised_bytes_parses_as_a_second_item() {
-        use sentry_types::protocol::v7::client_report::Item as ReportItem;
+        use sentry_types::protocol::v7::EnvelopeItem;
+        let outcomes = super::super::outcomes::Outcomes::default();
+        outcomes.count(Reason::QueueOverflow, Category::Error, 2);
+        let (report, _) = outcomes.take_report().unwrap();
         let mut envelope = Envelope::new();
         envelope.add_item(sentry_types::protocol::v7::Event::new());
         let mut raw = Vec::new();
         envelope.to_writer(&mut raw).unwrap();
-        let report = ClientReport::new(vec![ReportItem::new(
-            Category::Error,
-            Reason::QueueOverflow,
-            2,
-        )]);
-        append_item(&mut raw, report);
+        append_item(&mut raw, &report);
         let parsed = Envelope::from_slice(&raw).unwrap();
         let items: Vec<_> = parsed.items().collect();
         assert_eq!(items.len(), 2);
-        assert!(matches!(items[1], EnvelopeItem::ClientReport(_)));
+        let EnvelopeItem::ClientReport(report) = items[1] else {
+            panic!("{:?}", items[1]);
+        };
+        let json = serde_json::to_value(report).unwrap();
+        assert_eq!(json["discarded_events"][0]["reason"], "queue_overflow");
+        assert_eq!(json["discarded_events"][0]["quantity"], 2);
     }
 }

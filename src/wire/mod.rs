@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
-use sentry_types::protocol::v7::SpanId;
+use sentry_types::protocol::v7::{SampleRand, SpanId};
 
 use crate::event::{self, Finished, RequestSnapshot};
 use crate::scrub::{self, HeaderNames, ScrubRules};
@@ -213,6 +213,9 @@ impl Writer {
                         finished.trace.sample_rate,
                         last_rate,
                     );
+                    if let Ok(rand) = SampleRand::try_from(finished.trace.sample_rand) {
+                        sample_rand(trace.field("sample_rand"), rand);
+                    }
                     // A string in the sampling context, as `sentry-types` writes it.
                     trace.plain(
                         "sampled",
@@ -360,6 +363,14 @@ impl Writer {
 
 /// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
 /// formatted only when it differs from the last one (`last`).
+/// A `sample_rand` as the sampling context's string, as `sentry-types` writes it (six
+/// decimals, never rounded up to 1).
+fn sample_rand(out: &mut Vec<u8>, rand: SampleRand) {
+    use std::io::Write;
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "\"{rand}\"");
+}
+
 fn sample_rate(out: &mut Vec<u8>, rate: f32, last: &mut Option<(u32, Vec<u8>)>) {
     if !matches!(last, Some((bits, _)) if *bits == rate.to_bits()) {
         use std::io::Write;
@@ -428,6 +439,19 @@ mod tests {
             let mut out = Vec::new();
             sample_rate(&mut out, rate, &mut last);
             assert_eq!(out, format!("\"{rate}\"").into_bytes());
+        }
+    }
+
+    #[test]
+    fn sample_rand_has_six_decimals_and_never_reads_one() {
+        for (rand, text) in [
+            (0.0, "\"0.000000\""),
+            (0.25, "\"0.250000\""),
+            (0.999_999_7, "\"0.999999\""),
+        ] {
+            let mut out = Vec::new();
+            sample_rand(&mut out, SampleRand::try_from(rand).unwrap());
+            assert_eq!(String::from_utf8(out).unwrap(), text);
         }
     }
 }

@@ -17,6 +17,7 @@ mod options;
 mod outgoing;
 mod pipeline;
 mod readme;
+mod sampling;
 mod secrets;
 mod sinks_and_tower;
 mod spotlight;

@@ -7,7 +7,7 @@ use sentry_types::protocol::v7::client_report::Reason;
 use tokio::sync::mpsc;
 
 use super::{Delivery, Msg, Outcome, Transport};
-use crate::transport::pack::pack;
+use crate::transport::pack::pack_report;
 
 impl Delivery {
     /// Shutting down within `timeout`: deliver what can be (a failing server is probed once
@@ -52,10 +52,10 @@ impl Delivery {
     /// The counts still pending, in one report on a fresh connection, whatever the circuit
     /// says: the last chance to deliver them.
     async fn last_report(&mut self, deadline: Instant) {
-        let Some((envelope, counts)) = self.transport.standalone_report() else {
+        let Some(report) = self.transport.standalone_report() else {
             return;
         };
-        let Some(packed) = pack(&self.transport, &mut self.packer, envelope, Some(counts)) else {
+        let Some(packed) = pack_report(&self.transport, &mut self.packer, report) else {
             return;
         };
         let left = deadline.saturating_duration_since(Instant::now());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::Delivery;
-use crate::transport::pack::pack;
+use crate::transport::pack::pack_report;
 
 /// A flush waiting for the queue to empty.
 pub(super) struct Flush {
@@ -99,8 +99,8 @@ impl Delivery {
 
     /// Queues a standalone client report when there are counts to report.
     pub(super) fn queue_report(&mut self) {
-        if let Some((envelope, counts)) = self.transport.standalone_report() {
-            if let Some(packed) = pack(&self.transport, &mut self.packer, envelope, Some(counts)) {
+        if let Some(report) = self.transport.standalone_report() {
+            if let Some(packed) = pack_report(&self.transport, &mut self.packer, report) {
                 self.queue.push_back(packed);
             }
         }

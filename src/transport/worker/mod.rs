@@ -139,12 +139,7 @@ impl Delivery {
         let report = (self.spool.is_none() && self.queue.is_empty())
             .then(|| transport.outcomes.take_report())
             .flatten();
-        let mut envelope = envelope;
-        let counts = report.map(|(report, counts)| {
-            envelope.add_item(report);
-            counts
-        });
-        let Some(packed) = pack(transport, &mut self.packer, envelope, counts) else {
+        let Some(packed) = pack(transport, &mut self.packer, envelope, report) else {
             return;
         };
         self.enqueue(packed);

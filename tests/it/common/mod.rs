@@ -55,7 +55,52 @@ pub struct Received {
     pub headers: HeaderMap,
     /// The decompressed body.
     pub raw: Vec<u8>,
+    /// The envelope without its client reports, parsed by `sentry-types`.
     pub envelope: Envelope,
+    /// The client reports' payloads (`sentry-types` cannot parse every reason Sentry knows,
+    /// `backpressure` among them).
+    pub reports: Vec<serde_json::Value>,
+}
+
+/// Splits client-report items out of an envelope's bytes: the rest, and their payloads.
+fn split_reports(raw: &[u8]) -> (Vec<u8>, Vec<serde_json::Value>) {
+    let mut rest = Vec::with_capacity(raw.len());
+    let mut reports = Vec::new();
+    let line = |at: usize| {
+        let end = raw[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |i| at + i);
+        (&raw[at..end], (end + 1).min(raw.len()))
+    };
+    let (header, mut at) = line(0);
+    rest.extend_from_slice(header);
+    rest.push(b'\n');
+    while at < raw.len() {
+        let (item_header, next) = line(at);
+        if item_header.is_empty() {
+            at = next;
+            continue;
+        }
+        let parsed: serde_json::Value = serde_json::from_slice(item_header).unwrap_or_default();
+        let (payload, after) = match parsed["length"].as_u64() {
+            Some(n) => {
+                let end = (next + n as usize).min(raw.len());
+                (&raw[next..end], (end + 1).min(raw.len()))
+            }
+            None => line(next),
+        };
+        if parsed["type"] == "client_report" {
+            reports.push(serde_json::from_slice(payload).unwrap_or_default());
+        } else {
+            rest.extend_from_slice(item_header);
+            rest.push(b'\n');
+            rest.extend_from_slice(payload);
+            rest.push(b'\n');
+        }
+        at = after;
+    }
+    (rest, reports)
 }
 
 #[derive(Debug)]
@@ -145,7 +190,12 @@ impl Collector {
     pub fn item_types(&self) -> Vec<Vec<&'static str>> {
         self.with_received(|r| {
             r.iter()
-                .map(|rec| rec.envelope.items().map(item_type).collect())
+                .map(|rec| {
+                    let items = rec.envelope.items().map(item_type);
+                    items
+                        .chain(rec.reports.iter().map(|_| "client_report"))
+                        .collect()
+                })
                 .collect()
         })
     }
@@ -162,15 +212,10 @@ impl Collector {
     pub fn reported(&self, reason: &str, category: &str) -> u64 {
         self.with_received(|r| {
             let mut total = 0;
-            for rec in r {
-                for item in rec.envelope.items() {
-                    if let EnvelopeItem::ClientReport(report) = item {
-                        let value = serde_json::to_value(report).unwrap();
-                        for d in value["discarded_events"].as_array().unwrap() {
-                            if d["reason"] == reason && d["category"] == category {
-                                total += d["quantity"].as_u64().unwrap();
-                            }
-                        }
+            for value in r.iter().flat_map(|rec| &rec.reports) {
+                for d in value["discarded_events"].as_array().unwrap() {
+                    if d["reason"] == reason && d["category"] == category {
+                        total += d["quantity"].as_u64().unwrap();
                     }
                 }
             }
@@ -223,13 +268,19 @@ async fn ingest(
     } else {
         body.to_vec()
     };
-    let parsed = Envelope::from_slice(&raw);
+    let (rest, reports) = split_reports(&raw);
+    let parsed = Envelope::from_slice(&rest);
     let mode = {
         let mut i = inner.lock().unwrap();
         i.attempts += 1;
         let types = parsed
             .as_ref()
-            .map(|e| e.items().map(item_type).collect())
+            .map(|e| {
+                e.items()
+                    .map(item_type)
+                    .chain(reports.iter().map(|_| "client_report"))
+                    .collect()
+            })
             .unwrap_or_default();
         i.attempt_types.push(types);
         i.mode.clone()
@@ -269,6 +320,7 @@ async fn ingest(
                     headers,
                     raw,
                     envelope,
+                    reports,
                 }),
                 Err(e) => {
                     inner.lock().unwrap().invalid.push(format!("envelope: {e}"));

@@ -1,5 +1,6 @@
-//! The collector side of `scripts/load.py`: accepts envelopes on 127.0.0.1, counts events and
-//! transactions, and answers `GET /stats`. With `HANG=1` it never answers an envelope. With
+//! The collector side of `scripts/load.py`: accepts envelopes on 127.0.0.1, counts events,
+//! transactions and what client reports say was discarded (by reason and category), and
+//! answers `GET /stats`. With `HANG=1` it never answers an envelope. With
 //! `SAMPLE=path` it writes the first transaction envelope it receives there (as sent, before
 //! any gzip), for the script to replay with a plain HTTP client: the wire's own cost.
 //!
@@ -7,9 +8,10 @@
 //! PORT=18081 HANG=0 cargo run --release --example collector
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -17,7 +19,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lighttrace::protocol::{Envelope, EnvelopeItem};
 
 #[derive(Default)]
 struct Counts {
@@ -25,6 +26,41 @@ struct Counts {
     events: AtomicU64,
     transactions: AtomicU64,
     invalid: AtomicU64,
+    /// Client reports' quantities by `reason:category`.
+    discarded: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The items of an envelope as (type, payload), read as Relay reads them (JSON headers, a
+/// `length` or a newline ending each payload); `None` when a header is not JSON.
+fn items(raw: &[u8]) -> Option<Vec<(String, &[u8])>> {
+    let line = |at: usize| {
+        let end = raw[at..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(raw.len(), |i| at + i);
+        (&raw[at..end], (end + 1).min(raw.len()))
+    };
+    let (header, mut at) = line(0);
+    serde_json::from_slice::<serde_json::Value>(header).ok()?;
+    let mut out = Vec::new();
+    while at < raw.len() {
+        let (item_header, next) = line(at);
+        if item_header.is_empty() {
+            at = next;
+            continue;
+        }
+        let header: serde_json::Value = serde_json::from_slice(item_header).ok()?;
+        let (payload, after) = match header["length"].as_u64() {
+            Some(n) => {
+                let end = next.checked_add(usize::try_from(n).ok()?)?;
+                (raw.get(next..end)?, (end + 1).min(raw.len()))
+            }
+            None => line(next),
+        };
+        out.push((header["type"].as_str()?.to_owned(), payload));
+        at = after;
+    }
+    Some(out)
 }
 
 async fn ingest(
@@ -48,26 +84,42 @@ async fn ingest(
     } else {
         body.to_vec()
     };
-    match Envelope::from_slice(&raw) {
-        Ok(envelope) => {
+    match items(&raw) {
+        Some(items) => {
             counts.envelopes.fetch_add(1, Ordering::Relaxed);
-            for item in envelope.items() {
-                match item {
-                    EnvelopeItem::Event(_) => counts.events.fetch_add(1, Ordering::Relaxed),
-                    EnvelopeItem::Transaction(_) => {
+            for (ty, payload) in items {
+                match ty.as_str() {
+                    "event" => {
+                        counts.events.fetch_add(1, Ordering::Relaxed);
+                    }
+                    "transaction" => {
                         static SAMPLED: std::sync::Once = std::sync::Once::new();
                         SAMPLED.call_once(|| {
                             if let Ok(path) = std::env::var("SAMPLE") {
                                 let _ = std::fs::write(path, &raw);
                             }
                         });
-                        counts.transactions.fetch_add(1, Ordering::Relaxed)
+                        counts.transactions.fetch_add(1, Ordering::Relaxed);
                     }
-                    _ => 0,
-                };
+                    "client_report" => {
+                        let report: serde_json::Value =
+                            serde_json::from_slice(payload).unwrap_or_default();
+                        let mut discarded = counts.discarded.lock().unwrap();
+                        for d in report["discarded_events"].as_array().into_iter().flatten() {
+                            let key = format!(
+                                "{}:{}",
+                                d["reason"].as_str().unwrap_or("?"),
+                                d["category"].as_str().unwrap_or("?")
+                            );
+                            *discarded.entry(key).or_default() +=
+                                d["quantity"].as_u64().unwrap_or(0);
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
-        Err(_) => {
+        None => {
             counts.invalid.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -80,6 +132,7 @@ async fn stats(State((counts, _)): State<(Arc<Counts>, bool)>) -> Json<serde_jso
         "events": counts.events.load(Ordering::Relaxed),
         "transactions": counts.transactions.load(Ordering::Relaxed),
         "invalid": counts.invalid.load(Ordering::Relaxed),
+        "discarded": counts.discarded.lock().unwrap().clone(),
     }))
 }
 

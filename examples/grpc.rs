@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .environment("production")
         .release(concat!("grpc-example@", env!("CARGO_PKG_VERSION")))
         .traces_sample_rate(1.0);
-    if options.get_dsn().is_none() {
+    if options.dsn_ref().is_none() {
         let dir = std::env::var("LIGHTTRACE_ENVELOPE_DIR")
             .unwrap_or_else(|_| "lighttrace-envelopes".to_owned());
         options = options.sink(FileSink::new(&dir)?.with_summary());

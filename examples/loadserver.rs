@@ -13,7 +13,8 @@
 //!
 //! Routes: `GET /users/{id}` (200) and `GET /fail` (500 with an error event). lighttrace's sink
 //! can be tuned with `QUEUE` (envelopes), `MAX_QUEUE_BYTES` (the client's queue) and
-//! `DISK_BUFFER` (a directory, 64 MiB) and `COMPRESS_FROM` (bytes; gzip from there on).
+//! `DISK_BUFFER` (a directory, 64 MiB) and `COMPRESS_FROM` (bytes; gzip from there on);
+//! `BACKPRESSURE=0` turns backpressure handling off, `BACKPRESSURE_SECS` sets its check interval.
 
 use std::time::Duration;
 
@@ -70,7 +71,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut options = lighttrace::Options::new()
                 .dsn(dsn.clone())
                 .traces_sample_rate(rate)
+                .enable_backpressure_handling(std::env::var("BACKPRESSURE").as_deref() != Ok("0"))
                 .sink(lighttrace::HttpSink::with_options(dsn, sink));
+            if let Some(secs) = std::env::var("BACKPRESSURE_SECS")
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                options = options.backpressure_check_interval(Duration::from_secs_f64(secs));
+            }
             if let Some(bytes) = std::env::var("MAX_QUEUE_BYTES")
                 .ok()
                 .and_then(|v| v.parse().ok())

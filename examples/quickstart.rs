@@ -26,7 +26,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lighttrace::{FileSink, FutureExt, HandlerError, Options, TrackingLayer, User};
+use lighttrace::{FileSink, FutureTraceExt, HandlerError, Options, TrackingLayer, User};
 use serde_json::{json, Value};
 use sqlx::SqlitePool;
 use tracing_subscriber::prelude::*;
@@ -53,7 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // answers in microseconds, so this demo flags any 5 repeats; a real service keeps the
         // 50 ms default of `detect_n_plus_one(true)`.
         .n_plus_one_threshold(5, Duration::ZERO);
-    let destination = match options.get_dsn() {
+    let destination = match options.dsn_ref() {
         Some(dsn) => format!(
             "{}://{}/ (project {})",
             dsn.scheme(),
@@ -70,7 +70,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     // SENTRY_SPOTLIGHT=1 (read by `from_env`): also to Spotlight's sidecar, for its browser UI.
-    let destination = match options.get_spotlight() {
+    let destination = match options.spotlight_ref() {
         Some(url) => format!("{destination}, and Spotlight at {url}"),
         None => destination,
     };
@@ -194,8 +194,19 @@ async fn send_notification(email: &str) -> Result<(), NotificationError> {
 async fn database() -> Result<SqlitePool, sqlx::Error> {
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(4)
+        .min_connections(4)
+        // Connections are kept for good: none is opened in the middle of a request (its
+        // set-up statements would show up among the request's queries).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect("sqlite:file:quickstart?mode=memory&cache=shared")
         .await?;
+    // Opened now, all four, rather than when traffic first needs them.
+    let mut warm = Vec::new();
+    for _ in 0..4 {
+        warm.push(pool.acquire().await?);
+    }
+    drop(warm);
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
          CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL);",

@@ -3,20 +3,24 @@
 
 usage: scripts/load.py [--rounds 3] [--duration 10] [--connections 32] [--rate 1.0] [--rps N]
 
-Needs `wrk` (Debian package) and the release examples (`cargo build --release --examples`).
+Needs `wrk` (Debian package) and the release examples (`cargo build --release --examples --features probe`).
 Each round runs every variant once, interleaved, so slow drift on a noisy machine hits all
 variants alike:
   bare            no middleware
   lighttrace      TrackingLayer, HttpSink to a healthy local collector
   sentry          sentry-tower + sentry's reqwest transport to a healthy local collector
   lighttrace-hung TrackingLayer, HttpSink to a collector that never answers
+  lighttrace-nobp TrackingLayer with backpressure handling off (compare with lighttrace at
+                  saturation: --duration 60 lets the default 10 s checks lower the rate)
 Without --rps, wrk drives the server as fast as it can (saturation). With --rps N, every
 connection waits between requests (a wrk Lua `delay`) so the offered load is about N requests/s:
 the regime of a service that is busy but not overloaded.
 The server runs on a tokio runtime with 1 worker. Reported per variant (median over rounds):
 requests/s, p50 and p99 latency, server CPU per request (utime+stime of the whole server
 process over the measured run, divided by its requests), peak RSS (VmHWM), and delivered
-transactions / requests served (after the server flushed on SIGTERM).
+transactions / requests served (after the server flushed on SIGTERM), and where the other
+transactions went, as the client reports that reached the collector say: dropped (queue full,
+send errors, ...) or downsampled (left out by backpressure handling).
 """
 import argparse
 import json
@@ -138,7 +142,8 @@ def run_wire(args):
 def run_variant(variant, args):
     hung = variant == "lighttrace-hung"
     baseline = variant == "baseline"
-    server_variant = "lighttrace" if hung or baseline else variant
+    nobp = variant == "lighttrace-nobp"
+    server_variant = "lighttrace" if hung or baseline or nobp else variant
     cport, sport = free_port(), free_port()
     collector = subprocess.Popen([os.path.join(EXAMPLES, "collector")],
                                  env=dict(os.environ, PORT=str(cport), HANG="1" if hung else "0", SAMPLE=SAMPLE),
@@ -148,6 +153,10 @@ def run_variant(variant, args):
                DSN=f"http://0123456789abcdef0123456789abcdef@127.0.0.1:{cport}/1")
     if args.compress_from is not None:
         env["COMPRESS_FROM"] = str(args.compress_from)
+    if nobp:
+        env["BACKPRESSURE"] = "0"
+    if args.backpressure_secs is not None:
+        env["BACKPRESSURE_SECS"] = str(args.backpressure_secs)
     env.pop("RUST_BACKTRACE", None)
     binary = args.baseline if baseline else os.path.join(EXAMPLES, "loadserver")
     server = subprocess.Popen([binary], env=env,
@@ -170,9 +179,17 @@ def run_variant(variant, args):
         collector.wait()
     served = warm + requests
     expect_tx = variant != "bare"
+    discarded = stats.get("discarded", {})
+    lost = lambda reasons: sum(n for k, n in discarded.items()
+                               if k.endswith(":transaction") and k.split(":")[0] in reasons)
+    downsampled = lost({"backpressure"})
+    dropped = sum(n for k, n in discarded.items() if k.endswith(":transaction")) - downsampled \
+        - lost({"sample_rate"})
     return dict(variant=variant, rps=rps, p50=p50, p99=p99, errors=errors,
                 cpu_us=cpu / requests * 1e6, rss_mib=rss / 1024,
                 delivered=(stats["transactions"] / served) if expect_tx else None,
+                dropped=(dropped / served) if expect_tx else None,
+                downsampled=(downsampled / served) if expect_tx else None,
                 flushed="flushed true" in out)
 
 
@@ -187,6 +204,8 @@ def main():
     ap.add_argument("--baseline", default=None,
                     help="a loadserver binary built from an earlier commit: runs as the 'baseline' "
                          "variant (lighttrace as it was), so a change is measured in the same run")
+    ap.add_argument("--backpressure-secs", type=float, default=None,
+                    help="lighttrace's backpressure_check_interval (default: the crate's, 10 s)")
     ap.add_argument("--compress-from", type=int, default=None,
                     help="lighttrace's HttpSinkOptions::compress_from (default: the sink's own)")
     ap.add_argument("--wire", action="store_true",
@@ -207,7 +226,8 @@ def main():
             results[v].append(res)
             print(f"round {r + 1} {v:16} {res['rps']:9.0f} req/s  p50 {res['p50']:.3f} ms  p99 {res['p99']:.3f} ms"
                   f"  cpu {res['cpu_us']:.1f} us/req  rss {res['rss_mib']:.1f} MiB"
-                  + (f"  delivered {res['delivered'] * 100:.1f}%" if res["delivered"] is not None else ""),
+                  + (f"  delivered {res['delivered'] * 100:.1f}%  dropped {res['dropped'] * 100:.1f}%"
+                     f"  downsampled {res['downsampled'] * 100:.1f}%" if res["delivered"] is not None else ""),
                   flush=True)
         if args.wire and os.path.exists(SAMPLE):
             w = run_wire(args)
@@ -216,15 +236,20 @@ def main():
                   flush=True)
     med = lambda v, k: statistics.median(x[k] for x in results[v])
     print()
-    print("| variant | req/s | p50 ms | p99 ms | server CPU µs/req | × bare CPU | peak RSS MiB | delivered |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| variant | req/s | p50 ms | p99 ms | server CPU µs/req | × bare CPU | peak RSS MiB | delivered "
+          "| dropped | downsampled |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     bare_cpu = med("bare", "cpu_us") if "bare" in results else None
+
+    def share(v, key):
+        values = [x[key] for x in results[v] if x[key] is not None]
+        return f"{statistics.median(values) * 100:.1f} %" if values else "–"
+
     for v in variants:
-        delivered = [x["delivered"] for x in results[v] if x["delivered"] is not None]
-        d = f"{statistics.median(delivered) * 100:.1f} %" if delivered else "–"
         ratio = f"{med(v, 'cpu_us') / bare_cpu:.2f}" if bare_cpu else "–"
         print(f"| {v} | {med(v, 'rps'):.0f} | {med(v, 'p50'):.3f} | {med(v, 'p99'):.3f} | {med(v, 'cpu_us'):.1f} "
-              f"| {ratio} | {med(v, 'rss_mib'):.1f} | {d} |")
+              f"| {ratio} | {med(v, 'rss_mib'):.1f} | {share(v, 'delivered')} | {share(v, 'dropped')} "
+              f"| {share(v, 'downsampled')} |")
     if wires and bare_cpu and "lighttrace" in results:
         wire = statistics.median(w["cpu_us"] for w in wires)
         delivery = med("lighttrace", "cpu_us") - bare_cpu

@@ -62,6 +62,7 @@
 //! must run on the request path (`traces_sampler`, `transaction_name`, `classify`) are contained
 //! like the hooks: a panic in any of them is counted or falls back to the default, and never
 //! reaches the request.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -98,17 +99,19 @@ pub mod future {
     pub use crate::layer::future::{InScope, InSpan, ReportErrors, ResponseFuture};
 }
 pub use layer::{
-    ClassifyResponse, HandlerError, ReportedError, RequestBody, RequestInfo, ResponseBody,
+    ClassifyFailure, HandlerError, ReportedError, RequestBody, RequestInfo, ResponseBody,
     ServerErrors, TrackingLayer, TrackingService, TRACERESPONSE,
 };
 pub use monitor::{JobFailure, Monitor};
-pub use options::{parse_dsn, ConfigError, Options, SamplingContext};
+pub use options::{parse_dsn, ConfigError, Options, RequestBodySize, SamplingContext};
 pub use scope::{
     add_breadcrumb, capture_error, capture_message, capture_panics, current_trace_id,
     inject_trace_headers, set_extra, set_fingerprint, set_tag, set_user, spawn, spawn_blocking,
-    spawn_named, start_span, CapturableError, FutureExt, SpanGuard,
+    spawn_named, start_span, CapturableError, FutureTraceExt, SpanGuard,
 };
 pub use scrub::ScrubRules;
+/// The unit of [`Monitor::interval`], re-exported from the protocol types.
+pub use sentry_types::protocol::v7::MonitorIntervalUnit;
 pub use sink::{FileSink, MemorySink, Sink};
 #[cfg(feature = "http-sink")]
 pub use sink::{HttpSink, HttpSinkOptions};
@@ -122,7 +125,9 @@ pub mod latency {
     pub use crate::metrics::latency::{LatencyReport, RouteLatency, BOUNDS};
 }
 
-/// For benchmarks and load-test tools only; not part of the API, may change at any time.
+/// For benchmarks and load-test tools only (feature `probe`); not part of the API, may change
+/// at any time.
+#[cfg(feature = "probe")]
 #[doc(hidden)]
 pub mod __probe {
     pub use crate::layer::probe::Probe;

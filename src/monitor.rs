@@ -210,7 +210,7 @@ impl Monitor {
             check_in_id,
             monitor_slug: self.slug.clone(),
             status,
-            environment: client.options_ref().get_environment().map(str::to_owned),
+            environment: client.options_ref().environment_ref().map(str::to_owned),
             duration,
             monitor_config: self.config.clone(),
         })));
@@ -218,6 +218,7 @@ impl Monitor {
 }
 
 /// Why a monitored run failed.
+#[non_exhaustive]
 pub enum JobFailure<E> {
     /// The job returned this error.
     Failed(E),

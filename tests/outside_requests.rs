@@ -23,12 +23,12 @@ async fn outside_requests_the_global_client_is_used_or_nothing_happens() {
     std::env::set_var("SENTRY_RELEASE", "env-release@2");
     std::env::set_var("SENTRY_ENVIRONMENT", "staging");
     let options = Options::from_env().unwrap();
-    assert_eq!(options.get_dsn().unwrap().project_id().to_string(), "5");
-    assert_eq!(options.get_release(), Some("env-release@2"));
-    assert_eq!(options.get_environment(), Some("staging"));
+    assert_eq!(options.dsn_ref().unwrap().project_id().to_string(), "5");
+    assert_eq!(options.release_ref(), Some("env-release@2"));
+    assert_eq!(options.environment_ref(), Some("staging"));
     // Code wins over the environment.
     assert_eq!(
-        Options::from_env().unwrap().release("code@1").get_release(),
+        Options::from_env().unwrap().release("code@1").release_ref(),
         Some("code@1")
     );
     std::env::set_var(
@@ -38,7 +38,7 @@ async fn outside_requests_the_global_client_is_used_or_nothing_happens() {
     assert_eq!(
         Options::from_env()
             .unwrap()
-            .get_dsn()
+            .dsn_ref()
             .unwrap()
             .project_id()
             .to_string(),
@@ -49,6 +49,17 @@ async fn outside_requests_the_global_client_is_used_or_nothing_happens() {
     assert!(err.contains("LIGHTTRACE_DSN"), "{err}");
     std::env::remove_var("LIGHTTRACE_DSN");
     std::env::remove_var("SENTRY_DSN");
+    // Tracing is off until a rate is set, in code or in SENTRY_TRACES_SAMPLE_RATE.
+    assert!(!Options::from_env().unwrap().tracing_enabled());
+    std::env::set_var("SENTRY_TRACES_SAMPLE_RATE", "0.25");
+    assert!(Options::from_env().unwrap().tracing_enabled());
+    std::env::set_var("SENTRY_TRACES_SAMPLE_RATE", "lots");
+    let err = Options::from_env().unwrap_err().to_string();
+    assert!(
+        err.contains("SENTRY_TRACES_SAMPLE_RATE") && err.contains("lots"),
+        "{err}"
+    );
+    std::env::remove_var("SENTRY_TRACES_SAMPLE_RATE");
 
     let sink = MemorySink::new();
     let client = Client::new(Options::from_env().unwrap().sink(sink.clone()));

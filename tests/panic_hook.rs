@@ -37,6 +37,8 @@ async fn panics_outside_requests_are_captured_without_blocking() {
     let sink = MemorySink::new();
     Client::new(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .release("svc@1")
             .sink(common::Keep(sink.clone())),
     )
@@ -99,15 +101,18 @@ async fn panics_outside_requests_are_captured_without_blocking() {
     // The hook runs no user code: a `before_send` that panics on the panic it is given cannot
     // abort the process (a panic inside a panic hook does), it only loses that event.
     let sink = MemorySink::new();
-    let client = Client::new(Options::new().sink(common::Keep(sink.clone())).before_send(
-        |event| {
-            let value = event.exception.values.last().and_then(|e| e.value.clone());
-            if value.as_deref() == Some("poison for before_send") {
-                panic!("a buggy before_send");
-            }
-            Some(event)
-        },
-    ));
+    let client = Client::new(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .sink(common::Keep(sink.clone()))
+            .before_send(|event| {
+                let value = event.exception.values.last().and_then(|e| e.value.clone());
+                if value.as_deref() == Some("poison for before_send") {
+                    panic!("a buggy before_send");
+                }
+                Some(event)
+            }),
+    );
     client.install_global();
     let joined = std::thread::spawn(|| panic!("poison for before_send")).join();
     assert!(joined.is_err());
@@ -127,7 +132,7 @@ async fn panics_outside_requests_are_captured_without_blocking() {
 
     // A hung collector cannot freeze panicking threads: the hook only queues.
     let collector = common::Collector::start(common::Mode::Hang).await;
-    Client::new(Options::new().dsn(collector.dsn())).install_global();
+    Client::new(Options::new().traces_sample_rate(1.0).dsn(collector.dsn())).install_global();
     let all = tokio::task::spawn_blocking(|| {
         for _ in 0..50 {
             assert!(std::thread::spawn(explode_in_worker).join().is_err());
@@ -144,6 +149,8 @@ async fn user_code_panics_are_not_reported_as_panics_of_the_app() {
     let sink = MemorySink::new();
     let dsn = format!("https://{}@errors.example.com/1", common::KEY);
     let options = Options::new()
+        .traces_sample_rate(1.0)
+        .traces_sample_rate(1.0)
         .dsn(lighttrace::parse_dsn(&dsn).unwrap())
         .sink(common::Keep(sink.clone()));
     let client = lighttrace::Client::new(options.before_send(|event| {

@@ -62,6 +62,7 @@ fn options(sink: &MemorySink) -> Options {
                 .unwrap(),
         )
         .release("api@2.0.0")
+        .traces_sample_rate(1.0)
         .environment("test")
         .sink(common::Keep(sink.clone()))
 }
@@ -301,6 +302,60 @@ async fn instrumented_helpers_become_nested_child_spans() {
         took >= Duration::from_millis(30),
         "creation to close: {took:?}"
     );
+}
+
+#[tokio::test]
+async fn a_span_another_thread_still_holds_when_the_request_ends_is_kept() {
+    install();
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(options(&sink));
+    let client = layer.client().clone();
+    // What sqlx's SQLite worker does: it keeps the caller's span a moment after answering.
+    let (keep, kept) = std::sync::mpsc::channel::<tracing::Span>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let span = kept.recv().unwrap();
+        released.recv().unwrap();
+        drop(span);
+    });
+    let app = Router::new()
+        .route(
+            "/users/{id}",
+            get(move || {
+                let keep = keep.clone();
+                async move {
+                    async {
+                        keep.send(tracing::Span::current()).unwrap();
+                        tokio::task::yield_now().await;
+                    }
+                    .instrument(tracing::info_span!("load_user"))
+                    .await;
+                    "user"
+                }
+            }),
+        )
+        .layer(layer);
+    assert_eq!(get_status(&app, "/users/1").await, StatusCode::OK);
+    assert!(client.flush(WAIT).await);
+    // The request is over and the span's last handle is still on the other thread.
+    let tx = &sink.transactions()[0];
+    let span = tx
+        .spans
+        .iter()
+        .find(|s| s.description.as_deref() == Some("load_user"))
+        .expect("the helper's span is in the transaction");
+    assert!(
+        span.timestamp.unwrap() <= tx.timestamp.unwrap(),
+        "it ended before the request"
+    );
+    release.send(()).unwrap();
+    holder.join().unwrap();
+    // Closing it later changes nothing and is not counted as lost.
+    assert!(client.flush(WAIT).await);
+    assert!(sink
+        .discarded()
+        .iter()
+        .all(|(r, c, _)| !(*r == Reason::EventProcessor && *c == Category::Span)));
 }
 
 #[tokio::test]

@@ -360,7 +360,10 @@ impl Client {
 #[cfg(feature = "http-sink")]
 fn default_sink(options: &Options) -> Option<Arc<dyn Sink>> {
     let dsn = options.dsn.clone()?;
-    Some(Arc::new(crate::sink::HttpSink::new(dsn)))
+    Some(Arc::new(crate::sink::HttpSink::with_options(
+        dsn,
+        options.http_sink.clone(),
+    )))
 }
 
 #[cfg(not(feature = "http-sink"))]

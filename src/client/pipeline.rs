@@ -374,12 +374,15 @@ impl Core {
     /// The dynamic sampling context this process starts for a trace (taking the input's
     /// transaction name rather than copying it).
     pub(crate) fn own_dsc(&self, dsc: DscInput) -> DynamicSamplingContext {
-        let out = self
-            .dsc_template
-            .clone()
-            .with_trace_id(dsc.trace_id)
-            .with_sample_rate(dsc.sample_rate.unwrap_or(self.options.traces_sample_rate))
-            .with_sampled(dsc.sampled);
+        let out = self.dsc_template.clone().with_trace_id(dsc.trace_id);
+        // With tracing off nothing was decided here: the context has no rate and no decision
+        // (Sentry's "tracing without performance").
+        let rate = dsc.sample_rate.or(self.options.traces_sample_rate);
+        let out = match (self.options.tracing_enabled(), rate) {
+            (true, Some(rate)) => out.with_sample_rate(rate).with_sampled(dsc.sampled),
+            (true, None) => out.with_sampled(dsc.sampled),
+            (false, _) => out,
+        };
         let out = match SampleRand::try_from(dsc.sample_rand) {
             Ok(rand) => out.with_sample_rand(rand),
             Err(_) => out,

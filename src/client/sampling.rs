@@ -67,6 +67,10 @@ pub(crate) fn sample_trace(
     factor: u8,
     sink: Option<&dyn Sink>,
 ) -> (bool, f32) {
+    if !options.tracing_enabled() {
+        // Nothing is sampled out: nothing is recorded here at all.
+        return (false, 0.0);
+    }
     if !options.traces_request(ctx.method, ctx.route, ctx.name) {
         // Filtered, not sampled out: `ignore_transactions` counts what it drops.
         if options.ignores_transaction(ctx.method, ctx.route, ctx.name) {
@@ -87,7 +91,7 @@ pub(crate) fn sample_trace(
             }
         },
         (None, Some(parent)) => f32::from(u8::from(parent)),
-        (None, None) => options.traces_sample_rate,
+        (None, None) => options.traces_sample_rate.unwrap_or(0.0),
     };
     let rate = downsampled(base, factor);
     // Compared as `f32`, the rates' own precision: widening 0.3f32 would give 0.30000001,

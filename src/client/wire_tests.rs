@@ -31,6 +31,11 @@ impl Sink for Typed {
 }
 
 fn core(options: Options, sink: Arc<dyn Sink>) -> Core {
+    // Transactions exist only with tracing on.
+    let options = match options.tracing_enabled() {
+        true => options,
+        false => options.traces_sample_rate(1.0),
+    };
     Core {
         direct: crate::wire::Writer::new(crate::client::pipeline::wire_setup(&options)),
         dsc_template: crate::client::pipeline::dsc_template(&options),

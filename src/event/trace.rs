@@ -54,6 +54,9 @@ pub(crate) struct TraceIds {
     /// The trace's random number in `[0, 1)`, which every service of the trace decides with
     /// (`sample_rand < rate`).
     pub(crate) sample_rand: f64,
+    /// The decision passed on downstream: this service's, or with tracing off here the
+    /// caller's (`None`: left to the next service).
+    pub(crate) decision: Option<bool>,
 }
 
 impl TraceIds {
@@ -84,6 +87,7 @@ impl TraceIds {
             sampled,
             sample_rate,
             sample_rand,
+            decision: Some(sampled),
         }
     }
 

@@ -16,7 +16,7 @@ use http::StatusCode;
 ///         (status.is_server_error() && status != 503) || status == 429
 ///     });
 /// ```
-pub trait ClassifyResponse: Send + Sync + 'static {
+pub trait ClassifyFailure: Send + Sync + 'static {
     /// Whether a response with this status is a failure.
     fn is_failure(&self, status: StatusCode) -> bool;
 
@@ -27,7 +27,7 @@ pub trait ClassifyResponse: Send + Sync + 'static {
     /// `INVALID_ARGUMENT`, …) is not.
     ///
     /// ```
-    /// use lighttrace::{ClassifyResponse, ServerErrors};
+    /// use lighttrace::{ClassifyFailure, ServerErrors};
     /// assert!(ServerErrors.is_grpc_failure(13)); // INTERNAL
     /// assert!(!ServerErrors.is_grpc_failure(5)); // NOT_FOUND
     /// ```
@@ -39,20 +39,20 @@ pub trait ClassifyResponse: Send + Sync + 'static {
 /// The default classifier: every 5xx status is a failure.
 ///
 /// ```
-/// use lighttrace::{ClassifyResponse, ServerErrors};
+/// use lighttrace::{ClassifyFailure, ServerErrors};
 /// assert!(ServerErrors.is_failure(http::StatusCode::BAD_GATEWAY));
 /// assert!(!ServerErrors.is_failure(http::StatusCode::NOT_FOUND));
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ServerErrors;
 
-impl ClassifyResponse for ServerErrors {
+impl ClassifyFailure for ServerErrors {
     fn is_failure(&self, status: StatusCode) -> bool {
         status.is_server_error()
     }
 }
 
-impl<F> ClassifyResponse for F
+impl<F> ClassifyFailure for F
 where
     F: Fn(StatusCode) -> bool + Send + Sync + 'static,
 {

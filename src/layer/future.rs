@@ -1,5 +1,5 @@
 //! The futures lighttrace returns: the layer's [`ResponseFuture`], and the wrappers of
-//! [`FutureExt`](crate::FutureExt) ([`InScope`], [`InSpan`], [`ReportErrors`]).
+//! [`FutureTraceExt`](crate::FutureTraceExt) ([`InScope`], [`InSpan`], [`ReportErrors`]).
 
 use std::future::Future;
 use std::pin::Pin;

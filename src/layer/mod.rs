@@ -15,6 +15,7 @@ pub(crate) mod future;
 mod grpc;
 mod meter;
 #[doc(hidden)]
+#[cfg(feature = "probe")]
 pub(crate) mod probe;
 mod request_info;
 mod response_body;
@@ -23,18 +24,21 @@ mod service;
 use std::fmt;
 use std::sync::Arc;
 
+#[cfg(feature = "http-sink")]
 use sentry_types::Dsn;
 use tower_layer::Layer;
 
 pub use body::RequestBody;
-pub use classify::{ClassifyResponse, ServerErrors};
+pub use classify::{ClassifyFailure, ServerErrors};
 pub use error::{HandlerError, ReportedError};
 pub use request_info::RequestInfo;
 pub use response_body::ResponseBody;
 pub use service::TrackingService;
 
 use crate::client::Client;
-use crate::options::{ConfigError, Options};
+#[cfg(feature = "http-sink")]
+use crate::options::ConfigError;
+use crate::options::Options;
 use sentry_types::protocol::v7::User;
 
 pub(crate) type NameFn = dyn Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync;
@@ -65,11 +69,12 @@ pub(crate) type UserFn = dyn Fn(&RequestInfo<'_>) -> Option<User> + Send + Sync;
 /// gRPC calls (tonic's `Server::builder().layer(..)`, or any gRPC server) are recognised by
 /// their content type: named `package.Service/Method` (op `grpc.server`), judged by their gRPC
 /// status (from the head, or the trailers at the end of a stream; see
-/// [`ClassifyResponse::is_grpc_failure`]), and a panic is answered with `grpc-status: 13`
+/// [`ClassifyFailure::is_grpc_failure`]), and a panic is answered with `grpc-status: 13`
 /// (`INTERNAL`) instead of an HTTP 500.
 ///
 /// Panics are caught by unwinding: with `panic = "abort"` in your profile nothing can catch them.
 #[derive(Clone)]
+#[must_use]
 pub struct TrackingLayer {
     config: Arc<LayerConfig>,
 }
@@ -80,7 +85,7 @@ pub struct TrackingLayer {
 pub(crate) struct LayerConfig {
     pub(crate) client: Client,
     /// The user's classifier (`None`: [`ServerErrors`], which needs no containing).
-    pub(crate) classifier: Option<Arc<dyn ClassifyResponse>>,
+    pub(crate) classifier: Option<Arc<dyn ClassifyFailure>>,
     pub(crate) name_fn: Option<Arc<NameFn>>,
     pub(crate) user_fn: Option<Arc<UserFn>>,
     /// Where to put the event id on responses that produced an event, if anywhere.
@@ -102,15 +107,20 @@ impl fmt::Debug for TrackingLayer {
 }
 
 impl TrackingLayer {
-    /// Reports to `dsn` over HTTP, with default options plus release and environment from
-    /// `SENTRY_RELEASE` and `SENTRY_ENVIRONMENT`.
+    /// Reports to `dsn` over HTTP ([`HttpSink`](crate::HttpSink)), with default options:
+    /// errors, release health and latency; no transactions until a
+    /// [`traces_sample_rate`](Options::traces_sample_rate) is set. Reads nothing from the
+    /// environment ([`from_env`](Self::from_env) does). Only with the `http-sink` feature (on by
+    /// default): without it, give [`with_options`](Self::with_options) a sink.
     ///
     /// ```
     /// let dsn: lighttrace::Dsn = "https://public_key@errors.example.com/1".parse().unwrap();
     /// let layer = lighttrace::TrackingLayer::new(dsn);
+    /// assert!(layer.client().is_enabled());
     /// ```
+    #[cfg(feature = "http-sink")]
     pub fn new(dsn: Dsn) -> Self {
-        Self::with_options(Options::new().dsn(dsn).env_release_and_environment())
+        Self::with_options(Options::new().dsn(dsn))
     }
 
     /// Like [`new`](Self::new), parsing the DSN first: an invalid one is an error that names the
@@ -119,16 +129,19 @@ impl TrackingLayer {
     /// ```
     /// assert!(lighttrace::TrackingLayer::try_new("no-scheme@host").is_err());
     /// ```
+    #[cfg(feature = "http-sink")]
     pub fn try_new(dsn: &str) -> Result<Self, ConfigError> {
         Ok(Self::new(crate::options::parse_dsn(dsn)?))
     }
 
     /// Configured from the environment ([`Options::from_env`]). With no DSN set anywhere the
-    /// layer still works (panics still become 500s) and sends nothing.
+    /// layer still works (panics still become 500s) and sends nothing. Only with the
+    /// `http-sink` feature (on by default), which delivers to the DSN.
     ///
     /// ```
     /// let layer = lighttrace::TrackingLayer::from_env().expect("a valid DSN, or none");
     /// ```
+    #[cfg(feature = "http-sink")]
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self::with_options(Options::from_env()?))
     }
@@ -173,8 +186,7 @@ impl TrackingLayer {
 
     /// Replaces the failure classification (default: [`ServerErrors`], every 5xx). The
     /// classifier runs on the request path; if it panics, the default classification is used.
-    #[must_use]
-    pub fn classify(mut self, classifier: impl ClassifyResponse) -> Self {
+    pub fn classify(mut self, classifier: impl ClassifyFailure) -> Self {
         Arc::make_mut(&mut self.config).classifier = Some(Arc::new(classifier));
         self
     }
@@ -189,7 +201,6 @@ impl TrackingLayer {
     ///     req.uri().path().starts_with("/static/").then(|| "GET /static/*".to_owned())
     /// });
     /// ```
-    #[must_use]
     pub fn transaction_name<F>(mut self, name: F) -> Self
     where
         F: Fn(&RequestInfo<'_>) -> Option<String> + Send + Sync + 'static,
@@ -224,7 +235,6 @@ impl TrackingLayer {
     /// assert_eq!(sink.events()[0].user.as_ref().unwrap().id.as_deref(), Some("42"));
     /// # }
     /// ```
-    #[must_use]
     pub fn user_from_header(self, name: http::HeaderName) -> Self {
         let rules = self.config.client.options_ref().scrub_rules.clone();
         self.user_from(move |req: &RequestInfo<'_>| {
@@ -256,7 +266,6 @@ impl TrackingLayer {
     ///     Some(User { id: Some(claims.subject.clone()), ..Default::default() })
     /// });
     /// ```
-    #[must_use]
     pub fn user_from<F>(mut self, user: F) -> Self
     where
         F: Fn(&RequestInfo<'_>) -> Option<User> + Send + Sync + 'static,
@@ -273,7 +282,6 @@ impl TrackingLayer {
     /// let layer = lighttrace::TrackingLayer::with_options(lighttrace::Options::new())
     ///     .event_id_header(http::HeaderName::from_static("x-event-id"));
     /// ```
-    #[must_use]
     pub fn event_id_header(mut self, name: http::HeaderName) -> Self {
         Arc::make_mut(&mut self.config).event_id_header = Some(name);
         self
@@ -290,7 +298,7 @@ impl TrackingLayer {
     /// use lighttrace::{MemorySink, Options, TrackingLayer, TRACERESPONSE};
     /// use tower::ServiceExt;
     ///
-    /// let layer = TrackingLayer::with_options(Options::new().sink(MemorySink::new()))
+    /// let layer = TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(MemorySink::new()))
     ///     .trace_response_header(TRACERESPONSE);
     /// let app = Router::new().route("/", get(|| async { "ok" })).layer(layer);
     /// let req = http::Request::get("/").body(axum::body::Body::empty()).unwrap();
@@ -301,7 +309,6 @@ impl TrackingLayer {
     /// assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
     /// # }
     /// ```
-    #[must_use]
     pub fn trace_response_header(mut self, name: http::HeaderName) -> Self {
         Arc::make_mut(&mut self.config).trace_response_header = Some(name);
         self

@@ -157,7 +157,11 @@ where
             parent_sample_rate: incoming.as_ref().and_then(|i| i.sample_rate),
             sample_rand,
         });
-        let trace = TraceIds::start(trace_id, incoming.as_ref(), sampled, rate, sample_rand);
+        let mut trace = TraceIds::start(trace_id, incoming.as_ref(), sampled, rate, sample_rand);
+        if !options.tracing_enabled() {
+            // Nothing is recorded here; the caller's decision still travels on.
+            trace.decision = incoming.as_ref().and_then(|i| i.sampled);
+        }
         let upstream = config.client.applied_rate(upstream.flatten(), rate);
         let scope = Arc::new(RequestScope::new(
             config.client.clone(),

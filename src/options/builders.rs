@@ -8,7 +8,7 @@ use std::sync::Arc;
 use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
 use sentry_types::Dsn;
 
-use super::{clamp_rate, Options, SamplingContext};
+use super::{clamp_rate, Options, RequestBodySize, SamplingContext};
 use crate::scrub::ScrubRules;
 use crate::sink::Sink;
 
@@ -50,10 +50,19 @@ impl Options {
         self
     }
 
-    /// The share of requests recorded as transactions, from 0.0 to 1.0 (default 1.0). Out-of-range
-    /// values are clamped.
+    /// The share of requests recorded as transactions, from 0.0 to 1.0. Out-of-range values
+    /// are clamped. Unset by default: as in Sentry's SDKs, no request is traced until this or a
+    /// [`traces_sampler`](Self::traces_sampler) is set (errors, release health and per-route
+    /// latency are recorded either way, and incoming traces are still passed on).
+    /// [`from_env`](Self::from_env) reads `SENTRY_TRACES_SAMPLE_RATE`.
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new();
+    /// assert!(!options.tracing_enabled());
+    /// assert!(options.traces_sample_rate(0.2).tracing_enabled());
+    /// ```
     pub fn traces_sample_rate(mut self, rate: f32) -> Self {
-        self.traces_sample_rate = clamp_rate(rate);
+        self.traces_sample_rate = Some(clamp_rate(rate));
         self
     }
 
@@ -129,6 +138,22 @@ impl Options {
         F: Fn(Breadcrumb) -> Option<Breadcrumb> + Send + Sync + 'static,
     {
         self.before_breadcrumb = Some(Arc::new(hook));
+        self
+    }
+
+    /// Tunes the HTTP sink the DSN makes (queue, timeouts, gzip, disk buffer), without giving
+    /// the DSN twice. Ignored when a [`sink`](Self::sink) is set.
+    ///
+    /// ```
+    /// use lighttrace::{HttpSinkOptions, Options};
+    /// let options = Options::new()
+    ///     .dsn(lighttrace::parse_dsn("https://key@errors.example.com/1").unwrap())
+    ///     .http_sink(HttpSinkOptions::default().queue_capacity(100));
+    /// assert!(lighttrace::Client::new(options).is_enabled());
+    /// ```
+    #[cfg(feature = "http-sink")]
+    pub fn http_sink(mut self, options: crate::sink::HttpSinkOptions) -> Self {
+        self.http_sink = options;
         self
     }
 
@@ -220,14 +245,29 @@ impl Options {
         self
     }
 
-    /// How much of a JSON, form or text request body an error event shows (default 10 KiB;
-    /// 0 turns body capture off). The body is teed as the handler reads it, never buffered in
-    /// advance; longer bodies are cut (forms at a pair boundary) or, for JSON, summarised.
+    /// How much of a JSON, form or text request body an error event shows, in sentry-python's
+    /// levels: [`Never`](RequestBodySize::Never), [`Small`](RequestBodySize::Small) (1,000
+    /// bytes), [`Medium`](RequestBodySize::Medium) (10,000 bytes, the default) or
+    /// [`Always`](RequestBodySize::Always) (1 MiB). The body is teed as the handler reads it,
+    /// never buffered in advance; longer bodies are cut (forms at a pair boundary) or, for JSON,
+    /// summarised.
     ///
     /// ```
-    /// let options = lighttrace::Options::new().max_request_body_size(4096);
+    /// use lighttrace::{Options, RequestBodySize};
+    /// let options = Options::new().max_request_body_size(RequestBodySize::Small);
     /// ```
-    pub fn max_request_body_size(mut self, bytes: usize) -> Self {
+    pub fn max_request_body_size(mut self, size: RequestBodySize) -> Self {
+        self.max_request_body_size = size.bytes();
+        self
+    }
+
+    /// Like [`max_request_body_size`](Self::max_request_body_size), as a number of bytes (0
+    /// turns body capture off).
+    ///
+    /// ```
+    /// let options = lighttrace::Options::new().max_request_body_bytes(4096);
+    /// ```
+    pub fn max_request_body_bytes(mut self, bytes: usize) -> Self {
         self.max_request_body_size = bytes;
         self
     }
@@ -379,25 +419,26 @@ impl Options {
     }
 
     /// Outgoing requests ([`send_traced`](crate::TracedRequest::send_traced),
-    /// [`inject_trace_headers`](crate::inject_trace_headers)) get `sentry-trace`, `baggage`
-    /// (and `traceparent` when [on](Self::propagate_traceparent)) only when their URL matches one
-    /// of these; the others are still recorded as spans. Default: every URL, as Sentry's SDKs do.
-    /// An empty list turns propagation off.
+    /// [`inject_trace_headers`](crate::inject_trace_headers), [`OutgoingLayer`](crate::OutgoingLayer))
+    /// get `sentry-trace`, `baggage` (and `traceparent` when [on](Self::propagate_traceparent))
+    /// only when their URL matches one of these; the others are still recorded as spans.
     ///
-    /// A target with a scheme (`https://api.example.com/v2`) matches URLs that start with it;
-    /// a bare host (`api.internal`, `api.internal:8443`) matches that host and its subdomains,
-    /// and never a URL that merely mentions it in its path or query.
+    /// As in sentry-python, each target is a regular expression searched anywhere in the URL
+    /// (`api.internal` matches `https://api.internal/x`, and also a URL that mentions it: anchor
+    /// with `^https://api\.internal/` to be strict). Default: every URL (`[".*"]`). An empty list
+    /// turns propagation off. A target that is not a valid regular expression is matched as
+    /// plain text. Requests to the DSN's host never carry trace headers.
     ///
     /// ```
     /// let options = lighttrace::Options::new()
-    ///     .trace_propagation_targets(["https://api.internal.example.com", "localhost"]);
+    ///     .trace_propagation_targets([r"^https://api\.internal\.example\.com/", "localhost"]);
     /// ```
     pub fn trace_propagation_targets<I, S>(mut self, targets: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        self.trace_propagation_targets = Some(targets.into_iter().map(Into::into).collect());
+        self.trace_propagation_targets = Some(super::Targets::new(targets));
         self
     }
 
@@ -438,7 +479,7 @@ impl Options {
     /// ```
     /// let options = lighttrace::Options::new().spotlight(true);
     /// assert_eq!(
-    ///     options.get_spotlight().map(|u| u.to_string()).as_deref(),
+    ///     options.spotlight_ref().map(|u| u.to_string()).as_deref(),
     ///     Some("http://localhost:8969/stream")
     /// );
     /// ```
@@ -453,7 +494,7 @@ impl Options {
     /// ```
     /// let url: http::Uri = "http://127.0.0.1:9000/stream".parse().unwrap();
     /// let options = lighttrace::Options::new().spotlight_url(url.clone());
-    /// assert_eq!(options.get_spotlight(), Some(&url));
+    /// assert_eq!(options.spotlight_ref(), Some(&url));
     /// ```
     pub fn spotlight_url(mut self, url: http::Uri) -> Self {
         self.spotlight = Some(url);

@@ -1,4 +1,5 @@
-//! The environment variables the options read: the DSN, release, environment and Spotlight.
+//! The environment variables the options read: the DSN, release, environment, trace sample
+//! rate and Spotlight.
 
 use super::{ConfigError, Options};
 
@@ -12,17 +13,18 @@ fn env_var(name: &str) -> Option<String> {
 
 impl Options {
     /// Defaults plus the environment: the DSN from `LIGHTTRACE_DSN`, else `SENTRY_DSN`; the release
-    /// from `SENTRY_RELEASE`; the environment from `SENTRY_ENVIRONMENT`; the Spotlight sidecar
-    /// from `SENTRY_SPOTLIGHT` (`1` or a URL, see [`spotlight`](Self::spotlight)). Setters
-    /// called afterwards win over the environment.
+    /// from `SENTRY_RELEASE`; the environment from `SENTRY_ENVIRONMENT`; the trace sample rate
+    /// from `SENTRY_TRACES_SAMPLE_RATE`; the Spotlight sidecar from `SENTRY_SPOTLIGHT` (`1` or a
+    /// URL, see [`spotlight`](Self::spotlight)). Setters called afterwards win over the
+    /// environment.
     ///
-    /// An invalid DSN (or `SENTRY_SPOTLIGHT`) in the environment is an error that names the
-    /// variable.
+    /// An invalid DSN, sample rate or `SENTRY_SPOTLIGHT` in the environment is an error that
+    /// names the variable.
     ///
     /// ```
     /// # std::env::remove_var("LIGHTTRACE_DSN"); std::env::remove_var("SENTRY_DSN");
     /// let options = lighttrace::Options::from_env().unwrap();
-    /// assert!(options.get_dsn().is_none()); // nothing set: the client sends nothing
+    /// assert!(options.dsn_ref().is_none()); // nothing set: the client sends nothing
     /// ```
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut options = Self::new().env_release_and_environment();
@@ -31,6 +33,18 @@ impl Options {
                 options.dsn = Some(super::parse_dsn_from(&value, var)?);
                 break;
             }
+        }
+        if let Some(value) = env_var("SENTRY_TRACES_SAMPLE_RATE") {
+            let rate = value
+                .trim()
+                .parse::<f32>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r));
+            let rate = rate.ok_or_else(|| ConfigError::InvalidSampleRate {
+                variable: "SENTRY_TRACES_SAMPLE_RATE",
+                value: value.clone(),
+            })?;
+            options = options.traces_sample_rate(rate);
         }
         if let Some(value) = env_var("SENTRY_SPOTLIGHT") {
             options.spotlight = spotlight_from_env(&value)?;

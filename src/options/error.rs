@@ -16,13 +16,19 @@ pub enum ConfigError {
         /// The parser's reason.
         source: sentry_types::ParseDsnError,
     },
-    /// The file sink's directory could not be created.
-    Io(std::io::Error),
     /// A monitor's crontab schedule did not parse.
     #[non_exhaustive]
     InvalidSchedule {
         /// The schedule as given.
         schedule: String,
+    },
+    /// A sample rate in the environment is not a number from 0 to 1.
+    #[non_exhaustive]
+    InvalidSampleRate {
+        /// The variable, e.g. `SENTRY_TRACES_SAMPLE_RATE`.
+        variable: &'static str,
+        /// The value as given.
+        value: String,
     },
     /// `SENTRY_SPOTLIGHT` is neither a switch nor a sidecar URL.
     #[non_exhaustive]
@@ -43,10 +49,13 @@ impl fmt::Display for ConfigError {
                 f,
                 "invalid DSN ({origin}): {problem}; expected https://<public_key>@<host>/<project_id>"
             ),
-            ConfigError::Io(e) => write!(f, "lighttrace sink I/O error: {e}"),
             ConfigError::InvalidSchedule { schedule } => write!(
                 f,
                 "invalid crontab schedule `{schedule}`: expected five fields, such as `0 3 * * *`"
+            ),
+            ConfigError::InvalidSampleRate { variable, value } => write!(
+                f,
+                "invalid {variable} `{value}`: expected a number from 0 to 1, such as 0.2"
             ),
             ConfigError::InvalidSpotlight { value, problem } => write!(
                 f,
@@ -60,14 +69,9 @@ impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::InvalidDsn { source, .. } => Some(source),
-            ConfigError::Io(e) => Some(e),
-            ConfigError::InvalidSchedule { .. } | ConfigError::InvalidSpotlight { .. } => None,
+            ConfigError::InvalidSchedule { .. }
+            | ConfigError::InvalidSpotlight { .. }
+            | ConfigError::InvalidSampleRate { .. } => None,
         }
-    }
-}
-
-impl From<std::io::Error> for ConfigError {
-    fn from(e: std::io::Error) -> Self {
-        ConfigError::Io(e)
     }
 }

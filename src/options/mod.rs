@@ -5,12 +5,14 @@
 //! `dsn`; `decide` holds what the options decide about a request or an error; the sampler's
 //! view of a request is `SamplingContext`.
 
+mod body_size;
 mod builders;
 mod decide;
 mod dsn;
 mod env;
 mod error;
 mod sampling_context;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,10 +21,12 @@ use std::sync::Arc;
 use sentry_types::protocol::v7::{Breadcrumb, Event, Transaction};
 use sentry_types::Dsn;
 
+pub use body_size::RequestBodySize;
 pub use dsn::parse_dsn;
 pub(crate) use dsn::parse_dsn_from;
 pub use error::ConfigError;
 pub use sampling_context::SamplingContext;
+pub(crate) use targets::Targets;
 
 use crate::scrub::ScrubRules;
 use crate::sink::Sink;
@@ -50,7 +54,7 @@ pub(crate) type ErrorSampler = Arc<dyn Fn(&Event<'static>) -> f32 + Send + Sync>
 ///     .release("api@1.2.3")
 ///     .traces_sample_rate(0.2)
 ///     .sink(MemorySink::new());
-/// assert_eq!(options.get_release(), Some("api@1.2.3"));
+/// assert_eq!(options.release_ref(), Some("api@1.2.3"));
 /// ```
 #[derive(Clone)]
 #[must_use]
@@ -60,7 +64,8 @@ pub struct Options {
     pub(crate) release: Option<String>,
     pub(crate) server_name: Option<String>,
     pub(crate) sample_rate: f32,
-    pub(crate) traces_sample_rate: f32,
+    /// `None`: tracing is off unless a `traces_sampler` is set.
+    pub(crate) traces_sample_rate: Option<f32>,
     pub(crate) max_breadcrumbs: usize,
     pub(crate) send_default_pii: bool,
     pub(crate) tags: BTreeMap<String, String>,
@@ -68,6 +73,9 @@ pub struct Options {
     pub(crate) before_send_transaction: Option<BeforeSendTransaction>,
     pub(crate) before_breadcrumb: Option<BeforeBreadcrumb>,
     pub(crate) sink: Option<Arc<dyn Sink>>,
+    /// How the HTTP sink a DSN makes is tuned.
+    #[cfg(feature = "http-sink")]
+    pub(crate) http_sink: crate::sink::HttpSinkOptions,
     pub(crate) traces_sampler: Option<TracesSampler>,
     /// Whether the trace rate is lowered while the sink cannot keep up.
     pub(crate) backpressure: bool,
@@ -75,7 +83,7 @@ pub struct Options {
     pub(crate) backpressure_interval: std::time::Duration,
     pub(crate) max_spans: usize,
     pub(crate) max_queue_bytes: usize,
-    pub(crate) trace_propagation_targets: Option<Arc<[String]>>,
+    pub(crate) trace_propagation_targets: Option<Targets>,
     pub(crate) propagate_traceparent: bool,
     pub(crate) strict_trace_continuation: bool,
     pub(crate) org_id: Option<u64>,
@@ -105,7 +113,7 @@ impl Default for Options {
             release: None,
             server_name: None,
             sample_rate: 1.0,
-            traces_sample_rate: 1.0,
+            traces_sample_rate: None,
             max_breadcrumbs: 100,
             send_default_pii: false,
             tags: BTreeMap::new(),
@@ -113,6 +121,8 @@ impl Default for Options {
             before_send_transaction: None,
             before_breadcrumb: None,
             sink: None,
+            #[cfg(feature = "http-sink")]
+            http_sink: Default::default(),
             traces_sampler: None,
             backpressure: true,
             backpressure_interval: std::time::Duration::from_secs(10),
@@ -128,7 +138,7 @@ impl Default for Options {
             ignore_errors: Vec::new(),
             ignore_error_statuses: Vec::new(),
             error_sampler: None,
-            max_request_body_size: 10 * 1024,
+            max_request_body_size: RequestBodySize::Medium.bytes(),
             scrub_rules: ScrubRules::default(),
             in_app_include: Vec::new(),
             in_app_exclude: Vec::new(),
@@ -161,7 +171,7 @@ impl fmt::Debug for Options {
 
 impl Options {
     /// Where the Spotlight sidecar is, when envelopes go to it.
-    pub fn get_spotlight(&self) -> Option<&http::Uri> {
+    pub fn spotlight_ref(&self) -> Option<&http::Uri> {
         self.spotlight.as_ref()
     }
 
@@ -173,18 +183,24 @@ impl Options {
     }
 
     /// The configured DSN, if any.
-    pub fn get_dsn(&self) -> Option<&Dsn> {
+    pub fn dsn_ref(&self) -> Option<&Dsn> {
         self.dsn.as_ref()
     }
 
     /// The configured release, if any.
-    pub fn get_release(&self) -> Option<&str> {
+    pub fn release_ref(&self) -> Option<&str> {
         self.release.as_deref()
     }
 
     /// The configured environment, if any.
-    pub fn get_environment(&self) -> Option<&str> {
+    pub fn environment_ref(&self) -> Option<&str> {
         self.environment.as_deref()
+    }
+
+    /// Whether requests are traced at all: a [`traces_sample_rate`](Self::traces_sample_rate)
+    /// or a [`traces_sampler`](Self::traces_sampler) was set, as in Sentry's SDKs.
+    pub fn tracing_enabled(&self) -> bool {
+        self.traces_sample_rate.is_some() || self.traces_sampler.is_some()
     }
 
     /// Whether [backpressure handling](Self::enable_backpressure_handling) is on.
@@ -214,7 +230,7 @@ mod tests {
     fn rates_are_clamped() {
         let o = Options::new().sample_rate(7.0).traces_sample_rate(f32::NAN);
         assert_eq!(o.sample_rate, 1.0);
-        assert_eq!(o.traces_sample_rate, 0.0);
+        assert_eq!(o.traces_sample_rate, Some(0.0));
     }
 
     #[test]

@@ -113,12 +113,28 @@ pub(crate) fn merge_baggage(existing: Option<&str>, ours: &[(String, String)]) -
     parts.join(",")
 }
 
-pub(crate) fn sentry_trace_value(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String {
-    format!("{trace_id}-{span_id}-{}", u8::from(sampled))
+/// `sentry-trace`; without a decision, the trailing flag is left out (deferred).
+pub(crate) fn sentry_trace_value(
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: Option<bool>,
+) -> String {
+    match sampled {
+        Some(sampled) => format!("{trace_id}-{span_id}-{}", u8::from(sampled)),
+        None => format!("{trace_id}-{span_id}"),
+    }
 }
 
-pub(crate) fn traceparent_value(trace_id: TraceId, span_id: SpanId, sampled: bool) -> String {
-    format!("00-{trace_id}-{span_id}-0{}", u8::from(sampled))
+/// `traceparent`, whose flags only say "sampled" or not.
+pub(crate) fn traceparent_value(
+    trace_id: TraceId,
+    span_id: SpanId,
+    sampled: Option<bool>,
+) -> String {
+    format!(
+        "00-{trace_id}-{span_id}-0{}",
+        u8::from(sampled == Some(true))
+    )
 }
 
 fn percent_encode(s: &str) -> String {
@@ -255,16 +271,16 @@ mod tests {
         fn what_we_send_is_what_we_read(
             trace in 1u128..,
             span in 1u64..,
-            sampled: bool,
+            sampled: Option<bool>,
             entries in proptest::collection::vec(("[a-z_]{1,12}", ".{0,24}"), 0..6),
             vendor in "[a-z]{1,6}=[a-z0-9]{0,6}",
         ) {
             let (t, s) = (TraceId::from(trace.to_be_bytes()), SpanId::from(span.to_be_bytes()));
             let parsed = parse_sentry_trace(&sentry_trace_value(t, s, sampled)).unwrap();
             proptest::prop_assert_eq!((parsed.trace_id, parsed.parent_span_id), (t, s));
-            proptest::prop_assert_eq!(parsed.sampled, Some(sampled));
+            proptest::prop_assert_eq!(parsed.sampled, sampled);
             let w3c = parse_traceparent(&traceparent_value(t, s, sampled)).unwrap();
-            proptest::prop_assert_eq!(w3c.sampled, Some(sampled));
+            proptest::prop_assert_eq!(w3c.sampled, Some(sampled == Some(true)));
             // Other vendors' entries stay; ours come back decoded, as they were.
             let merged = merge_baggage(Some(&vendor), &entries);
             proptest::prop_assert!(merged.starts_with(&vendor));
@@ -277,13 +293,13 @@ mod tests {
         let t: TraceId = T.parse().unwrap();
         let s: SpanId = S.parse().unwrap();
         assert_eq!(
-            parse_sentry_trace(&sentry_trace_value(t, s, true))
+            parse_sentry_trace(&sentry_trace_value(t, s, Some(true)))
                 .unwrap()
                 .sampled,
             Some(true)
         );
         assert_eq!(
-            parse_traceparent(&traceparent_value(t, s, false))
+            parse_traceparent(&traceparent_value(t, s, Some(false)))
                 .unwrap()
                 .sampled,
             Some(false)

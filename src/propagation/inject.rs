@@ -12,7 +12,8 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) trace_id: TraceId,
     /// The span the downstream service continues from.
     pub(crate) span_id: SpanId,
-    pub(crate) sampled: bool,
+    /// The decision passed on (`None`: left to the downstream service).
+    pub(crate) sampled: Option<bool>,
     /// The trace's sampling context, for `baggage`.
     pub(crate) dsc: &'a DynamicSamplingContext,
     pub(crate) traceparent: bool,

@@ -87,7 +87,7 @@ pub(crate) fn capture_in(
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/checkout", get(checkout))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// let req = http::Request::get("/checkout").body(axum::body::Body::empty()).unwrap();
 /// app.oneshot(req).await.unwrap();
 ///
@@ -137,7 +137,7 @@ pub(crate) fn breadcrumb_in(scope: Option<&Arc<RequestScope>>, breadcrumb: Crumb
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/me", get(profile))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// let req = http::Request::get("/me").body(axum::body::Body::empty()).unwrap();
 /// app.oneshot(req).await.unwrap();
 ///
@@ -169,7 +169,7 @@ pub fn set_user(user: Option<User>) {
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/pay", get(pay))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/pay").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -191,7 +191,7 @@ pub fn set_fingerprint(fingerprint: Option<Vec<String>>) {
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/orders", get(|| async { lighttrace::set_tag("tenant", "acme"); "ok" }))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/orders").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
@@ -223,7 +223,7 @@ pub fn set_tag(key: impl Into<String>, value: impl Into<String>) {
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/cart", get(cart))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/cart").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
@@ -262,7 +262,7 @@ pub fn set_extra(key: impl Into<String>, value: Value) {
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/", get(handler))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -336,7 +336,7 @@ impl CapturableError for dyn StdError + Send + Sync + 'static {
 ///         lighttrace::capture_message("cache miss storm", Level::Warning);
 ///         "ok"
 ///     }))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/warm").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -359,7 +359,7 @@ pub fn capture_message(message: impl Into<String>, level: Level) -> Option<Uuid>
 /// assert!(lighttrace::current_trace_id().is_none()); // outside any request
 /// let app = Router::new()
 ///     .route("/", get(|| async { lighttrace::current_trace_id().unwrap_or_default() }))
-///     .layer(TrackingLayer::with_options(Options::new().sink(MemorySink::new())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(MemorySink::new())));
 /// let res = app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 /// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
 /// assert_eq!(body.len(), 32); // 32 hex digits

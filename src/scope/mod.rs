@@ -19,6 +19,8 @@ mod api;
 mod outgoing;
 mod panic;
 mod process;
+#[cfg(feature = "tracing")]
+mod shared_span;
 mod span;
 mod task;
 
@@ -49,9 +51,11 @@ pub(crate) use panic::{catch, install_hook, Caught};
 pub(crate) use process::capture_context as process_capture_context;
 #[cfg(feature = "tracing")]
 pub(crate) use process::trace_id as process_trace_id;
+#[cfg(feature = "tracing")]
+pub(crate) use shared_span::SharedSpan;
 pub(crate) use span::Running;
 pub use span::{start_span, SpanGuard};
-pub use task::{spawn, spawn_blocking, spawn_named, FutureExt, InScope, InSpan, ReportErrors};
+pub use task::{spawn, spawn_blocking, spawn_named, FutureTraceExt, InScope, InSpan, ReportErrors};
 
 /// What is current on this thread: set only for the length of a poll (or a call) of tracked
 /// code.
@@ -147,6 +151,9 @@ struct ScopeState {
     data: Option<Box<ScopeData>>,
     /// The request finished: its state was taken, and late spans are counted, not kept.
     closed: bool,
+    /// `tracing` spans of the request that may still be open (see `SharedSpan`).
+    #[cfg(feature = "tracing")]
+    open: shared_span::OpenSpans,
 }
 
 impl RequestScope {
@@ -168,6 +175,8 @@ impl RequestScope {
                 upstream_dsc,
                 data: None,
                 closed: false,
+                #[cfg(feature = "tracing")]
+                open: Vec::new(),
             }),
         }
     }
@@ -200,6 +209,8 @@ impl RequestScope {
                 upstream_dsc: inner.upstream_dsc.clone(),
                 data,
                 closed: false,
+                #[cfg(feature = "tracing")]
+                open: Vec::new(),
             }),
         }
     }
@@ -279,8 +290,20 @@ impl RequestScope {
         )
     }
 
+    /// Keeps a `tracing` span of this request that others may close late.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn keep_open(&self, span: std::sync::Weak<SharedSpan>) {
+        let mut inner = self.lock();
+        if inner.open.len() == inner.open.capacity() {
+            // Closed ones go before the list grows.
+            inner.open.retain(|s| s.strong_count() > 0);
+        }
+        inner.open.push(span);
+    }
+
     /// Closes the scope and takes its state out, in one lock, as the plain value the worker
     /// builds the error event and the transaction from. `None` if it was already taken.
+    /// `tracing` spans that ended but whose handles others still hold end first.
     pub(crate) fn finish(
         &self,
         outcome: RequestOutcome,
@@ -288,6 +311,16 @@ impl RequestScope {
         failure: Option<Box<Failure>>,
     ) -> Option<Box<Finished>> {
         let mut inner = self.lock();
+        #[cfg(feature = "tracing")]
+        if !inner.open.is_empty() {
+            let open = std::mem::take(&mut inner.open);
+            // Outside the scope's lock: ending a span records it in the scope.
+            drop(inner);
+            for span in open.iter().filter_map(std::sync::Weak::upgrade) {
+                span.end_with_request();
+            }
+            inner = self.lock();
+        }
         inner.closed = true;
         let request = inner.request.take()?;
         // Boxed once here: the job then moves through the queue and the worker as a pointer.

@@ -28,7 +28,7 @@ use crate::propagation::{self, Outgoing};
 /// # #[tokio::main] async fn main() {
 /// let app = Router::new()
 ///     .route("/", get(handler))
-///     .layer(TrackingLayer::with_options(Options::new().sink(MemorySink::new())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(MemorySink::new())));
 /// let res = app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 /// let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
 /// let sentry_trace = std::str::from_utf8(&body).unwrap();
@@ -65,7 +65,7 @@ fn inject(
         &Outgoing {
             trace_id: trace.trace_id,
             span_id: parent.or_else(current_span).unwrap_or(trace.span_id),
-            sampled: trace.sampled,
+            sampled: trace.decision,
             dsc: &dsc,
             traceparent: options.propagate_traceparent,
         },

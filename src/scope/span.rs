@@ -92,13 +92,24 @@ impl Running {
 
     /// Ends the span and records it in its transaction (or counts it: past the cap, or after
     /// the request finished).
-    pub(crate) fn finish(mut self, default_status: SpanStatus) {
-        self.end(default_status);
+    pub(crate) fn finish(self, default_status: SpanStatus) {
+        self.finish_at(SystemTime::now(), default_status);
     }
 
-    fn end(&mut self, default_status: SpanStatus) {
+    /// Like [`finish`](Self::finish), as ending at `end`.
+    pub(crate) fn finish_at(mut self, end: SystemTime, default_status: SpanStatus) {
+        self.end_at(end, default_status);
+    }
+
+    /// The request the span belongs to.
+    #[cfg(feature = "tracing")]
+    pub(super) fn scope(&self) -> &Arc<RequestScope> {
+        &self.scope
+    }
+
+    fn end_at(&mut self, end: SystemTime, default_status: SpanStatus) {
         if let Some(mut record) = self.record.take() {
-            record.end = SystemTime::now();
+            record.end = end.max(record.start);
             record.status = self.status.unwrap_or(default_status);
             self.scope.record_span(record);
         }
@@ -107,7 +118,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.end(SpanStatus::Cancelled);
+        self.end_at(SystemTime::now(), SpanStatus::Cancelled);
     }
 }
 
@@ -118,7 +129,7 @@ impl Drop for Running {
 ///
 /// A guard held across an `.await` stays current only in the future that holds it: concurrent
 /// futures of the same request (`join!`, `select!`) keep their own current span. For work that
-/// is itself one of those futures, [`FutureExt::in_span`](crate::FutureExt::in_span) reads
+/// is itself one of those futures, [`FutureTraceExt::in_span`](crate::FutureTraceExt::in_span) reads
 /// better.
 ///
 /// ```
@@ -137,7 +148,7 @@ impl Drop for Running {
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/users/{id}", get(get_user))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/users/7").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);

@@ -18,14 +18,14 @@ use crate::client::Client;
 use crate::event::{self, Capture, Captured};
 
 /// Extension methods for futures, in the style of tracing's `Instrument`.
-pub trait FutureExt: Future + Sized {
+pub trait FutureTraceExt: Future + Sized {
     /// Runs this future with (a copy of) the current request's scope: breadcrumbs, user, tags
     /// and trace, as they are now. A panic inside is reported with `handled: false`, then
     /// re-raised so a `JoinHandle` still sees it.
     ///
     /// ```
     /// use axum::{routing::get, Router};
-    /// use lighttrace::{FutureExt, Level, MemorySink, Options, TrackingLayer};
+    /// use lighttrace::{FutureTraceExt, Level, MemorySink, Options, TrackingLayer};
     /// use tower::ServiceExt;
     ///
     /// async fn handler() -> &'static str {
@@ -40,7 +40,7 @@ pub trait FutureExt: Future + Sized {
     /// let sink = MemorySink::new();
     /// let app = Router::new()
     ///     .route("/", get(handler))
-    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    ///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
     /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     ///
     /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -67,7 +67,7 @@ pub trait FutureExt: Future + Sized {
     ///
     /// ```
     /// use axum::{routing::get, Router};
-    /// use lighttrace::{FutureExt, MemorySink, Options, TrackingLayer};
+    /// use lighttrace::{FutureTraceExt, MemorySink, Options, TrackingLayer};
     /// use tower::ServiceExt;
     ///
     /// async fn handler() -> &'static str {
@@ -82,7 +82,7 @@ pub trait FutureExt: Future + Sized {
     /// let sink = MemorySink::new();
     /// let app = Router::new()
     ///     .route("/", get(handler))
-    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    ///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
     /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     ///
     /// assert!(sink.wait_for_transactions(1, std::time::Duration::from_secs(5)).await);
@@ -104,7 +104,7 @@ pub trait FutureExt: Future + Sized {
     ///
     /// ```
     /// use axum::{routing::get, Router};
-    /// use lighttrace::{FutureExt, MemorySink, Options, TrackingLayer};
+    /// use lighttrace::{FutureTraceExt, MemorySink, Options, TrackingLayer};
     /// use tower::ServiceExt;
     ///
     /// async fn send_notification() -> Result<(), std::io::Error> {
@@ -118,7 +118,7 @@ pub trait FutureExt: Future + Sized {
     ///         lighttrace::spawn_named("notify_user", send_notification().report_errors());
     ///         "accepted"
     ///     }))
-    ///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+    ///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
     /// app.oneshot(http::Request::get("/").body(axum::body::Body::empty()).unwrap()).await.unwrap();
     ///
     /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -132,10 +132,10 @@ pub trait FutureExt: Future + Sized {
     }
 }
 
-impl<F: Future> FutureExt for F {}
+impl<F: Future> FutureTraceExt for F {}
 
 pin_project! {
-    /// A future running with a copy of a request's scope; see [`FutureExt::in_current_scope`].
+    /// A future running with a copy of a request's scope; see [`FutureTraceExt::in_current_scope`].
     #[must_use = "futures do nothing unless polled or spawned"]
     pub struct InScope<F> {
         #[pin]
@@ -213,7 +213,7 @@ impl<F: Future> Future for InScope<F> {
 }
 
 pin_project! {
-    /// A future recorded as a span; see [`FutureExt::in_span`].
+    /// A future recorded as a span; see [`FutureTraceExt::in_span`].
     #[must_use = "futures do nothing unless polled"]
     pub struct InSpan<F> {
         #[pin]
@@ -266,7 +266,7 @@ impl<F: Future> Future for InSpan<F> {
 }
 
 pin_project! {
-    /// A future whose `Err` is reported; see [`FutureExt::report_errors`].
+    /// A future whose `Err` is reported; see [`FutureTraceExt::report_errors`].
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct ReportErrors<F> {
@@ -309,7 +309,7 @@ where
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/import", get(handler))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 /// app.oneshot(http::Request::get("/import").body(axum::body::Body::empty()).unwrap()).await.unwrap();
 ///
 /// assert!(sink.wait_for_events(1, std::time::Duration::from_secs(5)).await);
@@ -376,7 +376,7 @@ where
 ///
 /// ```
 /// # async fn send_notification() -> Result<(), std::io::Error> { Ok(()) }
-/// use lighttrace::FutureExt;
+/// use lighttrace::FutureTraceExt;
 /// async fn handler() {
 ///     lighttrace::spawn_named("notify_user", send_notification().report_errors());
 /// }

@@ -65,7 +65,8 @@ impl HttpSink {
         Handle::spotlight(url).map(HttpSink)
     }
 
-    /// Envelopes the server accepted so far.
+    /// Envelopes of yours (events, transactions, sessions, logs, check-ins) the server
+    /// accepted so far; client reports sent on their own are not counted.
     pub fn delivered(&self) -> u64 {
         self.0.delivered()
     }

@@ -4,7 +4,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use sentry_types::protocol::v7::client_report::{Category, Reason};
-use sentry_types::protocol::v7::{Envelope, EnvelopeItem, Event, Transaction};
+use sentry_types::protocol::v7::{
+    Envelope, EnvelopeItem, Event, ItemContainer, Log, MonitorCheckIn, SessionAggregates,
+    Transaction,
+};
 use tokio::sync::Notify;
 
 use super::{SerializedEnvelope, Sink};
@@ -21,7 +24,7 @@ use super::{SerializedEnvelope, Sink};
 /// let sink = MemorySink::new();
 /// let app = Router::new()
 ///     .route("/boom", get(|| async { (http::StatusCode::BAD_GATEWAY, "upstream down") }))
-///     .layer(TrackingLayer::with_options(Options::new().sink(sink.clone())));
+///     .layer(TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone())));
 ///
 /// let req = http::Request::get("/boom").body(axum::body::Body::empty()).unwrap();
 /// let res = app.oneshot(req).await.unwrap();
@@ -107,7 +110,36 @@ impl MemorySink {
         })
     }
 
-    /// What the client dropped before sending, as `(reason, category, quantity)`.
+    /// Every structured log received (from the `tracing` layer), oldest first.
+    pub fn logs(&self) -> Vec<Log> {
+        self.items(|item| match item {
+            EnvelopeItem::ItemContainer(ItemContainer::Logs(logs)) => Some(logs.clone()),
+            _ => None,
+        })
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// Every release-health aggregate received (one per minute with requests), oldest first.
+    pub fn sessions(&self) -> Vec<SessionAggregates<'static>> {
+        self.items(|item| match item {
+            EnvelopeItem::SessionAggregates(s) => Some(s.clone()),
+            _ => None,
+        })
+    }
+
+    /// Every cron monitor check-in received, oldest first.
+    pub fn check_ins(&self) -> Vec<MonitorCheckIn> {
+        self.items(|item| match item {
+            EnvelopeItem::MonitorCheckIn(c) => Some(c.clone()),
+            _ => None,
+        })
+    }
+
+    /// What the client dropped before sending, as `(reason, category, quantity)`; what
+    /// backpressure left out is counted here as `sample_rate` (see
+    /// [`Sink::record_backpressure`]).
     pub fn discarded(&self) -> Vec<(Reason, Category, u32)> {
         self.inner
             .discarded

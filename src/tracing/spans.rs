@@ -9,12 +9,12 @@
 use std::sync::{Arc, Mutex};
 
 use ::tracing::span::{Attributes, Id, Record};
-use sentry_types::protocol::v7::{SpanId, SpanStatus};
+use sentry_types::protocol::v7::SpanId;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::fields::Fields;
 use crate::event::SpanText;
-use crate::scope::{self, RequestScope, Running};
+use crate::scope::{self, RequestScope, Running, SharedSpan};
 
 /// The span's own current span (itself, or a guard opened inside it and still open), and what
 /// was current outside each enter that has not exited yet: entering swaps the inner one in,
@@ -29,7 +29,8 @@ struct CurrentSwap {
 
 /// What lighttrace keeps in a recorded span's extensions.
 pub(super) struct SpanState {
-    running: Option<Running>,
+    /// Shared with the request's scope, which ends it with the request if its close comes late.
+    span: Arc<SharedSpan>,
     id: SpanId,
     scope: Arc<RequestScope>,
     /// What is current inside the span and outside it, swapped on enter and exit.
@@ -108,8 +109,10 @@ pub(super) fn on_new_span<'a, S>(
     let Some(id) = running.id() else {
         return;
     };
+    // Fields recorded since (the response's status) can change what it is, when it ends.
+    let on_end = (!named).then_some(rename_and_set_status as fn(&mut Running));
     span.extensions_mut().insert(SpanState {
-        running: Some(running),
+        span: SharedSpan::new(running, on_end),
         id,
         scope,
         current: Mutex::new(CurrentSwap {
@@ -133,16 +136,18 @@ pub(super) fn on_record<'a, S>(
     let Some(record) = extensions.get_mut::<SpanState>() else {
         return;
     };
-    let Some(running) = record.running.as_mut() else {
-        return;
-    };
     let mut fields = Fields::default();
     values.record(&mut fields);
-    record.named |= fields.op.is_some() || fields.name.is_some();
-    running.rename(fields.op.take(), fields.name.take());
-    for (key, value) in fields.values {
-        running.set_data(key, value);
+    if fields.op.is_some() || fields.name.is_some() {
+        record.named = true;
+        record.span.keep_names();
     }
+    record.span.with(|running| {
+        running.rename(fields.op.take(), fields.name.take());
+        for (key, value) in fields.values {
+            running.set_data(key, value);
+        }
+    });
 }
 
 /// Makes a recorded span (or what was opened in it and is still open) current while it is
@@ -160,6 +165,8 @@ where
         }
         // Deeper than the slots: the outermost is restored at the last exit instead.
         swap.depth = depth + 1;
+        drop(swap);
+        record.span.enter();
     }
 }
 
@@ -176,6 +183,8 @@ where
             let outer = swap.outer[slot];
             swap.inner = scope::replace_span(outer);
         }
+        drop(swap);
+        record.span.exit();
     }
 }
 
@@ -184,14 +193,13 @@ pub(super) fn on_close<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S
 where
     S: LookupSpan<'a>,
 {
-    if let Some(mut record) = span.extensions_mut().remove::<SpanState>() {
-        if let Some(mut running) = record.running.take() {
-            if !record.named {
-                // Fields recorded since (the response's status) can change what it is.
-                super::otel::rename(&mut running);
-                super::otel::set_status(&mut running);
-            }
-            running.finish(SpanStatus::Ok);
-        }
+    if let Some(record) = span.extensions_mut().remove::<SpanState>() {
+        record.span.close();
     }
+}
+
+/// OpenTelemetry's conventions applied to a span that was not named explicitly, when it ends.
+fn rename_and_set_status(running: &mut Running) {
+    super::otel::rename(running);
+    super::otel::set_status(running);
 }

@@ -21,6 +21,7 @@ mod tls;
 mod worker;
 
 pub use options::HttpSinkOptions;
+#[cfg(feature = "probe")]
 pub use tls::ring_provider as ring_crypto_provider;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -71,6 +71,8 @@ async fn every_request_is_counted_once_in_release_health() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .release("api@2.0.0")
             .environment("staging")
             // Sessions are not sampled: none of these requests is traced.
@@ -133,6 +135,8 @@ async fn an_error_that_ignore_errors_drops_leaves_the_request_exited() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .release("api@2.0.0")
             .traces_sample_rate(0.0)
             .ignore_errors(["io::Error"])
@@ -168,7 +172,8 @@ async fn an_error_that_ignore_errors_drops_leaves_the_request_exited() {
 #[tokio::test]
 async fn without_a_release_nothing_is_counted_or_sent() {
     let sink = MemorySink::new();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()));
     let client = layer.client().clone();
     let app = router(layer);
     hit(&app, "/ok").await;
@@ -196,7 +201,12 @@ impl Sink for SessionsLimited {
 #[tokio::test]
 async fn rate_limited_sessions_are_counted_not_sent() {
     let sink = SessionsLimited::default();
-    let layer = TrackingLayer::with_options(Options::new().release("api@1").sink(sink.clone()));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .release("api@1")
+            .sink(sink.clone()),
+    );
     let client = layer.client().clone();
     let app = router(layer);
     hit(&app, "/ok").await;
@@ -212,8 +222,12 @@ async fn rate_limited_sessions_are_counted_not_sent() {
 async fn latency_is_counted_per_route_from_every_request() {
     let sink = MemorySink::new();
     // Unsampled, so the numbers come from every request, not from transactions.
-    let layer =
-        TrackingLayer::with_options(Options::new().traces_sample_rate(0.0).sink(sink.clone()));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(0.0)
+            .sink(sink.clone()),
+    );
     let client = layer.client().clone();
     let app = router(layer);
     for _ in 0..5 {
@@ -286,8 +300,12 @@ async fn latency_is_counted_per_route_from_every_request() {
 
 #[tokio::test]
 async fn routes_past_the_cap_share_one_bucket_and_latency_can_be_off() {
-    let layer =
-        TrackingLayer::with_options(Options::new().sink(MemorySink::new()).max_latency_routes(2));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .sink(MemorySink::new())
+            .max_latency_routes(2),
+    );
     let client = layer.client().clone();
     let app = router(layer);
     for path in ["/ok", "/slow", "/missing", "/reported", "/ok"] {
@@ -298,8 +316,12 @@ async fn routes_past_the_cap_share_one_bucket_and_latency_can_be_off() {
     assert_eq!(report.route("GET /ok").unwrap().count, 2);
     assert_eq!(report.route("<other>").unwrap().count, 2);
 
-    let layer =
-        TrackingLayer::with_options(Options::new().sink(MemorySink::new()).track_latency(false));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .sink(MemorySink::new())
+            .track_latency(false),
+    );
     let client = layer.client().clone();
     hit(&router(layer), "/ok").await;
     assert_eq!(client.latency().count(), 0);
@@ -307,7 +329,11 @@ async fn routes_past_the_cap_share_one_bucket_and_latency_can_be_off() {
 
 #[tokio::test]
 async fn latency_is_counted_even_when_nothing_can_be_sent() {
-    let layer = TrackingLayer::with_options(Options::new());
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0),
+    );
     let client = layer.client().clone();
     assert!(!client.is_enabled());
     let app = router(layer);
@@ -321,8 +347,9 @@ async fn latency_is_counted_even_when_nothing_can_be_sent() {
 #[tokio::test]
 async fn every_response_can_carry_its_trace_id() {
     let sink = MemorySink::new();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()))
-        .trace_response_header(TRACERESPONSE);
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()))
+            .trace_response_header(TRACERESPONSE);
     let client = layer.client().clone();
     let app = router(layer);
     let ok = hit(&app, "/ok").await;
@@ -348,6 +375,8 @@ async fn every_response_can_carry_its_trace_id() {
     // Unsampled: the same header, flagged 00, under a name of the user's choice.
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .sink(MemorySink::new())
             .traces_sample_rate(0.0),
     )
@@ -360,7 +389,11 @@ async fn every_response_can_carry_its_trace_id() {
     );
     assert_eq!(value.len(), 55);
     // Off by default.
-    let layer = TrackingLayer::with_options(Options::new().sink(Arc::new(MemorySink::new())));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .sink(Arc::new(MemorySink::new())),
+    );
     assert!(hit(&router(layer), "/ok")
         .await
         .headers()

@@ -55,7 +55,8 @@ fn discards(sink: &HttpSink, reason: Reason, category: Category) -> u64 {
 #[tokio::test]
 async fn envelopes_arrive_whole_gzipped_with_protocol_headers() {
     let collector = Collector::start(Mode::Accept(None)).await;
-    let layer = TrackingLayer::new(collector.dsn());
+    let layer =
+        TrackingLayer::with_options(Options::new().dsn(collector.dsn()).traces_sample_rate(1.0));
     let client = layer.client().clone();
     let app = router(layer);
     assert_eq!(hit(&app, "/fail").await, 500);
@@ -110,7 +111,12 @@ async fn rate_limits_on_a_200_stop_that_category_and_are_reported() {
     let collector =
         Collector::start(Mode::Accept(Some("86400:transaction;span:organization"))).await;
     let sink = HttpSink::with_options(collector.dsn(), fast());
-    let layer = TrackingLayer::with_options(Options::new().dsn(collector.dsn()).sink(sink.clone()));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .dsn(collector.dsn())
+            .sink(sink.clone()),
+    );
     let client = layer.client().clone();
     let app = router(layer);
     hit(&app, "/ok").await;
@@ -153,7 +159,12 @@ async fn a_429_is_a_rate_limit_not_a_send_error() {
         })
         .await;
         let sink = HttpSink::with_options(collector.dsn(), fast());
-        let client = Client::new(Options::new().dsn(collector.dsn()).sink(sink.clone()));
+        let client = Client::new(
+            Options::new()
+                .traces_sample_rate(1.0)
+                .dsn(collector.dsn())
+                .sink(sink.clone()),
+        );
         client.capture_message("first", Level::Error);
         client.flush(WAIT).await;
         assert_eq!(collector.attempts_with("event"), 1);
@@ -194,7 +205,12 @@ async fn a_429_is_a_rate_limit_not_a_send_error() {
 async fn server_errors_are_not_retried_but_counted_and_reported_later() {
     let collector = Collector::start(Mode::ServerError).await;
     let sink = HttpSink::with_options(collector.dsn(), fast().max_retries(2));
-    let client = Client::new(Options::new().dsn(collector.dsn()).sink(sink.clone()));
+    let client = Client::new(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .dsn(collector.dsn())
+            .sink(sink.clone()),
+    );
     client.capture_message("lost", Level::Error);
     client.flush(WAIT).await;
     assert_eq!(
@@ -215,7 +231,12 @@ async fn server_errors_are_not_retried_but_counted_and_reported_later() {
 async fn client_errors_are_not_retried() {
     let collector = Collector::start(Mode::Reject(400)).await;
     let sink = HttpSink::with_options(collector.dsn(), fast());
-    let client = Client::new(Options::new().dsn(collector.dsn()).sink(sink.clone()));
+    let client = Client::new(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .dsn(collector.dsn())
+            .sink(sink.clone()),
+    );
     client.capture_message("rejected", Level::Error);
     client.capture_message("rejected too", Level::Error);
     client.flush(WAIT).await;
@@ -232,7 +253,12 @@ async fn resets_and_garbage_are_survived_and_counted() {
     ] {
         let dsn = lighttrace::parse_dsn(&format!("http://{KEY}@{addr}/1")).unwrap();
         let sink = HttpSink::with_options(dsn.clone(), fast().max_retries(1).circuit_failures(10));
-        let client = Client::new(Options::new().dsn(dsn).sink(sink.clone()));
+        let client = Client::new(
+            Options::new()
+                .traces_sample_rate(1.0)
+                .dsn(dsn)
+                .sink(sink.clone()),
+        );
         client.capture_message("into the void", Level::Error);
         client.flush(WAIT).await;
         assert_eq!(
@@ -254,7 +280,12 @@ async fn a_hanging_collector_slows_no_request_and_flush_keeps_its_timeout() {
             .request_timeout(Duration::from_secs(60))
             .circuit_failures(1000),
     );
-    let layer = TrackingLayer::with_options(Options::new().dsn(collector.dsn()).sink(sink.clone()));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .dsn(collector.dsn())
+            .sink(sink.clone()),
+    );
     let client = layer.client().clone();
     let app = router(layer);
     // Liveness, not timing: 200 requests must all finish while the collector never answers.
@@ -310,7 +341,7 @@ fn works_when_created_outside_a_tokio_runtime() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let collector = rt.block_on(Collector::start(Mode::Accept(None)));
     // Built and used on a plain thread with no runtime entered.
-    let client = Client::new(Options::new().dsn(collector.dsn()));
+    let client = Client::new(Options::new().traces_sample_rate(1.0).dsn(collector.dsn()));
     assert!(tokio::runtime::Handle::try_current().is_err());
     client.capture_message("from plain std", Level::Info);
     assert!(rt.block_on(client.flush(WAIT)));

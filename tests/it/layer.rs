@@ -58,6 +58,7 @@ fn options(sink: &MemorySink) -> Options {
         .environment("test")
         .release("api@1.2.3")
         .sink(common::Keep(sink.clone()))
+        .traces_sample_rate(1.0)
 }
 
 fn app(layer: TrackingLayer) -> Router {

@@ -13,6 +13,7 @@ mod grpc;
 mod health;
 mod http_sink;
 mod layer;
+mod migrating;
 mod options;
 mod outgoing;
 mod pipeline;

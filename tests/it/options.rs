@@ -48,6 +48,7 @@ fn options(sink: &Counting) -> Options {
                 .unwrap(),
         )
         .sink(sink.clone())
+        .traces_sample_rate(1.0)
 }
 
 #[derive(Debug)]
@@ -85,6 +86,81 @@ async fn send(app: &Router, request: Request<Body>) -> http::Response<Body> {
 
 fn get_req(path: &str) -> Request<Body> {
     Request::get(path).body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn without_a_rate_nothing_is_traced_but_errors_health_and_latency_are_kept() {
+    let sink = MemorySink::new();
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .dsn(
+                lighttrace::parse_dsn(&format!("https://{}@errors.example.com/1", common::KEY))
+                    .unwrap(),
+            )
+            .release("api@1")
+            .sink(sink.clone()),
+    );
+    let client = layer.client().clone();
+    let app = Router::new()
+        .route("/ok", get(|| async { "ok" }))
+        .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
+        .layer(layer);
+    // An incoming decision still travels on to the next service.
+    let req = Request::get("/ok")
+        .header(
+            "sentry-trace",
+            "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1",
+        )
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&app, req).await.status(), StatusCode::OK);
+    let req = Request::get("/fail").body(Body::empty()).unwrap();
+    assert_eq!(
+        send(&app, req).await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(client.close(Duration::from_secs(10)).await);
+    assert!(
+        sink.transactions().is_empty(),
+        "no transaction without a rate"
+    );
+    assert_eq!(sink.events().len(), 1, "errors are sent");
+    assert_eq!(sink.sessions().len(), 1, "release health is counted");
+    let latency = client.latency();
+    assert_eq!(latency.routes().len(), 2, "latency is counted");
+    // Nothing was sampled out: nothing was to be recorded.
+    assert!(sink
+        .discarded()
+        .iter()
+        .all(|(r, _, _)| *r != Reason::SampleRate));
+}
+
+#[test]
+fn the_old_names_are_gone() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut sources = String::new();
+    let mut dirs = vec![std::path::PathBuf::from(format!("{root}/src"))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    for old in [
+        "pub fn get_dsn",
+        "pub fn get_release",
+        "pub fn get_environment",
+        "pub fn get_spotlight",
+        "pub trait ClassifyResponse",
+        "pub trait FutureExt",
+        "Io(std::io::Error)",
+    ] {
+        assert!(!sources.contains(old), "`{old}` is still in src/");
+    }
 }
 
 #[tokio::test]

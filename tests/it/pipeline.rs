@@ -10,7 +10,7 @@ use axum::Router;
 use http::{Request, StatusCode};
 use lighttrace::protocol::client_report::{Category, Reason};
 use lighttrace::protocol::{Context, SpanStatus};
-use lighttrace::{Breadcrumb, FutureExt, Level, MemorySink, Options, TrackingLayer};
+use lighttrace::{Breadcrumb, FutureTraceExt, Level, MemorySink, Options, TrackingLayer};
 use tower::ServiceExt;
 
 use crate::common;

@@ -66,7 +66,7 @@ mod spans {
     use super::*;
 
 // README:begin
-use lighttrace::{FutureExt, TracedRequest};
+use lighttrace::{FutureTraceExt, TracedRequest};
 
 async fn get_user(Path(id): Path<u64>, State(http): State<reqwest::Client>) -> Result<Json<User>, HandlerError> {
     let user = {
@@ -171,7 +171,7 @@ let layer = TrackingLayer::with_options(
         .environment("production")  // setters win over the environment
         .release("api@1.2.3")
         .sample_rate(1.0)           // share of error events sent
-        .traces_sample_rate(0.1)    // share of requests recorded as transactions (default 1.0)
+        .traces_sample_rate(0.1)    // share of requests recorded as transactions (default: none)
         .max_breadcrumbs(100)
         .send_default_pii(false)
         .before_send(|event| Some(event))
@@ -273,7 +273,7 @@ assert_eq!(sink.events()[0].transaction.as_deref(), Some("GET /users/{user_id}")
 }
 
 /// The blocks between the markers, in order.
-fn regions(text: &str) -> Vec<String> {
+pub(crate) fn regions(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<Vec<&str>> = None;
     for line in text.lines() {
@@ -291,7 +291,7 @@ fn regions(text: &str) -> Vec<String> {
 }
 
 /// README.md's ```rust blocks, in order.
-fn readme_blocks(text: &str) -> Vec<String> {
+pub(crate) fn rust_blocks(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<Vec<&str>> = None;
     for line in text.lines() {
@@ -313,7 +313,7 @@ fn readme_blocks_are_all_compiled_here() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let here = std::fs::read_to_string(format!("{root}/tests/it/readme.rs")).unwrap();
-    let blocks = readme_blocks(&readme);
+    let blocks = rust_blocks(&readme);
     let compiled = regions(&here);
     assert!(
         blocks.len() >= 9,

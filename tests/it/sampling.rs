@@ -57,6 +57,7 @@ fn service(options: Options, next: Option<Router>) -> (Router, Client) {
 
 fn options(sink: &MemorySink) -> Options {
     Options::new()
+        .traces_sample_rate(1.0)
         .dsn(
             lighttrace::parse_dsn(&format!("https://{}@errors.example.com/1", common::KEY))
                 .unwrap(),

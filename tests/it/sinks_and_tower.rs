@@ -19,7 +19,7 @@ async fn works_on_a_plain_tower_service_with_any_body() {
     let sink = MemorySink::new();
     let svc = ServiceBuilder::new()
         .layer(TrackingLayer::with_options(
-            Options::new().sink(sink.clone()),
+            Options::new().traces_sample_rate(1.0).sink(sink.clone()),
         ))
         // Behind the layer the body arrives as `RequestBody<B>`, which forwards every frame.
         .service(service_fn(
@@ -76,6 +76,8 @@ async fn the_file_sink_writes_valid_envelope_files() {
     let sink = FileSink::new(&dir).unwrap();
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .dsn(
                 lighttrace::parse_dsn("https://0123456789abcdef0123456789abcdef@example.com/1")
                     .unwrap(),
@@ -155,7 +157,8 @@ impl Sink for Collect {
 #[tokio::test]
 async fn a_hand_written_sink_plugs_in() {
     let sink = Collect::default();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()));
     let client = layer.client().clone();
     let app = axum::Router::new()
         .route("/items/{id}", axum::routing::get(|| async { "ok" }))
@@ -219,7 +222,8 @@ impl Sink for Saturated {
 #[tokio::test]
 async fn transactions_a_saturated_sink_would_drop_are_counted_not_built() {
     let sink = Saturated::default();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()));
     let client = layer.client().clone();
     let app = axum::Router::new()
         .route(
@@ -255,7 +259,8 @@ async fn polling_a_finished_response_future_is_a_caller_error_not_a_handler_pani
     use tower::{Layer, Service};
 
     let sink = MemorySink::new();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()));
     let client = layer.client().clone();
     let mut svc = layer.layer(service_fn(
         |_req: Request<lighttrace::RequestBody<Full<Bytes>>>| async {
@@ -304,7 +309,8 @@ impl Drop for FinishesThenPanicsOnDrop {
 #[tokio::test]
 async fn a_finished_future_that_panics_when_dropped_is_a_reported_500_and_errors_pass_through() {
     let sink = MemorySink::new();
-    let layer = TrackingLayer::with_options(Options::new().sink(sink.clone()));
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(1.0).sink(sink.clone()));
     let client = layer.client().clone();
     let svc = ServiceBuilder::new().layer(layer).service(service_fn(
         |req: Request<lighttrace::RequestBody<Full<Bytes>>>| {
@@ -367,6 +373,8 @@ async fn transactions_over_the_clients_queue_bound_are_counted_with_their_spans(
     // A bound by bytes: a traced request's job keeps its headers, spans and so on alive.
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .sink(sink.clone())
             .max_queue_bytes(256 * 1024),
     );

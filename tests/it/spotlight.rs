@@ -36,6 +36,8 @@ async fn the_sidecar_gets_a_copy_of_everything_the_server_gets() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .sink(sink.clone())
             .spotlight_url(sidecar.spotlight_url()),
     );
@@ -73,7 +75,11 @@ async fn the_sidecar_gets_a_copy_of_everything_the_server_gets() {
 async fn without_a_dsn_spotlight_alone_receives_and_an_absent_sidecar_fails_nothing() {
     // Spotlight alone: the client is enabled by it.
     let sidecar = Collector::start(Mode::Accept(None)).await;
-    let layer = TrackingLayer::with_options(Options::new().spotlight_url(sidecar.spotlight_url()));
+    let layer = TrackingLayer::with_options(
+        Options::new()
+            .traces_sample_rate(1.0)
+            .spotlight_url(sidecar.spotlight_url()),
+    );
     let client = layer.client().clone();
     assert!(client.is_enabled());
     hit(&router(layer), "/fail").await;
@@ -89,6 +95,8 @@ async fn without_a_dsn_spotlight_alone_receives_and_an_absent_sidecar_fails_noth
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
+            .traces_sample_rate(1.0)
+            .traces_sample_rate(1.0)
             .sink(sink.clone())
             .spotlight_url(format!("http://{closed}/stream").parse().unwrap()),
     );

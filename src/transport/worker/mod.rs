@@ -300,7 +300,10 @@ impl Delivery {
                 }
                 match status.as_u16() {
                     200..=299 => {
-                        self.transport.delivered.fetch_add(1, Ordering::Relaxed);
+                        // A client report alone is the sink's own bookkeeping, not delivery.
+                        if !packed.items.is_empty() {
+                            self.transport.delivered.fetch_add(1, Ordering::Relaxed);
+                        }
                         self.resolved(&packed);
                     }
                     // The server counted what it rate-limited: nothing is counted again, but

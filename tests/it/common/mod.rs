@@ -472,9 +472,10 @@ pub async fn served(response: axum::response::Response) -> axum::response::Respo
 }
 
 /// Options that report to a (never contacted) DSN with the test key, into `sink`, kept for
-/// Relay's validation.
+/// Relay's validation, with every request traced.
 pub fn options_into(sink: &lighttrace::MemorySink) -> lighttrace::Options {
     lighttrace::Options::new()
         .dsn(lighttrace::parse_dsn(&format!("https://{KEY}@errors.example.com/1")).unwrap())
+        .traces_sample_rate(1.0)
         .sink(Keep(sink.clone()))
 }

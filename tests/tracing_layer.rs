@@ -310,23 +310,29 @@ async fn a_span_another_thread_still_holds_when_the_request_ends_is_kept() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(options(&sink));
     let client = layer.client().clone();
-    // What sqlx's SQLite worker does: it keeps the caller's span a moment after answering.
+    // What sqlx's SQLite worker does: it is still inside the caller's span a moment after
+    // answering.
     let (keep, kept) = std::sync::mpsc::channel::<tracing::Span>();
+    let (entered, inside) = std::sync::mpsc::channel::<()>();
+    let inside = Arc::new(Mutex::new(inside));
     let (release, released) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let span = kept.recv().unwrap();
+        let guard = span.enter();
+        entered.send(()).unwrap();
         released.recv().unwrap();
+        drop(guard);
         drop(span);
     });
     let app = Router::new()
         .route(
             "/users/{id}",
             get(move || {
-                let keep = keep.clone();
+                let (keep, inside) = (keep.clone(), inside.clone());
                 async move {
                     async {
                         keep.send(tracing::Span::current()).unwrap();
-                        tokio::task::yield_now().await;
+                        inside.lock().unwrap().recv().unwrap();
                     }
                     .instrument(tracing::info_span!("load_user"))
                     .await;

@@ -317,7 +317,7 @@ impl RequestScope {
             // Outside the scope's lock: ending a span records it in the scope.
             drop(inner);
             for span in open.iter().filter_map(std::sync::Weak::upgrade) {
-                span.end_with_request();
+                span.end_with_request(finished);
             }
             inner = self.lock();
         }

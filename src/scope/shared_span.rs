@@ -1,9 +1,8 @@
 //! A span whose end other code decides: a `tracing` span closes when its last handle is
 //! dropped, and a handle that another thread keeps can outlive the request (sqlx's SQLite
-//! worker holds the caller's span while it finishes a statement, after the caller has moved
-//! on; so does any task given `Span::current()`). The request's end finishes each such span
-//! that is not entered at that moment, as ending at its last exit; one still entered is
-//! genuinely running and is counted when it closes, as any late span is.
+//! worker holds, and is inside, the caller's span while it finishes a statement, after the
+//! caller has moved on; so does any task given `Span::current()`). The request's end ends each
+//! such span: at its last exit when nobody is inside it, else at the request's end.
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::SystemTime;
@@ -83,20 +82,21 @@ impl SharedSpan {
         }
     }
 
-    /// The request ends: a span nobody is inside ends at its last exit.
-    pub(super) fn end_with_request(&self) {
+    /// The request ends: the span ends with it, at its last exit when nobody is inside it,
+    /// else now (a thread still inside it, as sqlx's worker is for a moment after it answered,
+    /// is not the request's work; a span of the request's own that is still running is cut at
+    /// the request's end).
+    pub(super) fn end_with_request(&self, request_end: SystemTime) {
         let taken = {
             let mut state = self.lock();
-            match state.entered {
-                0 => state
-                    .running
-                    .take()
-                    .map(|r| (r, state.on_end, state.last_exit)),
+            let at = match state.entered {
+                0 => state.last_exit,
                 _ => None,
-            }
+            };
+            state.running.take().map(|r| (r, state.on_end, at))
         };
-        if let Some((running, on_end, last_exit)) = taken {
-            end(running, on_end, last_exit.unwrap_or_else(SystemTime::now));
+        if let Some((running, on_end, at)) = taken {
+            end(running, on_end, at.unwrap_or(request_end).min(request_end));
         }
     }
 }

@@ -1,12 +1,14 @@
 //! `FileSink`: one file per envelope, in Sentry's envelope format.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sentry_types::protocol::v7::client_report::{Category, Reason};
 use sentry_types::protocol::v7::Envelope;
 use tokio::sync::Notify;
 
@@ -16,6 +18,23 @@ use super::{FlushFuture, SerializedEnvelope, Sink};
 enum Queued {
     Typed(Box<Envelope>),
     Serialized(SerializedEnvelope),
+}
+
+impl Queued {
+    /// What the envelope carries, by category, as client reports count it.
+    fn items(&self) -> Vec<(Category, u64)> {
+        match self {
+            Queued::Typed(envelope) => envelope
+                .items()
+                .flat_map(crate::wire::item_categories)
+                .collect(),
+            Queued::Serialized(envelope) => envelope
+                .items()
+                .iter()
+                .map(|(c, n)| (*c, u64::from(*n)))
+                .collect(),
+        }
+    }
 }
 
 /// How many envelopes may wait for the writer thread before new ones are dropped.
@@ -54,10 +73,19 @@ struct FileShared {
 struct FileWriter {
     enqueued: AtomicU64,
     done: AtomicU64,
-    dropped: AtomicU64,
-    failed: AtomicU64,
+    /// What could not be written, by reason and category.
+    dropped: Mutex<HashMap<(Reason, Category), u64>>,
     summary: AtomicBool,
     progressed: Notify,
+}
+
+impl FileWriter {
+    fn count(&self, reason: Reason, queued: &Queued) {
+        let mut dropped = self.dropped.lock().unwrap_or_else(|e| e.into_inner());
+        for (category, n) in queued.items() {
+            *dropped.entry((reason, category)).or_insert(0) += n;
+        }
+    }
 }
 
 impl std::fmt::Debug for FileSink {
@@ -95,7 +123,7 @@ impl FileSink {
                         }
                     };
                     if written.is_err() {
-                        worker_state.failed.fetch_add(1, Ordering::Relaxed);
+                        worker_state.count(Reason::InternalSdkError, &queued);
                     } else if worker_state.summary.load(Ordering::Relaxed) {
                         let line = match queued {
                             Queued::Typed(envelope) => super::summary(&envelope),
@@ -127,10 +155,17 @@ impl FileSink {
         &self.inner.dir
     }
 
-    /// Envelopes dropped because the writer fell behind, plus those that failed to write.
-    pub fn dropped(&self) -> u64 {
-        self.inner.state.dropped.load(Ordering::Relaxed)
-            + self.inner.state.failed.load(Ordering::Relaxed)
+    /// Everything not written, by reason and category (as
+    /// [`HttpSink::dropped`](crate::HttpSink::dropped) reports it): `queue_overflow` when the
+    /// writer fell behind, `internal_sdk_error` when a file could not be written.
+    pub fn dropped(&self) -> Vec<(Reason, Category, u64)> {
+        let dropped = self
+            .inner
+            .state
+            .dropped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        dropped.iter().map(|((r, c), n)| (*r, *c, *n)).collect()
     }
 }
 
@@ -165,8 +200,8 @@ impl FileSink {
             Ok(()) => {
                 state.enqueued.fetch_add(1, Ordering::Release);
             }
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                state.dropped.fetch_add(1, Ordering::Relaxed);
+            Err(TrySendError::Full(queued)) | Err(TrySendError::Disconnected(queued)) => {
+                state.count(Reason::QueueOverflow, &queued);
             }
         }
     }

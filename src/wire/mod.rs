@@ -9,6 +9,7 @@
 //! three times; this writes the same JSON once. The tests below hold the two paths equal,
 //! field by field, on varied requests; CI passes what this writes through Relay's normaliser.
 
+mod categories;
 mod hex;
 pub(crate) mod hooked;
 mod json;
@@ -26,6 +27,7 @@ use sentry_types::protocol::v7::{SampleRand, SpanId};
 
 use crate::event::{self, Finished, RequestSnapshot};
 use crate::scrub::{self, HeaderNames, ScrubRules};
+pub(crate) use categories::item_categories;
 use json::{rfc3339, string, Object};
 pub use serialized::SerializedEnvelope;
 

@@ -265,6 +265,7 @@ impl Client {
     /// The sampling context an upstream service froze, with the rate applied here in place of
     /// its own while backpressure lowers it (sentry-python writes its effective rate there
     /// too): the server then extrapolates from the rate that really applied.
+    #[inline]
     pub(crate) fn applied_rate(
         &self,
         upstream: Option<Box<DynamicSamplingContext>>,

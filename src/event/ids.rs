@@ -35,7 +35,7 @@ const MICROS: u64 = 1_000_000;
 /// generator with the trace id): a service that has to make one up for an incoming trace then
 /// makes up the same number as every other service of the fleet that does.
 pub(crate) fn sample_rand_of(trace_id: TraceId) -> f64 {
-    sample_rand_within(trace_id, 0.0, 1.0)
+    (mix(trace_id) % MICROS) as f64 / MICROS as f64
 }
 
 /// A `sample_rand` derived from the trace id within `[lower, upper)`, for an incoming trace
@@ -55,26 +55,35 @@ pub(crate) fn sample_rand_within(trace_id: TraceId, lower: f64, upper: f64) -> f
     micros as f64 / MICROS as f64
 }
 
-/// 64 well-mixed bits from a trace id's bytes (FNV-1a, then SplitMix64's finaliser): the same
-/// in every process, whatever part of the id its producer made random.
+/// 64 well-mixed bits from a trace id's bytes (each 8-byte word through SplitMix64's
+/// finaliser): the same in every process, whatever part of the id its producer made random.
 fn mix(trace_id: TraceId) -> u64 {
-    struct Fnv(u64);
-    impl Hasher for Fnv {
+    /// Takes the id's bytes as `Hash` hands them over (its fields are private).
+    struct Mix(u64);
+    impl Hasher for Mix {
         fn write(&mut self, bytes: &[u8]) {
-            for b in bytes {
-                self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+            for chunk in bytes.chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                self.0 = splitmix(self.0 ^ u64::from_le_bytes(word));
             }
         }
+        // The array's length prefix: the same for every id.
+        fn write_usize(&mut self, _: usize) {}
         fn finish(&self) -> u64 {
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            self.0
         }
     }
-    let mut hasher = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut hasher = Mix(0x9e37_79b9_7f4a_7c15);
     trace_id.hash(&mut hasher);
     hasher.finish()
+}
+
+/// SplitMix64's finaliser.
+fn splitmix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -215,8 +215,8 @@ impl Writer {
                         finished.trace.sample_rate,
                         last_rate,
                     );
-                    if let Ok(rand) = SampleRand::try_from(finished.trace.sample_rand) {
-                        sample_rand(trace.field("sample_rand"), rand);
+                    if SampleRand::try_from(finished.trace.sample_rand).is_ok() {
+                        sample_rand(trace.field("sample_rand"), finished.trace.sample_rand);
                     }
                     // A string in the sampling context, as `sentry-types` writes it.
                     trace.plain(
@@ -366,11 +366,17 @@ impl Writer {
 /// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
 /// formatted only when it differs from the last one (`last`).
 /// A `sample_rand` as the sampling context's string, as `sentry-types` writes it (six
-/// decimals, never rounded up to 1).
-fn sample_rand(out: &mut Vec<u8>, rand: SampleRand) {
-    use std::io::Write;
-    // Writing into a `Vec` cannot fail.
-    let _ = write!(out, "\"{rand}\"");
+/// decimals, never rounded up to 1), from its millionths: float formatting cost ~750
+/// instructions per transaction.
+fn sample_rand(out: &mut Vec<u8>, rand: f64) {
+    let micros = ((rand * 1e6).round() as u32).min(999_999);
+    let mut text = *b"\"0.000000\"";
+    let mut n = micros;
+    for digit in text[3..9].iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&text);
 }
 
 fn sample_rate(out: &mut Vec<u8>, rate: f32, last: &mut Option<(u32, Vec<u8>)>) {
@@ -449,11 +455,24 @@ mod tests {
         for (rand, text) in [
             (0.0, "\"0.000000\""),
             (0.25, "\"0.250000\""),
+            (0.123_456, "\"0.123456\""),
+            (0.000_001, "\"0.000001\""),
             (0.999_999_7, "\"0.999999\""),
         ] {
             let mut out = Vec::new();
-            sample_rand(&mut out, SampleRand::try_from(rand).unwrap());
+            sample_rand(&mut out, rand);
             assert_eq!(String::from_utf8(out).unwrap(), text);
+            // As sentry-types writes it.
+            let theirs = SampleRand::try_from(rand).unwrap().to_string();
+            assert_eq!(text.trim_matches('"'), theirs);
+        }
+        // Every value of the grid sample_rand is drawn on reads as sentry-types writes it.
+        for micros in (0..1_000_000u32).step_by(997) {
+            let rand = f64::from(micros) / 1e6;
+            let mut out = Vec::new();
+            sample_rand(&mut out, rand);
+            let theirs = SampleRand::try_from(rand).unwrap().to_string();
+            assert_eq!(String::from_utf8(out).unwrap().trim_matches('"'), theirs);
         }
     }
 }

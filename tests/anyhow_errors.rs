@@ -34,7 +34,6 @@ async fn anyhow_context_chain_and_backtrace_reach_the_event() {
         .layer(TrackingLayer::with_options(
             Options::new()
                 .traces_sample_rate(1.0)
-                .traces_sample_rate(1.0)
                 .sink(common::Keep(sink.clone()))
                 .traces_sample_rate(0.0),
         ));

@@ -38,7 +38,6 @@ async fn panics_outside_requests_are_captured_without_blocking() {
     Client::new(
         Options::new()
             .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0)
             .release("svc@1")
             .sink(common::Keep(sink.clone())),
     )
@@ -149,7 +148,6 @@ async fn user_code_panics_are_not_reported_as_panics_of_the_app() {
     let sink = MemorySink::new();
     let dsn = format!("https://{}@errors.example.com/1", common::KEY);
     let options = Options::new()
-        .traces_sample_rate(1.0)
         .traces_sample_rate(1.0)
         .dsn(lighttrace::parse_dsn(&dsn).unwrap())
         .sink(common::Keep(sink.clone()));

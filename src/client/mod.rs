@@ -251,7 +251,7 @@ impl Client {
 
     /// Decides whether a request is traced, and with which rate (see
     /// [`Options::traces_sampler`]).
-    pub(crate) fn sample_trace(&self, ctx: &SamplingContext<'_>) -> (bool, f32) {
+    pub(crate) fn sample_trace(&self, ctx: &SamplingContext<'_>) -> sampling::Decision {
         let core = &*self.inner.core;
         sampling::sample_trace(
             &core.options,
@@ -262,17 +262,18 @@ impl Client {
         )
     }
 
-    /// The sampling context an upstream service froze, with the rate applied here in place of
-    /// its own while backpressure lowers it (sentry-python writes its effective rate there
-    /// too): the server then extrapolates from the rate that really applied.
-    #[inline]
+    /// The sampling context an upstream service froze, with the rate that really applied in
+    /// place of its own when backpressure lowered this decision (sentry-python writes its
+    /// effective rate there too): a trace is kept below both the upstream rate and the lowered
+    /// one, so the smaller of the two is what the server extrapolates from.
     pub(crate) fn applied_rate(
-        &self,
         upstream: Option<Box<DynamicSamplingContext>>,
-        rate: f32,
+        decision: &sampling::Decision,
+        upstream_rate: Option<f64>,
     ) -> Option<Box<DynamicSamplingContext>> {
         match upstream {
-            Some(dsc) if self.inner.core.backpressure.factor() > 0 => {
+            Some(dsc) if decision.lowered => {
+                let rate = upstream_rate.map_or(decision.rate, |up| (up as f32).min(decision.rate));
                 Some(Box::new((*dsc).with_sample_rate(rate)))
             }
             other => other,
@@ -455,7 +456,7 @@ mod tests {
             parent_sample_rate: None,
             sample_rand: 0.5,
         };
-        assert_eq!(client.sample_trace(&ctx), (false, 0.0));
+        assert!(!client.sample_trace(&ctx).sampled);
         assert_eq!(
             sink.discarded(),
             vec![(Reason::EventProcessor, Category::Transaction, 1)]

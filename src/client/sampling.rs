@@ -55,6 +55,24 @@ impl Unsampled {
     }
 }
 
+/// A sampling decision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) sampled: bool,
+    /// The rate applied, backpressure included.
+    pub(crate) rate: f32,
+    /// Backpressure lowered the rate of this decision.
+    pub(crate) lowered: bool,
+}
+
+impl Decision {
+    const NOT_TRACED: Decision = Decision {
+        sampled: false,
+        rate: 0.0,
+        lowered: false,
+    };
+}
+
 /// Decides whether a request is traced, and with which rate (the one applied, backpressure
 /// included). The rate is the `traces_sampler`'s if set (a panic in it counts the transaction
 /// as an `event_processor` discard and leaves the request untraced), else the upstream
@@ -66,10 +84,10 @@ pub(crate) fn sample_trace(
     unsampled: &Unsampled,
     factor: u8,
     sink: Option<&dyn Sink>,
-) -> (bool, f32) {
+) -> Decision {
     if !options.tracing_enabled() {
         // Nothing is sampled out: nothing is recorded here at all.
-        return (false, 0.0);
+        return Decision::NOT_TRACED;
     }
     if !options.traces_request(ctx.method, ctx.route, ctx.name) {
         // Filtered, not sampled out: `ignore_transactions` counts what it drops.
@@ -78,7 +96,7 @@ pub(crate) fn sample_trace(
                 sink.record_discard(Reason::EventProcessor, Category::Transaction, 1);
             }
         }
-        return (false, 0.0);
+        return Decision::NOT_TRACED;
     }
     let base = match (&options.traces_sampler, ctx.parent_sampled) {
         (Some(sampler), _) => match crate::util::unwind::contain(|| sampler(ctx)) {
@@ -87,7 +105,7 @@ pub(crate) fn sample_trace(
                 if let Some(sink) = sink {
                     sink.record_discard(Reason::EventProcessor, Category::Transaction, 1);
                 }
-                return (false, 0.0);
+                return Decision::NOT_TRACED;
             }
         },
         (None, Some(parent)) => f32::from(u8::from(parent)),
@@ -97,12 +115,18 @@ pub(crate) fn sample_trace(
     // Compared as `f32`, the rates' own precision: widening 0.3f32 would give 0.30000001,
     // above a `sample_rand` of 0.300000 that a rate of 0.3 must leave out. Six-decimal values
     // stay distinct and in order as `f32`.
+    // A rate of 1 keeps everything, whatever a full-precision sample_rand rounds to.
     let rand = ctx.sample_rand as f32;
-    let sampled = rand < rate;
+    let keeps = |rate: f32| rate >= 1.0 || rand < rate;
+    let sampled = keeps(rate);
     if !sampled {
-        unsampled.add(rand < base);
+        unsampled.add(keeps(base));
     }
-    (sampled, rate)
+    Decision {
+        sampled,
+        rate,
+        lowered: factor > 0,
+    }
 }
 
 /// `true` with probability `rate`.
@@ -131,77 +155,82 @@ mod tests {
         }
     }
 
+    /// `options` deciding for a request with this parent decision and `sample_rand`, under
+    /// backpressure `factor`.
+    fn decide(
+        options: &Options,
+        counts: &Unsampled,
+        parent: Option<bool>,
+        rand: f64,
+        factor: u8,
+    ) -> (bool, f32) {
+        let (get, headers) = (http::Method::GET, http::HeaderMap::new());
+        let d = sample_trace(
+            options,
+            &context(&get, &headers, parent, rand),
+            counts,
+            factor,
+            None,
+        );
+        assert_eq!(d.lowered, factor > 0);
+        (d.sampled, d.rate)
+    }
+
     #[test]
     fn the_rate_is_compared_with_sample_rand() {
-        let (get, headers) = (http::Method::GET, http::HeaderMap::new());
         let counts = Unsampled::default();
-        let options = Options::new().traces_sample_rate(0.5);
-        let decide = |rand, parent| {
-            sample_trace(
-                &options,
-                &context(&get, &headers, parent, rand),
-                &counts,
-                0,
-                None,
-            )
-        };
-        assert_eq!(decide(0.499_999, None), (true, 0.5));
-        assert_eq!(decide(0.5, None), (false, 0.5), "strictly below");
-        let options = Options::new().traces_sample_rate(0.3);
-        let at_point_3 = |rand| {
-            sample_trace(
-                &options,
-                &context(&get, &headers, None, rand),
-                &counts,
-                0,
-                None,
-            )
-        };
-        assert!(at_point_3(0.299_999).0);
-        assert!(!at_point_3(0.3).0, "0.3 is not below 0.3");
+        let half = Options::new().traces_sample_rate(0.5);
+        assert_eq!(decide(&half, &counts, None, 0.499_999, 0), (true, 0.5));
+        assert_eq!(
+            decide(&half, &counts, None, 0.5, 0),
+            (false, 0.5),
+            "strictly below"
+        );
+        let point_3 = Options::new().traces_sample_rate(0.3);
+        assert!(decide(&point_3, &counts, None, 0.299_999, 0).0);
+        assert!(
+            !decide(&point_3, &counts, None, 0.3, 0).0,
+            "0.3 is not below 0.3"
+        );
         // An upstream decision is inherited whole, whatever sample_rand is.
-        assert_eq!(decide(0.9, Some(true)), (true, 1.0));
-        assert_eq!(decide(0.0, Some(false)), (false, 0.0));
+        assert_eq!(decide(&half, &counts, Some(true), 0.9, 0), (true, 1.0));
+        assert_eq!(decide(&half, &counts, Some(false), 0.0, 0), (false, 0.0));
+        // A full-precision value that rounds to 1.0f32 is still kept at a rate of 1.
+        let all = Options::new().traces_sample_rate(1.0);
+        assert!(decide(&all, &counts, None, 0.999_999_99, 0).0);
+        assert!(decide(&half, &counts, Some(true), 0.999_999_99, 0).0);
         let sampler = Options::new().traces_sampler(|ctx| {
             assert!(ctx.sample_rand() >= 0.0);
             0.25
         });
-        let decide = |rand| {
-            sample_trace(
-                &sampler,
-                &context(&get, &headers, Some(true), rand),
-                &counts,
-                0,
-                None,
-            )
-        };
-        assert_eq!(decide(0.2), (true, 0.25), "a sampler overrides the parent");
-        assert_eq!(decide(0.3), (false, 0.25));
+        assert_eq!(
+            decide(&sampler, &counts, Some(true), 0.2, 0),
+            (true, 0.25),
+            "a sampler overrides the parent"
+        );
+        assert_eq!(decide(&sampler, &counts, Some(true), 0.3, 0), (false, 0.25));
         assert_eq!(counts.sample_rate.load(Ordering::Relaxed), 4);
     }
 
     #[test]
     fn backpressure_lowers_the_rate_and_counts_what_only_it_left_out() {
-        let (get, headers) = (http::Method::GET, http::HeaderMap::new());
         let counts = Unsampled::default();
-        let options = Options::new().traces_sample_rate(0.5);
-        let decide = |rand, factor| {
-            sample_trace(
-                &options,
-                &context(&get, &headers, None, rand),
-                &counts,
-                factor,
-                None,
-            )
-        };
-        assert_eq!(decide(0.1, 2), (true, 0.125));
+        let half = Options::new().traces_sample_rate(0.5);
+        assert_eq!(decide(&half, &counts, None, 0.1, 2), (true, 0.125));
         assert_eq!(
-            decide(0.3, 2),
+            decide(&half, &counts, None, 0.3, 2),
             (false, 0.125),
             "kept at 0.5, left out at 0.125"
         );
-        assert_eq!(decide(0.7, 2), (false, 0.125), "left out at 0.5 already");
+        assert_eq!(
+            decide(&half, &counts, None, 0.7, 2),
+            (false, 0.125),
+            "left out at 0.5 already"
+        );
         assert_eq!(counts.backpressure.load(Ordering::Relaxed), 1);
         assert_eq!(counts.sample_rate.load(Ordering::Relaxed), 1);
+        // Tracing off: nothing decided, nothing lowered.
+        let off = Options::new();
+        assert_eq!(decide(&off, &counts, Some(true), 0.1, 0), (false, 0.0));
     }
 }

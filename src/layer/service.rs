@@ -148,7 +148,7 @@ where
             .as_ref()
             .and_then(|i| i.sample_rand)
             .unwrap_or_else(|| crate::event::sample_rand_of(trace_id));
-        let (sampled, rate) = config.client.sample_trace(&SamplingContext {
+        let decision = config.client.sample_trace(&SamplingContext {
             method: req.method(),
             route: snapshot.route(),
             name: snapshot.name(),
@@ -157,12 +157,22 @@ where
             parent_sample_rate: incoming.as_ref().and_then(|i| i.sample_rate),
             sample_rand,
         });
-        let mut trace = TraceIds::start(trace_id, incoming.as_ref(), sampled, rate, sample_rand);
+        let mut trace = TraceIds::start(
+            trace_id,
+            incoming.as_ref(),
+            decision.sampled,
+            decision.rate,
+            sample_rand,
+        );
         if !options.tracing_enabled() {
             // Nothing is recorded here; the caller's decision still travels on.
             trace.decision = incoming.as_ref().and_then(|i| i.sampled);
         }
-        let upstream = config.client.applied_rate(upstream.flatten(), rate);
+        let upstream = crate::client::Client::applied_rate(
+            upstream.flatten(),
+            &decision,
+            incoming.as_ref().and_then(|i| i.sample_rate),
+        );
         let scope = Arc::new(RequestScope::new(
             config.client.clone(),
             snapshot,

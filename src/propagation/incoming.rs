@@ -70,6 +70,7 @@ fn fill_sample_rand(incoming: &mut IncomingTrace, entries: &mut Vec<(String, Str
             .filter(|v| (0.0..=1.0).contains(v))
     };
     let rand_at = value("sample_rand");
+    let forwardable = value("trace_id").is_some() && value("public_key").is_some();
     let (rate, rand) = match other_trace {
         true => (None, None),
         false => (
@@ -85,7 +86,8 @@ fn fill_sample_rand(incoming: &mut IncomingTrace, entries: &mut Vec<(String, Str
             _ => (0.0, 1.0),
         };
         let made_up = sample_rand_within(incoming.trace_id, lower, upper);
-        if !other_trace {
+        // Written into the entries only where they make a sampling context to forward.
+        if !other_trace && forwardable {
             let text = format!("{made_up:.6}");
             match rand_at {
                 Some(i) => entries[i].1 = text,

@@ -311,8 +311,9 @@ impl RequestScope {
         failure: Option<Box<Failure>>,
     ) -> Option<Box<Finished>> {
         let mut inner = self.lock();
+        // Until none is left: a span may be created while the lock is let go.
         #[cfg(feature = "tracing")]
-        if !inner.open.is_empty() {
+        while !inner.open.is_empty() {
             let open = std::mem::take(&mut inner.open);
             // Outside the scope's lock: ending a span records it in the scope.
             drop(inner);

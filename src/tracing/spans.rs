@@ -188,7 +188,8 @@ where
     }
 }
 
-/// The span ends when it closes: its duration is creation to close, whatever it was entered.
+/// The span ends when it closes (its duration is creation to close, whatever it was entered),
+/// or with its request if that comes first (see `scope::SharedSpan`).
 pub(super) fn on_close<'a, S>(span: &tracing_subscriber::registry::SpanRef<'a, S>, _id: &Id)
 where
     S: LookupSpan<'a>,

@@ -363,8 +363,6 @@ impl Writer {
     }
 }
 
-/// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
-/// formatted only when it differs from the last one (`last`).
 /// A `sample_rand` as the sampling context's string, as `sentry-types` writes it (six
 /// decimals, never rounded up to 1), from its millionths: float formatting cost ~750
 /// instructions per transaction.
@@ -379,6 +377,8 @@ fn sample_rand(out: &mut Vec<u8>, rand: f64) {
     out.extend_from_slice(&text);
 }
 
+/// A sample rate as `sentry-types` writes it in the sampling context (its `Display`, quoted),
+/// formatted only when it differs from the last one (`last`).
 fn sample_rate(out: &mut Vec<u8>, rate: f32, last: &mut Option<(u32, Vec<u8>)>) {
     if !matches!(last, Some((bits, _)) if *bits == rate.to_bits()) {
         use std::io::Write;

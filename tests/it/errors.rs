@@ -24,7 +24,6 @@ fn options(sink: &MemorySink) -> Options {
                 .unwrap(),
         )
         .sink(common::Keep(sink.clone()))
-        .traces_sample_rate(1.0)
         .traces_sample_rate(0.0)
 }
 

@@ -72,7 +72,6 @@ async fn every_request_is_counted_once_in_release_health() {
     let layer = TrackingLayer::with_options(
         Options::new()
             .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0)
             .release("api@2.0.0")
             .environment("staging")
             // Sessions are not sampled: none of these requests is traced.
@@ -135,7 +134,6 @@ async fn an_error_that_ignore_errors_drops_leaves_the_request_exited() {
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
-            .traces_sample_rate(1.0)
             .traces_sample_rate(1.0)
             .release("api@2.0.0")
             .traces_sample_rate(0.0)
@@ -222,12 +220,8 @@ async fn rate_limited_sessions_are_counted_not_sent() {
 async fn latency_is_counted_per_route_from_every_request() {
     let sink = MemorySink::new();
     // Unsampled, so the numbers come from every request, not from transactions.
-    let layer = TrackingLayer::with_options(
-        Options::new()
-            .traces_sample_rate(1.0)
-            .traces_sample_rate(0.0)
-            .sink(sink.clone()),
-    );
+    let layer =
+        TrackingLayer::with_options(Options::new().traces_sample_rate(0.0).sink(sink.clone()));
     let client = layer.client().clone();
     let app = router(layer);
     for _ in 0..5 {
@@ -329,11 +323,7 @@ async fn routes_past_the_cap_share_one_bucket_and_latency_can_be_off() {
 
 #[tokio::test]
 async fn latency_is_counted_even_when_nothing_can_be_sent() {
-    let layer = TrackingLayer::with_options(
-        Options::new()
-            .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0),
-    );
+    let layer = TrackingLayer::with_options(Options::new().traces_sample_rate(1.0));
     let client = layer.client().clone();
     assert!(!client.is_enabled());
     let app = router(layer);
@@ -375,7 +365,6 @@ async fn every_response_can_carry_its_trace_id() {
     // Unsampled: the same header, flagged 00, under a name of the user's choice.
     let layer = TrackingLayer::with_options(
         Options::new()
-            .traces_sample_rate(1.0)
             .traces_sample_rate(1.0)
             .sink(MemorySink::new())
             .traces_sample_rate(0.0),

@@ -102,18 +102,34 @@ async fn without_a_rate_nothing_is_traced_but_errors_health_and_latency_are_kept
     );
     let client = layer.client().clone();
     let app = Router::new()
-        .route("/ok", get(|| async { "ok" }))
+        .route(
+            "/ok",
+            get(|| async {
+                let mut headers = http::HeaderMap::new();
+                lighttrace::inject_trace_headers("http://next.internal/", &mut headers);
+                headers["sentry-trace"].to_str().unwrap().to_owned()
+            }),
+        )
         .route("/fail", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))
         .layer(layer);
-    // An incoming decision still travels on to the next service.
-    let req = Request::get("/ok")
-        .header(
-            "sentry-trace",
-            "771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12-1",
-        )
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(send(&app, req).await.status(), StatusCode::OK);
+    // An incoming decision still travels on to the next service; with none, none is made.
+    let flags = [
+        (Some("-1"), Some("1")),
+        (Some("-0"), Some("0")),
+        (None, None),
+    ];
+    for (incoming, outgoing) in flags {
+        let mut req = Request::get("/ok");
+        if let Some(flag) = incoming {
+            let value = format!("771a43a4192642f0b136d5159a501700-b0e6f15b45c36b12{flag}");
+            req = req.header("sentry-trace", value);
+        }
+        let res = send(&app, req.body(Body::empty()).unwrap()).await;
+        let body = http_body_util::BodyExt::collect(res.into_body()).await;
+        let sent = String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap();
+        let parts: Vec<&str> = sent.split('-').collect();
+        assert_eq!(parts.get(2).copied(), outgoing, "{sent}");
+    }
     let req = Request::get("/fail").body(Body::empty()).unwrap();
     assert_eq!(
         send(&app, req).await.status(),

@@ -252,9 +252,19 @@ async fn a_sample_rand_from_baggage_decides_and_travels_on_unchanged() {
             assert!(client.flush(WAIT).await);
             assert_eq!(traces(&sink).contains_key(trace_id), kept, "{rand}");
         } else {
-            // Invalid: replaced by one derived from the trace id, as for a trace without one.
+            // Invalid: replaced by one derived from the trace id, as for a trace without one
+            // (so the same trace gets the same number again), and deciding at 0.3 as it says.
             let made_up: f64 = sent.parse().unwrap();
             assert!((0.0..1.0).contains(&made_up), "{sent}");
+            let again = propagated(&app, &sentry_trace, &baggage, "sample_rand").await;
+            assert_eq!(sent, again);
+            assert!(client.flush(WAIT).await);
+            assert_eq!(
+                traces(&sink).contains_key(trace_id),
+                made_up < 0.3,
+                "{sent}"
+            );
+            assert!(!kept);
         }
     }
 }
@@ -301,6 +311,19 @@ async fn a_rate_limited_sink_lowers_the_rate_counts_backpressure_and_recovers() 
         assert!(client.flush(WAIT).await);
     }
     assert!(rates.contains(&0.5) && rates.contains(&0.25), "{rates:?}");
+    // A caller's sampling context, forwarded while the rate is lowered, says the smaller of
+    // the caller's rate and the lowered one: both had to keep the trace.
+    let trace_id = "5eed0000000000000000000000000001";
+    let baggage = format!(
+        "sentry-trace_id={trace_id},sentry-public_key={},sentry-sample_rate=0.1,sentry-sample_rand=0.01",
+        common::KEY
+    );
+    let sentry_trace = format!("{trace_id}-b0e6f15b45c36b12-1");
+    let forwarded: f64 = propagated(&app, &sentry_trace, &baggage, "sample_rate")
+        .await
+        .parse()
+        .unwrap();
+    assert!(forwarded > 0.0 && forwarded <= 0.1, "{forwarded}");
     // An error is never downsampled.
     let res = app
         .clone()

@@ -77,7 +77,6 @@ async fn the_file_sink_writes_valid_envelope_files() {
     let layer = TrackingLayer::with_options(
         Options::new()
             .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0)
             .dsn(
                 lighttrace::parse_dsn("https://0123456789abcdef0123456789abcdef@example.com/1")
                     .unwrap(),
@@ -373,7 +372,6 @@ async fn transactions_over_the_clients_queue_bound_are_counted_with_their_spans(
     // A bound by bytes: a traced request's job keeps its headers, spans and so on alive.
     let layer = TrackingLayer::with_options(
         Options::new()
-            .traces_sample_rate(1.0)
             .traces_sample_rate(1.0)
             .sink(sink.clone())
             .max_queue_bytes(256 * 1024),

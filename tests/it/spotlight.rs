@@ -37,7 +37,6 @@ async fn the_sidecar_gets_a_copy_of_everything_the_server_gets() {
     let layer = TrackingLayer::with_options(
         Options::new()
             .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0)
             .sink(sink.clone())
             .spotlight_url(sidecar.spotlight_url()),
     );
@@ -95,7 +94,6 @@ async fn without_a_dsn_spotlight_alone_receives_and_an_absent_sidecar_fails_noth
     let sink = MemorySink::new();
     let layer = TrackingLayer::with_options(
         Options::new()
-            .traces_sample_rate(1.0)
             .traces_sample_rate(1.0)
             .sink(sink.clone())
             .spotlight_url(format!("http://{closed}/stream").parse().unwrap()),

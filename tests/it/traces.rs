@@ -24,7 +24,6 @@ const S: &str = "b0e6f15b45c36b12";
 fn options(sink: &MemorySink) -> Options {
     Options::new()
         .traces_sample_rate(1.0)
-        .traces_sample_rate(1.0)
         .dsn(lighttrace::parse_dsn(&format!("https://{KEY}@errors.example.com/1")).unwrap())
         .release("api@1.0.0")
         .environment("test")
@@ -234,7 +233,6 @@ async fn downstream(sink: MemorySink) -> (std::net::SocketAddr, Arc<Mutex<Vec<He
         )
         .layer(TrackingLayer::with_options(
             Options::new()
-                .traces_sample_rate(1.0)
                 .traces_sample_rate(1.0)
                 .dsn(lighttrace::parse_dsn(&format!("https://{KEY}@errors.example.com/2")).unwrap())
                 .sink(common::Keep(sink)),
@@ -665,9 +663,7 @@ async fn a_panic_in_a_cancelled_handlers_drop_is_reported_not_propagated() {
 #[tokio::test]
 async fn without_a_dsn_a_panicking_drop_still_stays_inside_the_layer() {
     let app = stuck_with_failing_cleanup(TrackingLayer::with_options(
-        Options::new()
-            .traces_sample_rate(1.0)
-            .traces_sample_rate(1.0),
+        Options::new().traces_sample_rate(1.0),
     ));
     // The panic would otherwise unwind out of the timeout's drop, failing this test.
     give_up_on(app, "/stuck").await;

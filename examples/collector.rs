@@ -20,6 +20,10 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+// Shared with the tests' collector, which also reads each item's header line.
+#[allow(dead_code)]
+mod envelope_items;
+
 #[derive(Default)]
 struct Counts {
     envelopes: AtomicU64,
@@ -28,39 +32,6 @@ struct Counts {
     invalid: AtomicU64,
     /// Client reports' quantities by `reason:category`.
     discarded: Mutex<BTreeMap<String, u64>>,
-}
-
-/// The items of an envelope as (type, payload), read as Relay reads them (JSON headers, a
-/// `length` or a newline ending each payload); `None` when a header is not JSON.
-fn items(raw: &[u8]) -> Option<Vec<(String, &[u8])>> {
-    let line = |at: usize| {
-        let end = raw[at..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(raw.len(), |i| at + i);
-        (&raw[at..end], (end + 1).min(raw.len()))
-    };
-    let (header, mut at) = line(0);
-    serde_json::from_slice::<serde_json::Value>(header).ok()?;
-    let mut out = Vec::new();
-    while at < raw.len() {
-        let (item_header, next) = line(at);
-        if item_header.is_empty() {
-            at = next;
-            continue;
-        }
-        let header: serde_json::Value = serde_json::from_slice(item_header).ok()?;
-        let (payload, after) = match header["length"].as_u64() {
-            Some(n) => {
-                let end = next.checked_add(usize::try_from(n).ok()?)?;
-                (raw.get(next..end)?, (end + 1).min(raw.len()))
-            }
-            None => line(next),
-        };
-        out.push((header["type"].as_str()?.to_owned(), payload));
-        at = after;
-    }
-    Some(out)
 }
 
 async fn ingest(
@@ -84,10 +55,10 @@ async fn ingest(
     } else {
         body.to_vec()
     };
-    match items(&raw) {
-        Some(items) => {
+    match envelope_items::items(&raw) {
+        Some((_, items)) => {
             counts.envelopes.fetch_add(1, Ordering::Relaxed);
-            for (ty, payload) in items {
+            for envelope_items::Item { ty, payload, .. } in items {
                 match ty.as_str() {
                     "event" => {
                         counts.events.fetch_add(1, Ordering::Relaxed);

@@ -62,43 +62,28 @@ pub struct Received {
     pub reports: Vec<serde_json::Value>,
 }
 
+#[path = "../../../examples/envelope_items/mod.rs"]
+mod envelope_items;
+
 /// Splits client-report items out of an envelope's bytes: the rest, and their payloads.
 fn split_reports(raw: &[u8]) -> (Vec<u8>, Vec<serde_json::Value>) {
+    let Some((header, items)) = envelope_items::items(raw) else {
+        // Left to the protocol parser, which says what is wrong with it.
+        return (raw.to_vec(), Vec::new());
+    };
     let mut rest = Vec::with_capacity(raw.len());
     let mut reports = Vec::new();
-    let line = |at: usize| {
-        let end = raw[at..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(raw.len(), |i| at + i);
-        (&raw[at..end], (end + 1).min(raw.len()))
-    };
-    let (header, mut at) = line(0);
     rest.extend_from_slice(header);
     rest.push(b'\n');
-    while at < raw.len() {
-        let (item_header, next) = line(at);
-        if item_header.is_empty() {
-            at = next;
-            continue;
-        }
-        let parsed: serde_json::Value = serde_json::from_slice(item_header).unwrap_or_default();
-        let (payload, after) = match parsed["length"].as_u64() {
-            Some(n) => {
-                let end = (next + n as usize).min(raw.len());
-                (&raw[next..end], (end + 1).min(raw.len()))
-            }
-            None => line(next),
-        };
-        if parsed["type"] == "client_report" {
-            reports.push(serde_json::from_slice(payload).unwrap_or_default());
+    for item in items {
+        if item.ty == "client_report" {
+            reports.push(serde_json::from_slice(item.payload).unwrap_or_default());
         } else {
-            rest.extend_from_slice(item_header);
-            rest.push(b'\n');
-            rest.extend_from_slice(payload);
-            rest.push(b'\n');
+            for part in [item.header, item.payload] {
+                rest.extend_from_slice(part);
+                rest.push(b'\n');
+            }
         }
-        at = after;
     }
     (rest, reports)
 }
